@@ -1,0 +1,349 @@
+/*
+ * Internal: runtime, worker and task structures, and the waiting protocol every primitive
+ * uses. docs/design/runtime.md explains the design; this header is the contract.
+ */
+#ifndef SLUICE_CORE_RT_H
+#define SLUICE_CORE_RT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <sluice.h>
+
+#include "coro/ctx.h"
+#include "util/lock.h"
+
+#define SL__CACHELINE 64
+
+/* ---- Assertions: always on, print, abort (programmer errors) ---------------------------- */
+
+void sl__die(const char *file, int line, const char *msg) __attribute__((noreturn, cold));
+
+#define SL__ASSERT(cond, msg)                 \
+    do {                                      \
+        if (__builtin_expect(!(cond), 0))     \
+            sl__die(__FILE__, __LINE__, msg); \
+    } while (0)
+
+#define SL__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define SL__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- Allocation ------------------------------------------------------------------------ */
+
+void *sl__alloc(sl_runtime_t *rt, size_t size);
+void *sl__calloc(sl_runtime_t *rt, size_t size);
+void sl__free(sl_runtime_t *rt, void *p, size_t size);
+
+/* ---- Timers (per-worker 4-ary min-heap; nodes embedded in their owners) ------------------ */
+
+enum {
+    SL__TIMER_WAIT = 1,   /* task->wtimer: the deadline of the current wait */
+    SL__TIMER_CLAUSE = 2, /* a sleep clause in a select */
+    SL__TIMER_FUNC = 3    /* a plain callback: owner is an sl__timer_func */
+};
+
+typedef struct sl__timer_func {
+    sl_timer_t timer;
+    void (*fn)(struct sl__timer_func *tf);
+} sl__timer_func_t;
+
+typedef struct sl__timer_heap {
+    sl_timer_t **v;
+    int32_t len;
+    int32_t cap;
+} sl__timer_heap_t;
+
+struct sl__worker;
+void sl__timer_arm(struct sl__worker *w, sl_timer_t *t, int64_t when);
+void sl__timer_cancel(struct sl__worker *w, sl_timer_t *t);
+int64_t sl__timer_next(struct sl__worker *w); /* earliest deadline, or SL_FOREVER */
+void sl__timers_run(struct sl__worker *w);    /* fires everything due at w->now */
+void sl__timer_heap_free(struct sl__worker *w);
+
+/* ---- Stacks ------------------------------------------------------------------------------ */
+
+typedef struct sl__stack {
+    struct sl__stack *next; /* free-list link while cached (stored at the stack's base) */
+    char *map;              /* the whole mapping, guard included */
+    size_t map_size;
+    char *lo;    /* lowest usable byte */
+    size_t size; /* usable bytes */
+    int guard;   /* 0 none (canary), 1 madvise guard, 2 mprotect guard */
+} sl__stack_t;
+
+/* ---- Tasks --------------------------------------------------------------------------------- */
+
+enum sl__task_state {
+    SL__T_NEW = 0,  /* spawned, never run */
+    SL__T_RUNNABLE, /* in a run queue or inbox, or running */
+    SL__T_PARKED,   /* waiting for a wake */
+    SL__T_DONE      /* finished: its stack is being released */
+};
+
+/* The wait state word: generation << 8 | code. Codes: 0 idle, 1 waiting, >= 2 claimed with
+ * winner index code - SL__W_BASE (negative winners are SL__WIN_TIMEOUT, SL__WIN_CANCEL). */
+#define SL__W_IDLE      0u
+#define SL__W_WAITING   1u
+#define SL__W_BASE      4
+#define SL__WIN_TIMEOUT (-1)
+#define SL__WIN_CANCEL  (-2)
+
+typedef struct sl__defer {
+    void (*fn)(void *);
+    void *arg;
+} sl__defer_t;
+
+#define SL__DEFER_INLINE 4
+
+/* A resource a task holds and the runtime releases if the task ends without doing so. */
+typedef struct sl__hold {
+    struct sl__hold *next, *prev;
+    void (*release)(struct sl__hold *h);
+} sl__hold_t;
+
+struct sl_task {
+    sl__ctx_t ctx;
+    struct sl__worker *worker;      /* owner; fixed once the task has started */
+    sl_task_t *next;                /* run queue / fresh queue link */
+    uint64_t seq;                   /* enqueue order, to keep rq and fresh FIFO together */
+    sl_task_t *inbox_next;          /* inbox link */
+    sl_task_t *all_next, *all_prev; /* worker's list of started tasks */
+    _Atomic uint32_t wstate;        /* see SL__W_* */
+    uint32_t wgen;
+    int state; /* enum sl__task_state; only the owner worker writes it */
+    _Atomic int cancelled;
+    _Atomic int shield;
+    int budget;
+    sl_timeout_t *timeouts; /* innermost timeout scope */
+    sl_timer_t wtimer;      /* deadline of the current wait */
+    sl__stack_t *stack;
+    size_t stack_size;
+    sl_task_fn fn;
+    void *arg;
+    void *result;
+    int status; /* sl_task_status_t once done */
+    _Atomic int done;
+    _Atomic int refs; /* one for running, one for the handle */
+    sl_lock_t lock;   /* protects joiners */
+    sl_waitq_t joiners;
+    uint64_t id;
+    sl_runtime_t *rt;
+    sl__defer_t *defers;
+    int ndefers, cap_defers;
+    sl__defer_t defer_inline[SL__DEFER_INLINE];
+    sl__hold_t holds; /* circular list head */
+    char *panic_msg;  /* allocated on panic */
+    char name[32];
+#if SLUICE_ASAN
+    void *asan_fake;
+#endif
+#if SLUICE_TSAN
+    void *tsan_fiber;
+#endif
+};
+
+/* ---- Workers and the runtime --------------------------------------------------------------- */
+
+typedef struct sl__worker {
+    sl_runtime_t *rt;
+    int index;
+    pthread_t thread;
+    sl__ctx_t sched; /* the scheduler loop's context (thread's own stack) */
+    sl_task_t *cur;  /* running task or NULL */
+    int64_t now;
+    uint64_t tick;
+    uint64_t seq; /* enqueue counter (owner only) */
+
+    sl_task_t *rq_head, *rq_tail; /* local run queue: started tasks, owner only */
+    sl_task_t *runnext;
+    int runnext_streak;
+
+    sl_task_t *all; /* started tasks, owner only (shutdown walks it) */
+    int shutdown_seen;
+
+    /* Cross-thread state, each on its own cache line. */
+    _Alignas(SL__CACHELINE) sl_lock_t fresh_lock;
+    sl_task_t *fresh_head, *fresh_tail; /* spawned, not started: others may steal them */
+    _Atomic long fresh_len;
+
+    _Alignas(SL__CACHELINE) _Atomic(sl_task_t *) inbox; /* wakes from other threads */
+    _Atomic int sleeping;
+
+    _Alignas(SL__CACHELINE) int epfd;
+    int evfd;
+    sl__timer_heap_t timers;
+    sl__stack_t *stack_cache;
+    int stack_cached;
+    void *altstack;
+    uint64_t rng;
+
+    /* counters (owner writes, others read relaxed) */
+    _Atomic uint64_t n_switches, n_parks, n_steals, n_budget_yields, n_spawned;
+
+#if SLUICE_ASAN
+    const void *sched_stack_bottom;
+    size_t sched_stack_size;
+    void *sched_fake;
+#endif
+#if SLUICE_TSAN
+    void *sched_fiber;
+#endif
+} sl__worker_t;
+
+typedef struct sl__pool sl__pool_t;
+
+struct sl_runtime {
+    sl_runtime_opts_t opts;
+    int nworkers;
+    sl__worker_t **workers;
+    _Atomic long live; /* tasks spawned and not yet finished */
+    _Atomic int shutdown;
+    _Atomic int running;
+    _Atomic uint64_t next_id;
+    _Atomic int nsleeping;
+    _Atomic int waking; /* a sleeping worker has been told to look for work */
+    _Atomic long stacks_live;
+    _Atomic long stacks_guarded;
+    _Atomic long mprotect_guards; /* guards that cost a mapping */
+    long mprotect_budget;
+    int madv_guard; /* 1: MADV_GUARD_INSTALL works, 0: no, -1: unknown */
+    size_t page;
+    sl__pool_t *pool;
+    void *io; /* I/O state (src/io) */
+    void *main_result;
+    int main_status;
+};
+
+/* The worker of the calling thread (NULL outside workers). */
+extern __thread sl__worker_t *sl__tls_worker __attribute__((tls_model("initial-exec")));
+
+sl__worker_t *sl__worker(void);              /* the calling thread's worker (reads TLS afresh) */
+sl_task_t *sl__self(void);                   /* the running task, or NULL */
+sl_task_t *sl__self_checked(const char *fn); /* asserts that we are in a task */
+
+/* ---- Scheduling -------------------------------------------------------------------------- */
+
+/* Makes a parked task runnable (exactly once per park). Any thread. */
+void sl__task_wake(sl_task_t *t);
+/* Suspends the running task until sl__task_wake(). */
+void sl__park(void);
+/* Consumes one unit of the cooperative budget; yields when it runs out. */
+void sl__coop(void);
+void sl__wake_worker(sl__worker_t *w);
+
+/* Held resources: released when the task ends if still held. */
+void sl__hold_add(sl_task_t *t, sl__hold_t *h);
+void sl__hold_remove(sl__hold_t *h);
+
+/* ---- The waiting protocol -------------------------------------------------------------------
+ *
+ * A wait belongs to a task and has a generation. Every clause registers a waiter (in the
+ * clause) on its waitable, under the waitable's lock. Whoever completes a clause must first
+ * *claim* the wait: an atomic compare-and-swap of the task's wait word from WAITING to
+ * CLAIMED(index). Only one claim succeeds per wait, so exactly one clause completes; timeouts
+ * and cancellation claim the same way. After a successful claim, the claimer unlinks the
+ * waiter, performs the operation's effect (copies a value into the waiter's buffer, assigns
+ * permits), sets w->res, and after releasing its lock calls sl__waiter_wake(). A claim that
+ * fails means the wait already completed elsewhere: the claimer treats the waiter as gone
+ * (unlinks it, or skips it) and moves on.
+ */
+
+/* Returned by sl_clause_ops.arm. */
+#define SL__ARMED 1 /* registered; the task will park */
+#define SL__DONE  2 /* completed at once by the task itself (it claimed its own wait) */
+#define SL__LOST  3 /* the wait was claimed by someone else meanwhile: stop arming, park */
+
+struct sl_clause_ops {
+    /* Try without waiting. Returns SL_EAGAIN when not ready, else the clause's result (the
+     * operation completed, successfully or with its own error). No waiter is registered. */
+    int (*poll)(sl_clause_t *c);
+    /* Under the waitable's lock: if ready, claim the wait with sl__claim_self(c) and, if that
+     * succeeds, complete the operation, set c->w.res and return SL__DONE (SL__LOST if the
+     * claim failed). Otherwise link &c->w and return SL__ARMED. */
+    int (*arm)(sl_clause_t *c);
+    /* Under the waitable's lock: unlink &c->w if it is still linked. */
+    void (*disarm)(sl_clause_t *c);
+    /* Optional, may be NULL: runs in the task after its clause won, returns the final result,
+     * or SL_EAGAIN to wait again (the operation found nothing after all). */
+    int (*complete)(sl_clause_t *c);
+};
+
+/* Claims w's wait for w's clause. Returns 1 on success. Never claims a waiter of the calling
+ * task (a task cannot complete its own select from another of its clauses). */
+int sl__waiter_claim(sl_waiter_t *w);
+/* Claims the calling task's own wait for clause c (inside arm). Returns 1 on success. */
+int sl__claim_self(sl_clause_t *c);
+/* Wakes the task of a claimed waiter. Call without holding locks. */
+void sl__waiter_wake(sl_waiter_t *w);
+/* Claims and wakes a task's current wait with a special winner (timeout, cancel). */
+int sl__wait_claim_task(sl_task_t *t, uint32_t gen, int winner);
+
+/* Intrusive waiter queue (caller holds the waitable's lock). */
+static inline void sl__waitq_push(sl_waitq_t *q, sl_waiter_t *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->linked = 1;
+}
+
+static inline void sl__waitq_remove(sl_waitq_t *q, sl_waiter_t *w)
+{
+    if (!w->linked)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = NULL;
+    w->linked = 0;
+}
+
+/* Removes and returns the first waiter whose wait this call could claim (the caller then
+ * completes it), dropping waiters whose wait already completed elsewhere. Waiters of the
+ * calling task are skipped and left in place. NULL if none. */
+sl_waiter_t *sl__waitq_claim_first(sl_waitq_t *q);
+/* Claims every claimable waiter, unlinks them, sets res, and chains them through wake_next
+ * onto *list (prepends). Returns how many. Wake them with sl__waiters_wake after unlocking. */
+int sl__waitq_claim_all(sl_waitq_t *q, int res, sl_waiter_t **list);
+void sl__waiters_wake(sl_waiter_t *list);
+
+/* The generic wait: what sl_select() and every blocking call run. flags: SL_SELECT_FAIR,
+ * SL__WAIT_POLLED (the caller has just polled every clause: skip the first poll pass). */
+#define SL__WAIT_POLLED 0x100
+int sl__wait(sl_clause_t *c, int n, int flags, int64_t deadline);
+
+/* A one-clause blocking call: poll first (fast path), then the generic wait. Returns the
+ * clause's result, SL_ETIMEDOUT or SL_ECANCELED. */
+int sl__wait1(sl_clause_t *c, int64_t deadline);
+
+/* Checks cancellation and timeout scopes before a blocking call (0, SL_ECANCELED or
+ * SL_ETIMEDOUT). */
+int sl__wait_precheck(sl_task_t *t);
+
+/* ---- Blocking pool --------------------------------------------------------------------- */
+
+void sl__pool_shutdown(sl_runtime_t *rt);
+
+/* ---- I/O hooks (src/io) ------------------------------------------------------------------ */
+
+/* Called by a worker for every epoll event whose data is not the worker's eventfd. */
+void sl__io_event(sl__worker_t *w, uint64_t data, uint32_t events);
+/* Called once per runtime at block_on start / end. */
+int sl__io_init(sl_runtime_t *rt);
+void sl__io_fini(sl_runtime_t *rt);
+
+#endif /* SLUICE_CORE_RT_H */

@@ -1,0 +1,1232 @@
+/*
+ * The scheduler: runtimes, workers, tasks, park and wake.
+ *
+ * Each worker thread runs worker_loop() on its own (native) stack. Tasks run on their own
+ * stacks; a task that waits or yields switches back to the loop, which picks the next task.
+ * Queues, per worker:
+ *   runnext   a task woken by the running task: it runs next (at most 3 times in a row), so a
+ *             message hand-off costs one switch, not a trip through the queue;
+ *   rq        started tasks that are runnable: owner-only, no atomics;
+ *   fresh     spawned tasks that have not started: under a spinlock, because an idle worker
+ *             may steal them (a task never moves once it has started: see runtime.md);
+ *   inbox     tasks woken from other threads: a lock-free stack, drained by the owner.
+ * docs/design/runtime.md explains the memory ordering of each path.
+ */
+#define _GNU_SOURCE
+#include "core/rt.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coro/san.h"
+#include "coro/stack.h"
+
+__thread sl__worker_t *sl__tls_worker __attribute__((tls_model("initial-exec")));
+
+#define BATCH       61 /* tasks run between two looks at the clock, timers and I/O */
+#define RUNNEXT_MAX 3  /* consecutive runnext picks before the queue gets a turn */
+#define MAX_EVENTS  128
+
+/* ---- Errors and allocation ----------------------------------------------------------------- */
+
+void sl__die(const char *file, int line, const char *msg)
+{
+    sl__worker_t *w = sl__tls_worker;
+    sl_task_t *t = w ? w->cur : NULL;
+    if (t)
+        fprintf(stderr, "sluice: fatal: %s (%s:%d, task '%s' id %llu)\n", msg, file, line, t->name,
+                (unsigned long long)t->id);
+    else
+        fprintf(stderr, "sluice: fatal: %s (%s:%d)\n", msg, file, line);
+    fflush(stderr);
+    abort();
+}
+
+static void *default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, nsize);
+}
+
+void *sl__alloc(sl_runtime_t *rt, size_t size)
+{
+    if (!rt)
+        return malloc(size);
+    return rt->opts.alloc(rt->opts.alloc_ud, NULL, 0, size);
+}
+
+void *sl__calloc(sl_runtime_t *rt, size_t size)
+{
+    void *p = sl__alloc(rt, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+void sl__free(sl_runtime_t *rt, void *p, size_t size)
+{
+    if (!p)
+        return;
+    if (!rt) {
+        free(p);
+        return;
+    }
+    rt->opts.alloc(rt->opts.alloc_ud, p, size, 0);
+}
+
+static sl_runtime_t *cur_rt(void)
+{
+    sl__worker_t *w = sl__tls_worker;
+    return w ? w->rt : NULL;
+}
+
+void *sl_malloc(size_t size)
+{
+    return sl__alloc(cur_rt(), size ? size : 1);
+}
+
+void sl_free(void *ptr, size_t size)
+{
+    sl__free(cur_rt(), ptr, size ? size : 1);
+}
+
+/* ---- Clock ----------------------------------------------------------------------------- */
+
+int64_t sl_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * SL_SEC + ts.tv_nsec;
+}
+
+int64_t sl_now(void)
+{
+    sl__worker_t *w = sl__tls_worker;
+    return w ? w->now : sl_clock();
+}
+
+int64_t sl_deadline_in(int64_t ns)
+{
+    int64_t now = sl_now();
+    if (ns <= 0)
+        return now;
+    if (ns >= SL_FOREVER - now)
+        return SL_FOREVER;
+    return now + ns;
+}
+
+/* ---- Accessors ---------------------------------------------------------------------------- */
+
+sl__worker_t *sl__worker(void)
+{
+    return sl__tls_worker;
+}
+
+sl_task_t *sl__self(void)
+{
+    sl__worker_t *w = sl__tls_worker;
+    return w ? w->cur : NULL;
+}
+
+sl_task_t *sl__self_checked(const char *fn)
+{
+    sl__worker_t *w = sl__tls_worker;
+    if (SL__UNLIKELY(!w || !w->cur)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s called outside a sluice task", fn);
+        sl__die(__FILE__, __LINE__, msg);
+    }
+    return w->cur;
+}
+
+sl_runtime_t *sl_runtime_current(void)
+{
+    return cur_rt();
+}
+
+int sl_runtime_workers(const sl_runtime_t *rt)
+{
+    return rt->nworkers;
+}
+
+int sl_worker_index(void)
+{
+    sl__worker_t *w = sl__tls_worker;
+    return w && w->cur ? w->index : -1;
+}
+
+sl_task_t *sl_task_self(void)
+{
+    return sl__self();
+}
+
+uint64_t sl_task_id(const sl_task_t *t)
+{
+    return t->id;
+}
+
+const char *sl_task_name(const sl_task_t *t)
+{
+    return t->name;
+}
+
+int sl_task_is_finished(const sl_task_t *t)
+{
+    return atomic_load_explicit(&((sl_task_t *)t)->done, memory_order_acquire);
+}
+
+/* ---- Context switches (with sanitizer annotations) ---------------------------------------- */
+
+/* Scheduler -> task. Returns when the task switches back. */
+static void switch_in(sl__worker_t *w, sl_task_t *t)
+{
+    w->cur = t;
+    sl__tls_worker = w;
+    atomic_store_explicit(&w->n_switches,
+                          atomic_load_explicit(&w->n_switches, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+#if SLUICE_ASAN
+    __sanitizer_start_switch_fiber(&w->sched_fake, t->stack->lo, t->stack->size);
+#endif
+#if SLUICE_TSAN
+    __tsan_switch_to_fiber(t->tsan_fiber, 0);
+#endif
+    sl__ctx_switch(&w->sched, &t->ctx);
+#if SLUICE_ASAN
+    __sanitizer_finish_switch_fiber(w->sched_fake, NULL, NULL);
+#endif
+    w->cur = NULL;
+}
+
+/* Task -> scheduler. exiting: the task will never run again. */
+static void switch_out(sl_task_t *t, int exiting)
+{
+    sl__worker_t *w = t->worker;
+    if (t->stack->guard == 0)
+        sl__stack_check(t);
+#if SLUICE_ASAN
+    __sanitizer_start_switch_fiber(exiting ? NULL : &t->asan_fake, w->sched_stack_bottom,
+                                   w->sched_stack_size);
+#else
+    (void)exiting;
+#endif
+#if SLUICE_TSAN
+    __tsan_switch_to_fiber(w->sched_fiber, 0);
+#endif
+    sl__ctx_switch(&t->ctx, &w->sched);
+#if SLUICE_ASAN
+    __sanitizer_finish_switch_fiber(t->asan_fake, &t->worker->sched_stack_bottom,
+                                    &t->worker->sched_stack_size);
+#endif
+}
+
+/* ---- Queues -------------------------------------------------------------------------------- */
+
+static inline void rq_push(sl__worker_t *w, sl_task_t *t)
+{
+    t->next = NULL;
+    t->seq = w->seq++;
+    if (w->rq_tail)
+        w->rq_tail->next = t;
+    else
+        w->rq_head = t;
+    w->rq_tail = t;
+}
+
+static inline sl_task_t *rq_pop(sl__worker_t *w)
+{
+    sl_task_t *t = w->rq_head;
+    if (t) {
+        w->rq_head = t->next;
+        if (!w->rq_head)
+            w->rq_tail = NULL;
+        t->next = NULL;
+    }
+    return t;
+}
+
+static void fresh_push(sl__worker_t *w, sl_task_t *t)
+{
+    t->next = NULL;
+    t->seq = w->seq++;
+    sl__lock(&w->fresh_lock);
+    if (w->fresh_tail)
+        w->fresh_tail->next = t;
+    else
+        w->fresh_head = t;
+    w->fresh_tail = t;
+    atomic_fetch_add_explicit(&w->fresh_len, 1, memory_order_release);
+    sl__unlock(&w->fresh_lock);
+}
+
+void sl__wake_worker(sl__worker_t *w)
+{
+    if (atomic_exchange(&w->sleeping, 0)) {
+        uint64_t one = 1;
+        ssize_t r;
+        do
+            r = write(w->evfd, &one, sizeof one);
+        while (r < 0 && errno == EINTR);
+    }
+}
+
+static void inbox_push(sl__worker_t *w, sl_task_t *t)
+{
+    sl_task_t *head = atomic_load_explicit(&w->inbox, memory_order_relaxed);
+    do
+        t->inbox_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&w->inbox, &head, t, memory_order_seq_cst,
+                                                  memory_order_relaxed));
+    sl__wake_worker(w);
+}
+
+/* Moves woken tasks from the inbox to the run queue, oldest first. */
+static void inbox_drain(sl__worker_t *w)
+{
+    if (!atomic_load_explicit(&w->inbox, memory_order_relaxed))
+        return;
+    sl_task_t *list = atomic_exchange_explicit(&w->inbox, NULL, memory_order_acquire);
+    sl_task_t *rev = NULL;
+    while (list) {
+        sl_task_t *n = list->inbox_next;
+        list->inbox_next = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev) {
+        sl_task_t *n = rev->inbox_next;
+        rev->inbox_next = NULL;
+        if (rev->state != SL__T_NEW)
+            rev->state = SL__T_RUNNABLE;
+        rq_push(w, rev);
+        rev = n;
+    }
+}
+
+void sl__task_wake(sl_task_t *t)
+{
+    sl__worker_t *w = t->worker;
+    if (w == sl__tls_worker) {
+        SL__ASSERT(t->state == SL__T_PARKED, "wake of a task that is not parked");
+        t->state = SL__T_RUNNABLE;
+        if (w->runnext)
+            rq_push(w, w->runnext);
+        w->runnext = t;
+    } else {
+        inbox_push(w, t);
+    }
+}
+
+/* ---- Tasks ------------------------------------------------------------------------------- */
+
+static void task_unref(sl_task_t *t)
+{
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
+        sl_runtime_t *rt = t->rt;
+        if (t->panic_msg)
+            sl__free(rt, t->panic_msg, SL_PANIC_MSG_MAX);
+        if (t->defers != t->defer_inline)
+            sl__free(rt, t->defers, sizeof(sl__defer_t) * (size_t)t->cap_defers);
+        sl__free(rt, t, sizeof *t);
+    }
+}
+
+static void all_link(sl__worker_t *w, sl_task_t *t)
+{
+    t->all_prev = NULL;
+    t->all_next = w->all;
+    if (w->all)
+        w->all->all_prev = t;
+    w->all = t;
+}
+
+static void all_unlink(sl__worker_t *w, sl_task_t *t)
+{
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else
+        w->all = t->all_next;
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
+    t->all_next = t->all_prev = NULL;
+}
+
+static void run_defers_and_holds(sl_task_t *t)
+{
+    while (t->ndefers > 0) {
+        sl__defer_t d = t->defers[--t->ndefers];
+        d.fn(d.arg);
+    }
+    while (t->holds.next != &t->holds) {
+        sl__hold_t *h = t->holds.next;
+        sl__hold_remove(h);
+        h->release(h);
+    }
+}
+
+static void task_finish_wake(sl_task_t *t)
+{
+    sl_waiter_t *list = NULL;
+    sl__lock(&t->lock);
+    atomic_store_explicit(&t->done, 1, memory_order_release);
+    sl__waitq_claim_all(&t->joiners, 0, &list);
+    sl__unlock(&t->lock);
+    sl__waiters_wake(list);
+}
+
+static void task_exit(sl_task_t *t, void *value, int status) __attribute__((noreturn));
+
+static void task_exit(sl_task_t *t, void *value, int status)
+{
+    run_defers_and_holds(t);
+    if (status == SL_TASK_RETURNED && atomic_load(&t->cancelled))
+        status = SL_TASK_CANCELLED;
+    t->result = value;
+    t->status = status;
+    t->state = SL__T_DONE;
+    task_finish_wake(t);
+    switch_out(t, 1);
+    sl__die(__FILE__, __LINE__, "finished task resumed");
+}
+
+static void task_entry(void *arg)
+{
+    sl_task_t *t = arg;
+#if SLUICE_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &t->worker->sched_stack_bottom,
+                                    &t->worker->sched_stack_size);
+#endif
+    void *r = t->fn(t->arg);
+    task_exit(t, r, SL_TASK_RETURNED);
+}
+
+/* Called by the scheduler after a task switched out for good. */
+static void task_reap(sl__worker_t *w, sl_task_t *t)
+{
+    sl_runtime_t *rt = w->rt;
+    all_unlink(w, t);
+#if SLUICE_TSAN
+    __tsan_destroy_fiber(t->tsan_fiber);
+    t->tsan_fiber = NULL;
+#endif
+    if (t->stack) {
+        sl__stack_put(rt, w, t->stack);
+        t->stack = NULL;
+    }
+    int was_main = (t->id == 1);
+    task_unref(t);
+    if (was_main) {
+        atomic_store(&rt->shutdown, 1);
+        for (int i = 0; i < rt->nworkers; i++)
+            sl__wake_worker(rt->workers[i]);
+    }
+    if (atomic_fetch_sub(&rt->live, 1) == 1 && atomic_load(&rt->shutdown)) {
+        for (int i = 0; i < rt->nworkers; i++)
+            sl__wake_worker(rt->workers[i]);
+    }
+}
+
+/* A task aborted before it started never runs: it ends CANCELLED without touching its stack. */
+static void task_skip(sl__worker_t *w, sl_task_t *t)
+{
+    t->worker = w;
+    all_link(w, t);
+    t->status = SL_TASK_CANCELLED;
+    t->state = SL__T_DONE;
+    task_finish_wake(t);
+    task_reap(w, t);
+}
+
+static void run_task(sl__worker_t *w, sl_task_t *t)
+{
+    if (t->state == SL__T_NEW) {
+        if (atomic_load(&t->cancelled) || atomic_load(&w->rt->shutdown)) {
+            task_skip(w, t);
+            return;
+        }
+        t->worker = w;
+        all_link(w, t);
+        sl__ctx_make(&t->ctx, t->stack->lo, t->stack->size, task_entry, t);
+        t->state = SL__T_RUNNABLE;
+    }
+    t->budget = w->rt->opts.budget;
+    switch_in(w, t);
+    if (t->state == SL__T_DONE)
+        task_reap(w, t);
+}
+
+static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg, sl_task_t **out)
+{
+    sl_task_t *self = sl__self_checked("sl_task_spawn");
+    sl__worker_t *w = self->worker;
+    sl_runtime_t *rt = w->rt;
+    if (atomic_load(&rt->shutdown))
+        return SL_ESHUTDOWN;
+    size_t ssize = rt->opts.stack_size;
+    sl__worker_t *target = NULL;
+    if (o) {
+        if (o->stack_size) {
+            if (o->stack_size < 16 * 1024)
+                return SL_EINVAL;
+            ssize = (o->stack_size + rt->page - 1) & ~(rt->page - 1);
+        }
+        if (o->use_worker) {
+            if (o->worker < 0 || o->worker >= rt->nworkers)
+                return SL_EINVAL;
+            target = rt->workers[o->worker];
+        }
+    }
+    sl_task_t *t = sl__alloc(rt, sizeof *t);
+    if (!t)
+        return SL_ENOMEM;
+    memset(t, 0, sizeof *t);
+    t->stack = sl__stack_get(rt, w, ssize);
+    if (!t->stack) {
+        sl__free(rt, t, sizeof *t);
+        return SL_ENOMEM;
+    }
+    t->stack_size = ssize;
+    t->rt = rt;
+    t->fn = fn;
+    t->arg = arg;
+    t->state = SL__T_NEW;
+    t->wtimer.slot = -1;
+    t->wtimer.kind = SL__TIMER_WAIT;
+    t->wtimer.owner = t;
+    t->holds.next = t->holds.prev = &t->holds;
+    t->defers = t->defer_inline;
+    t->cap_defers = SL__DEFER_INLINE;
+    t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
+    const char *name = o && o->name ? o->name : "task";
+    snprintf(t->name, sizeof t->name, "%s", name);
+    atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
+#if SLUICE_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_set_fiber_name(t->tsan_fiber, t->name);
+#endif
+    atomic_fetch_add(&rt->live, 1);
+    atomic_store_explicit(&w->n_spawned,
+                          atomic_load_explicit(&w->n_spawned, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    if (target && target != w) {
+        t->worker = target;
+        inbox_push(target, t); /* pinned: inboxes are never stolen from */
+    } else if (target) {
+        t->worker = w;
+        rq_push(w, t);
+    } else {
+        t->worker = w;
+        fresh_push(w, t);
+        /* Tell one sleeping worker that there is work to take, unless one is already looking. */
+        if (rt->nworkers > 1 && atomic_load(&rt->nsleeping) > 0 &&
+            !atomic_exchange(&rt->waking, 1)) {
+            int woke = 0;
+            for (int i = 0; i < rt->nworkers && !woke; i++) {
+                sl__worker_t *v = rt->workers[i];
+                if (v != w && atomic_load(&v->sleeping)) {
+                    sl__wake_worker(v);
+                    woke = 1;
+                }
+            }
+            if (!woke)
+                atomic_store(&rt->waking, 0);
+        }
+    }
+    if (out)
+        *out = t;
+    return 0;
+}
+
+int sl_task_spawn(sl_task_fn fn, void *arg, sl_task_t **out)
+{
+    return spawn_impl(NULL, fn, arg, out);
+}
+
+int sl_task_spawn_ex(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg, sl_task_t **out)
+{
+    return spawn_impl(opts, fn, arg, out);
+}
+
+void sl_task_detach(sl_task_t *t)
+{
+    if (t)
+        task_unref(t);
+}
+
+void sl_task_abort(sl_task_t *t)
+{
+    if (atomic_load_explicit(&t->done, memory_order_acquire))
+        return;
+    atomic_store(&t->cancelled, 1);
+    uint32_t s = atomic_load(&t->wstate);
+    if ((s & 0xff) == SL__W_WAITING && !atomic_load_explicit(&t->shield, memory_order_relaxed))
+        sl__wait_claim_task(t, s >> 8, SL__WIN_CANCEL);
+}
+
+int sl_task_cancelled(void)
+{
+    sl_task_t *t = sl__self();
+    return t ? atomic_load_explicit(&t->cancelled, memory_order_relaxed) : 0;
+}
+
+int sl_task_shield(int on)
+{
+    sl_task_t *t = sl__self_checked("sl_task_shield");
+    return atomic_exchange_explicit(&t->shield, on ? 1 : 0, memory_order_relaxed);
+}
+
+void sl__park(void)
+{
+    sl_task_t *t = sl__self_checked("sl__park");
+    t->state = SL__T_PARKED;
+    atomic_store_explicit(&t->worker->n_parks,
+                          atomic_load_explicit(&t->worker->n_parks, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    switch_out(t, 0);
+}
+
+int sl_task_yield(void)
+{
+    sl_task_t *t = sl__self_checked("sl_task_yield");
+    sl__worker_t *w = t->worker;
+    t->state = SL__T_RUNNABLE;
+    rq_push(w, t);
+    switch_out(t, 0);
+    return atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
+                   !atomic_load_explicit(&t->shield, memory_order_relaxed)
+               ? SL_ECANCELED
+               : 0;
+}
+
+void sl__coop(void)
+{
+    sl_task_t *t = sl__tls_worker->cur;
+    if (SL__UNLIKELY(--t->budget <= 0)) {
+        sl__worker_t *w = t->worker;
+        atomic_store_explicit(&w->n_budget_yields,
+                              atomic_load_explicit(&w->n_budget_yields, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        t->state = SL__T_RUNNABLE;
+        rq_push(w, t);
+        switch_out(t, 0);
+    }
+}
+
+void sl_panic(const char *fmt, ...)
+{
+    sl_task_t *t = sl__self_checked("sl_panic");
+    if (!t->panic_msg)
+        t->panic_msg = sl__alloc(t->rt, SL_PANIC_MSG_MAX);
+    if (t->panic_msg) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->panic_msg, SL_PANIC_MSG_MAX, fmt, ap);
+        va_end(ap);
+    }
+    task_exit(t, NULL, SL_TASK_PANICKED);
+}
+
+int sl_defer(void (*fn)(void *), void *arg)
+{
+    sl_task_t *t = sl__self_checked("sl_defer");
+    if (t->ndefers == t->cap_defers) {
+        int ncap = t->cap_defers * 2;
+        sl__defer_t *nd = sl__alloc(t->rt, sizeof(sl__defer_t) * (size_t)ncap);
+        if (!nd)
+            return SL_ENOMEM;
+        memcpy(nd, t->defers, sizeof(sl__defer_t) * (size_t)t->ndefers);
+        if (t->defers != t->defer_inline)
+            sl__free(t->rt, t->defers, sizeof(sl__defer_t) * (size_t)t->cap_defers);
+        t->defers = nd;
+        t->cap_defers = ncap;
+    }
+    t->defers[t->ndefers].fn = fn;
+    t->defers[t->ndefers].arg = arg;
+    t->ndefers++;
+    return 0;
+}
+
+void sl__hold_add(sl_task_t *t, sl__hold_t *h)
+{
+    h->next = &t->holds;
+    h->prev = t->holds.prev;
+    t->holds.prev->next = h;
+    t->holds.prev = h;
+}
+
+void sl__hold_remove(sl__hold_t *h)
+{
+    if (!h->next)
+        return;
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+    h->next = h->prev = NULL;
+}
+
+/* ---- Join (a waitable) ---------------------------------------------------------------------- */
+
+static void join_fill(sl_task_t *t, sl_join_t *out)
+{
+    if (out) {
+        out->status = (sl_task_status_t)t->status;
+        out->value =
+            t->status == SL_TASK_RETURNED || t->status == SL_TASK_CANCELLED ? t->result : NULL;
+        out->id = t->id;
+        out->message[0] = 0;
+        if (t->status == SL_TASK_PANICKED)
+            snprintf(out->message, sizeof out->message, "%s",
+                     t->panic_msg ? t->panic_msg : "(no message: out of memory)");
+    }
+    task_unref(t);
+}
+
+static int join_poll(sl_clause_t *c)
+{
+    sl_task_t *t = c->obj;
+    if (!atomic_load_explicit(&t->done, memory_order_acquire))
+        return SL_EAGAIN;
+    join_fill(t, c->buf);
+    return 0;
+}
+
+static int join_arm(sl_clause_t *c)
+{
+    sl_task_t *t = c->obj;
+    int r = SL__ARMED;
+    sl__lock(&t->lock);
+    if (atomic_load_explicit(&t->done, memory_order_acquire)) {
+        if (sl__claim_self(c)) {
+            c->w.res = 0;
+            r = SL__DONE;
+        } else {
+            r = SL__LOST;
+        }
+    } else {
+        sl__waitq_push(&t->joiners, &c->w);
+    }
+    sl__unlock(&t->lock);
+    return r;
+}
+
+static void join_disarm(sl_clause_t *c)
+{
+    sl_task_t *t = c->obj;
+    sl__lock(&t->lock);
+    sl__waitq_remove(&t->joiners, &c->w);
+    sl__unlock(&t->lock);
+}
+
+static int join_complete(sl_clause_t *c)
+{
+    join_fill(c->obj, c->buf);
+    return 0;
+}
+
+static const struct sl_clause_ops join_ops = {join_poll, join_arm, join_disarm, join_complete};
+
+void sl_clause_join(sl_clause_t *c, sl_task_t *t, sl_join_t *out)
+{
+    memset(c, 0, sizeof *c);
+    c->ops = &join_ops;
+    c->obj = t;
+    c->buf = out;
+}
+
+int sl_task_join_until(sl_task_t *t, int64_t deadline, sl_join_t *out)
+{
+    sl_task_t *self = sl__self_checked("sl_task_join");
+    SL__ASSERT(self != t, "a task cannot join itself");
+    sl_clause_t c;
+    sl_clause_join(&c, t, out);
+    return sl__wait1(&c, deadline);
+}
+
+int sl_task_join(sl_task_t *t, sl_join_t *out)
+{
+    return sl_task_join_until(t, SL_FOREVER, out);
+}
+
+int sl_task_try_join(sl_task_t *t, sl_join_t *out)
+{
+    if (!atomic_load_explicit(&t->done, memory_order_acquire))
+        return SL_EAGAIN;
+    join_fill(t, out);
+    return 0;
+}
+
+/* ---- The worker loop ------------------------------------------------------------------------ */
+
+/* Pops the older of the run queue's head and the fresh queue's head, so that spawned and
+ * woken tasks run in the order they became runnable. */
+static sl_task_t *pop_oldest(sl__worker_t *w)
+{
+    if (atomic_load_explicit(&w->fresh_len, memory_order_acquire) == 0)
+        return rq_pop(w);
+    sl__lock(&w->fresh_lock);
+    sl_task_t *f = w->fresh_head;
+    if (f && (!w->rq_head || f->seq < w->rq_head->seq)) {
+        w->fresh_head = f->next;
+        if (!w->fresh_head)
+            w->fresh_tail = NULL;
+        f->next = NULL;
+        atomic_fetch_sub_explicit(&w->fresh_len, 1, memory_order_relaxed);
+        sl__unlock(&w->fresh_lock);
+        return f;
+    }
+    sl__unlock(&w->fresh_lock);
+    return rq_pop(w);
+}
+
+static sl_task_t *pick(sl__worker_t *w)
+{
+    sl_task_t *t;
+    w->tick++;
+    if (w->runnext && w->runnext_streak < RUNNEXT_MAX) {
+        t = w->runnext;
+        w->runnext = NULL;
+        w->runnext_streak++;
+        return t;
+    }
+    w->runnext_streak = 0;
+    if ((t = pop_oldest(w)))
+        return t;
+    t = w->runnext;
+    w->runnext = NULL;
+    return t;
+}
+
+static int has_work(sl__worker_t *w)
+{
+    return w->runnext || w->rq_head || atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
+}
+
+/* Takes half of the not-yet-started tasks of another worker. */
+static int steal(sl__worker_t *w)
+{
+    sl_runtime_t *rt = w->rt;
+    int n = rt->nworkers;
+    if (n < 2)
+        return 0;
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    int start = (int)(w->rng % (uint64_t)n);
+    for (int k = 0; k < n; k++) {
+        sl__worker_t *v = rt->workers[(start + k) % n];
+        if (v == w || atomic_load_explicit(&v->fresh_len, memory_order_relaxed) == 0)
+            continue;
+        if (!sl__trylock(&v->fresh_lock))
+            continue;
+        long len = atomic_load_explicit(&v->fresh_len, memory_order_relaxed);
+        long take = (len + 1) / 2;
+        long got = 0;
+        while (got < take && v->fresh_head) {
+            sl_task_t *t = v->fresh_head;
+            v->fresh_head = t->next;
+            if (!v->fresh_head)
+                v->fresh_tail = NULL;
+            t->worker = w;
+            rq_push(w, t);
+            got++;
+        }
+        atomic_fetch_sub_explicit(&v->fresh_len, got, memory_order_relaxed);
+        sl__unlock(&v->fresh_lock);
+        if (got) {
+            atomic_store_explicit(&w->n_steals,
+                                  atomic_load_explicit(&w->n_steals, memory_order_relaxed) +
+                                      (uint64_t)got,
+                                  memory_order_relaxed);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void handle_events(sl__worker_t *w, struct epoll_event *ev, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (ev[i].data.u64 == 0) {
+            uint64_t v;
+            while (read(w->evfd, &v, sizeof v) > 0)
+                ;
+        } else {
+            sl__io_event(w, ev[i].data.u64, ev[i].events);
+        }
+    }
+}
+
+static void poll_io(sl__worker_t *w, int timeout_ms)
+{
+    struct epoll_event ev[MAX_EVENTS];
+    int n = epoll_wait(w->epfd, ev, MAX_EVENTS, timeout_ms);
+    if (n > 0)
+        handle_events(w, ev, n);
+}
+
+static void abort_all(sl__worker_t *w)
+{
+    w->shutdown_seen = 1;
+    for (sl_task_t *t = w->all; t; t = t->all_next)
+        sl_task_abort(t);
+}
+
+static int should_exit(sl__worker_t *w)
+{
+    return atomic_load(&w->rt->shutdown) && atomic_load(&w->rt->live) == 0;
+}
+
+static void idle_sleep(sl__worker_t *w)
+{
+    sl_runtime_t *rt = w->rt;
+    atomic_store(&w->sleeping, 1);
+    atomic_fetch_add(&rt->nsleeping, 1);
+    int ready = atomic_load(&w->inbox) != NULL || has_work(w) || should_exit(w) ||
+                (atomic_load(&rt->shutdown) && !w->shutdown_seen);
+    if (!ready) {
+        int64_t next = sl__timer_next(w);
+        int timeout = -1;
+        if (next != SL_FOREVER) {
+            int64_t d = next - sl_clock();
+            timeout = d <= 0 ? 0 : (int)((d + SL_MSEC - 1) / SL_MSEC);
+            if (d > (int64_t)INT32_MAX * SL_MSEC)
+                timeout = INT32_MAX;
+        }
+        struct epoll_event ev[MAX_EVENTS];
+        int n = epoll_wait(w->epfd, ev, MAX_EVENTS, timeout);
+        atomic_store(&w->sleeping, 0);
+        atomic_fetch_sub(&rt->nsleeping, 1);
+        if (n > 0) {
+            w->now = sl_clock();
+            handle_events(w, ev, n);
+        }
+    } else {
+        atomic_store(&w->sleeping, 0);
+        atomic_fetch_sub(&rt->nsleeping, 1);
+    }
+    atomic_store(&rt->waking, 0);
+}
+
+static void worker_loop(sl__worker_t *w)
+{
+    sl__tls_worker = w;
+#if SLUICE_TSAN
+    w->sched_fiber = __tsan_get_current_fiber();
+#endif
+    sl_runtime_t *rt = w->rt;
+    for (;;) {
+        w->now = sl_clock();
+        inbox_drain(w);
+        sl__timers_run(w);
+        if (SL__UNLIKELY(atomic_load_explicit(&rt->shutdown, memory_order_relaxed) &&
+                         !w->shutdown_seen))
+            abort_all(w);
+        int ran = 0;
+        sl_task_t *t;
+        while (ran < BATCH && (t = pick(w))) {
+            run_task(w, t);
+            ran++;
+        }
+        if (ran == BATCH || has_work(w) || atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
+            poll_io(w, 0);
+            continue;
+        }
+        if (should_exit(w))
+            break;
+        if (steal(w))
+            continue;
+        w->now = sl_clock();
+        if (sl__timer_next(w) <= w->now)
+            continue;
+        idle_sleep(w);
+    }
+    sl__tls_worker = NULL;
+}
+
+static void *worker_thread(void *arg)
+{
+    sl__worker_t *w = arg;
+    sl__stack_thread_init(w);
+    worker_loop(w);
+    sl__stack_thread_fini(w);
+    return NULL;
+}
+
+/* ---- Runtime ----------------------------------------------------------------------------------
+ */
+
+void sl_runtime_opts_init(sl_runtime_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->workers = 0;
+    o->stack_size = 64 * 1024;
+    o->stack_cache = 64;
+    o->blocking_threads = 64;
+    o->blocking_idle_ns = 10 * SL_SEC;
+    o->budget = 128;
+    o->guard_pages = 1;
+    o->alloc = default_alloc;
+}
+
+static long read_max_map_count(void)
+{
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    long v = 65530;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = 65530;
+        fclose(f);
+    }
+    return v;
+}
+
+static void worker_free(sl_runtime_t *rt, sl__worker_t *w)
+{
+    if (!w)
+        return;
+    sl__stack_cache_free(rt, w);
+    sl__timer_heap_free(w);
+    if (w->epfd >= 0)
+        close(w->epfd);
+    if (w->evfd >= 0)
+        close(w->evfd);
+    sl__free(rt, w, sizeof *w);
+}
+
+int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
+{
+    sl_runtime_opts_t o;
+    if (opts)
+        o = *opts;
+    else
+        sl_runtime_opts_init(&o);
+    if (!o.alloc)
+        o.alloc = default_alloc;
+    if (o.workers < 0 || o.workers > 1024 || o.budget < 0 || o.stack_cache < 0 ||
+        o.blocking_threads < 0 || o.blocking_idle_ns < 0)
+        return SL_EINVAL;
+    if (o.stack_size == 0)
+        o.stack_size = 64 * 1024;
+    if (o.stack_size < 16 * 1024)
+        return SL_EINVAL;
+    if (o.workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o.workers = n > 0 ? (int)n : 1;
+    }
+    if (o.budget == 0)
+        o.budget = 128;
+    if (o.blocking_threads == 0)
+        o.blocking_threads = 64;
+    if (o.blocking_idle_ns == 0)
+        o.blocking_idle_ns = 10 * SL_SEC;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    o.stack_size = (o.stack_size + page - 1) & ~(page - 1);
+    if (o.seed == 0)
+        o.seed = (uint64_t)sl_clock() | 1;
+
+    sl_runtime_t *rt = o.alloc(o.alloc_ud, NULL, 0, sizeof *rt);
+    if (!rt)
+        return SL_ENOMEM;
+    memset(rt, 0, sizeof *rt);
+    rt->opts = o;
+    rt->page = page;
+    rt->nworkers = o.workers;
+    rt->madv_guard = -1;
+    rt->mprotect_budget = read_max_map_count() * 2 / 5;
+    atomic_store(&rt->next_id, 1);
+    rt->workers = sl__calloc(rt, sizeof(sl__worker_t *) * (size_t)o.workers);
+    if (!rt->workers) {
+        o.alloc(o.alloc_ud, rt, sizeof *rt, 0);
+        return SL_ENOMEM;
+    }
+    int err = 0;
+    for (int i = 0; i < o.workers && !err; i++) {
+        sl__worker_t *w = sl__alloc(rt, sizeof *w);
+        if (!w) {
+            err = SL_ENOMEM;
+            break;
+        }
+        memset(w, 0, sizeof *w);
+        w->rt = rt;
+        w->index = i;
+        w->epfd = -1;
+        w->evfd = -1;
+        w->rng = o.seed * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xBF58476D1CE4E5B9ULL + 1;
+        rt->workers[i] = w;
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (w->epfd < 0) {
+            err = -errno;
+            break;
+        }
+        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->evfd < 0) {
+            err = -errno;
+            break;
+        }
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) {
+            err = -errno;
+            break;
+        }
+    }
+    if (err) {
+        for (int i = 0; i < o.workers; i++)
+            worker_free(rt, rt->workers[i]);
+        sl__free(rt, rt->workers, sizeof(sl__worker_t *) * (size_t)o.workers);
+        o.alloc(o.alloc_ud, rt, sizeof *rt, 0);
+        return err;
+    }
+    *out = rt;
+    return 0;
+}
+
+void sl_runtime_free(sl_runtime_t *rt)
+{
+    if (!rt)
+        return;
+    SL__ASSERT(!atomic_load(&rt->running), "sl_runtime_free on a running runtime");
+    sl__pool_shutdown(rt);
+    for (int i = 0; i < rt->nworkers; i++)
+        worker_free(rt, rt->workers[i]);
+    sl__free(rt, rt->workers, sizeof(sl__worker_t *) * (size_t)rt->nworkers);
+    sl_alloc_fn a = rt->opts.alloc;
+    void *ud = rt->opts.alloc_ud;
+    a(ud, rt, sizeof *rt, 0);
+}
+
+typedef struct main_arg {
+    void *(*fn)(void *);
+    void *arg;
+} main_arg_t;
+
+int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void **result)
+{
+    SL__ASSERT(sl__tls_worker == NULL, "sl_runtime_block_on called from a sluice worker");
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&rt->running, &expected, 1))
+        return SL_EBUSY;
+    atomic_store(&rt->shutdown, 0);
+    int err = sl__io_init(rt);
+    if (err) {
+        atomic_store(&rt->running, 0);
+        return err;
+    }
+    sl__worker_t *w0 = rt->workers[0];
+
+    /* The main task: spawned by hand because there is no task to spawn from yet. */
+    sl_task_t *t = sl__calloc(rt, sizeof *t);
+    if (!t) {
+        sl__io_fini(rt);
+        atomic_store(&rt->running, 0);
+        return SL_ENOMEM;
+    }
+    t->stack = sl__stack_get(rt, w0, rt->opts.stack_size);
+    if (!t->stack) {
+        sl__free(rt, t, sizeof *t);
+        sl__io_fini(rt);
+        atomic_store(&rt->running, 0);
+        return SL_ENOMEM;
+    }
+    t->stack_size = rt->opts.stack_size;
+    t->rt = rt;
+    t->fn = fn;
+    t->arg = arg;
+    t->state = SL__T_NEW;
+    t->wtimer.slot = -1;
+    t->wtimer.kind = SL__TIMER_WAIT;
+    t->wtimer.owner = t;
+    t->holds.next = t->holds.prev = &t->holds;
+    t->defers = t->defer_inline;
+    t->cap_defers = SL__DEFER_INLINE;
+    atomic_store(&rt->next_id, 1);
+    t->id = atomic_fetch_add(&rt->next_id, 1); /* id 1 marks the main task */
+    snprintf(t->name, sizeof t->name, "main");
+    atomic_store(&t->refs, 2);
+#if SLUICE_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_set_fiber_name(t->tsan_fiber, "main");
+#endif
+    atomic_store(&rt->live, 1);
+    t->worker = w0;
+    rq_push(w0, t);
+
+    int started = 1;
+    for (int i = 1; i < rt->nworkers; i++) {
+        if (pthread_create(&rt->workers[i]->thread, NULL, worker_thread, rt->workers[i]) != 0) {
+            err = SL_EAGAIN;
+            break;
+        }
+        started++;
+    }
+    if (err) {
+        /* Run nothing: let the started workers see shutdown and leave. */
+        atomic_store(&t->cancelled, 1);
+    }
+    sl__stack_thread_init(w0);
+    worker_loop(w0);
+    sl__stack_thread_fini(w0);
+    for (int i = 1; i < started; i++)
+        pthread_join(rt->workers[i]->thread, NULL);
+
+    int status = t->status;
+    void *res = t->result;
+    if (status == SL_TASK_PANICKED)
+        fprintf(stderr, "sluice: main task panicked: %s\n",
+                t->panic_msg ? t->panic_msg : "(no message)");
+    task_unref(t);
+    sl__pool_shutdown(rt);
+    sl__io_fini(rt);
+    for (int i = 0; i < rt->nworkers; i++) {
+        sl__worker_t *w = rt->workers[i];
+        w->shutdown_seen = 0;
+        w->runnext = NULL;
+        w->runnext_streak = 0;
+        w->tick = 0;
+    }
+    atomic_store(&rt->shutdown, 0);
+    atomic_store(&rt->running, 0);
+    if (err)
+        return err;
+    if (result)
+        *result = res;
+    return status == SL_TASK_PANICKED ? SL_EPANIC : 0;
+}
+
+int sl_run(const sl_runtime_opts_t *opts, void *(*fn)(void *), void *arg, void **result)
+{
+    sl_runtime_t *rt;
+    int r = sl_runtime_new(opts, &rt);
+    if (r)
+        return r;
+    r = sl_runtime_block_on(rt, fn, arg, result);
+    sl_runtime_free(rt);
+    return r;
+}
+
+void sl_runtime_stats(const sl_runtime_t *rt, sl_runtime_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < rt->nworkers; i++) {
+        sl__worker_t *w = rt->workers[i];
+        out->switches += atomic_load_explicit(&w->n_switches, memory_order_relaxed);
+        out->parks += atomic_load_explicit(&w->n_parks, memory_order_relaxed);
+        out->steals += atomic_load_explicit(&w->n_steals, memory_order_relaxed);
+        out->budget_yields += atomic_load_explicit(&w->n_budget_yields, memory_order_relaxed);
+        out->tasks_spawned += atomic_load_explicit(&w->n_spawned, memory_order_relaxed);
+    }
+    sl_runtime_t *r = (sl_runtime_t *)rt;
+    long live = atomic_load(&r->live);
+    out->tasks_live = live > 0 ? (uint64_t)live : 0;
+    out->stacks_live = (uint64_t)atomic_load(&r->stacks_live);
+    out->stacks_guarded = (uint64_t)atomic_load(&r->stacks_guarded);
+}

@@ -1,0 +1,305 @@
+/*
+ * The one waiting mechanism: claims, waits, select, timeout scopes.
+ *
+ * A task's wait word (t->wstate) is generation << 8 | code. Starting a wait bumps the
+ * generation and stores WAITING. Anything that wants to complete the wait (a primitive handing
+ * over a value, a timer, an abort) compare-and-swaps WAITING into CLAIMED(winner); exactly one
+ * succeeds, and the winner then wakes the task exactly once. The task, once resumed,
+ * unregisters every other clause, so losers leave no trace. See docs/design/runtime.md.
+ */
+#include "core/rt.h"
+
+#include <string.h>
+
+#define MAX_CLAUSES 64
+
+static inline uint32_t wcode_claimed(int idx)
+{
+    return (uint32_t)(idx + SL__W_BASE);
+}
+
+int sl__wait_claim_task(sl_task_t *t, uint32_t gen, int winner)
+{
+    uint32_t expect = (gen << 8) | SL__W_WAITING;
+    uint32_t want = (gen << 8) | wcode_claimed(winner);
+    if (!atomic_compare_exchange_strong_explicit(&t->wstate, &expect, want, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        return 0;
+    sl__task_wake(t);
+    return 1;
+}
+
+int sl__waiter_claim(sl_waiter_t *w)
+{
+    sl_task_t *t = w->task;
+    sl__worker_t *me = sl__tls_worker;
+    if (me && me->cur == t)
+        return 0;
+    uint32_t expect = (w->gen << 8) | SL__W_WAITING;
+    uint32_t want = (w->gen << 8) | wcode_claimed(w->idx);
+    return atomic_compare_exchange_strong_explicit(&t->wstate, &expect, want, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
+int sl__claim_self(sl_clause_t *c)
+{
+    sl_task_t *t = c->w.task;
+    uint32_t expect = (c->w.gen << 8) | SL__W_WAITING;
+    uint32_t want = (c->w.gen << 8) | wcode_claimed(c->w.idx);
+    return atomic_compare_exchange_strong_explicit(&t->wstate, &expect, want, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
+void sl__waiter_wake(sl_waiter_t *w)
+{
+    sl__task_wake(w->task);
+}
+
+sl_waiter_t *sl__waitq_claim_first(sl_waitq_t *q)
+{
+    sl_waiter_t *w = q->head;
+    sl_task_t *self = sl__self();
+    while (w) {
+        sl_waiter_t *next = w->next;
+        if (w->task == self) {
+            w = next;
+            continue;
+        }
+        if (sl__waiter_claim(w)) {
+            sl__waitq_remove(q, w);
+            return w;
+        }
+        /* Its wait completed elsewhere: the owner will find it unlinked when it disarms. */
+        sl__waitq_remove(q, w);
+        w = next;
+    }
+    return NULL;
+}
+
+int sl__waitq_claim_all(sl_waitq_t *q, int res, sl_waiter_t **list)
+{
+    int n = 0;
+    sl_waiter_t *w;
+    while ((w = sl__waitq_claim_first(q))) {
+        w->res = res;
+        w->wake_next = *list;
+        *list = w;
+        n++;
+    }
+    return n;
+}
+
+void sl__waiters_wake(sl_waiter_t *list)
+{
+    while (list) {
+        sl_waiter_t *n = list->wake_next;
+        sl__task_wake(list->task);
+        list = n;
+    }
+}
+
+/* ---- Timeout scopes ---------------------------------------------------------------------- */
+
+void sl_timeout_enter(sl_timeout_t *to, int64_t deadline)
+{
+    sl_task_t *t = sl__self_checked("sl_timeout_enter");
+    to->deadline = deadline;
+    to->outer = t->timeouts;
+    to->effective = deadline;
+    if (to->outer && to->outer->effective < deadline)
+        to->effective = to->outer->effective;
+    to->expired = 0;
+    t->timeouts = to;
+}
+
+int sl_timeout_exit(sl_timeout_t *to)
+{
+    sl_task_t *t = sl__self_checked("sl_timeout_exit");
+    SL__ASSERT(t->timeouts == to, "sl_timeout_exit: not the innermost timeout scope");
+    t->timeouts = to->outer;
+    return to->expired ? SL_ETIMEDOUT : 0;
+}
+
+int sl_timeout_run(int64_t ns, int (*fn)(void *), void *arg)
+{
+    sl_timeout_t to;
+    sl_timeout_enter(&to, sl_deadline_in(ns));
+    int r = fn(arg);
+    int e = sl_timeout_exit(&to);
+    return e ? e : r;
+}
+
+/* Marks every scope whose effective deadline has passed: they were all cut short. */
+static void scopes_expire(sl_task_t *t, int64_t now)
+{
+    for (sl_timeout_t *s = t->timeouts; s; s = s->outer)
+        if (s->effective <= now)
+            s->expired = 1;
+}
+
+static inline int is_cancelled(sl_task_t *t)
+{
+    return atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
+           !atomic_load_explicit(&t->shield, memory_order_relaxed);
+}
+
+int sl__wait_precheck(sl_task_t *t)
+{
+    if (SL__UNLIKELY(is_cancelled(t)))
+        return SL_ECANCELED;
+    if (SL__UNLIKELY(t->timeouts && t->timeouts->effective <= t->worker->now)) {
+        scopes_expire(t, t->worker->now);
+        return SL_ETIMEDOUT;
+    }
+    return 0;
+}
+
+/* ---- The wait ------------------------------------------------------------------------------ */
+
+static uint64_t next_rand(sl__worker_t *w)
+{
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    return w->rng;
+}
+
+int sl__wait(sl_clause_t *c, int n, int flags, int64_t deadline)
+{
+    sl_task_t *t = sl__self_checked("a blocking sluice call");
+    sl__worker_t *w = t->worker;
+    if (n < 1 || n > MAX_CLAUSES)
+        return SL_EINVAL;
+    int r = sl__wait_precheck(t);
+    if (r)
+        return r;
+    int start = 0;
+    if (flags & SL_SELECT_FAIR)
+        start = (int)(next_rand(w) % (uint64_t)n);
+
+    int skip_poll = flags & SL__WAIT_POLLED;
+    for (;;) {
+        /* Pass 1: anything ready now wins without registering. */
+        for (int k = 0; k < n && !skip_poll; k++) {
+            int i = (start + k) % n;
+            if (!c[i].ops)
+                continue;
+            r = c[i].ops->poll(&c[i]);
+            if (r != SL_EAGAIN) {
+                c[i].res = r;
+                return i;
+            }
+        }
+        skip_poll = 0;
+        /* The deadline: the caller's, or an enclosing scope's if earlier. */
+        int64_t eff = deadline;
+        int from_scope = 0;
+        if (t->timeouts && t->timeouts->effective < eff) {
+            eff = t->timeouts->effective;
+            from_scope = 1;
+        }
+        if (eff <= w->now) {
+            if (from_scope)
+                scopes_expire(t, w->now);
+            return SL_ETIMEDOUT;
+        }
+
+        /* Pass 2: register every clause; a clause found ready here completes at once. */
+        uint32_t gen = ++t->wgen & 0xffffffu;
+        atomic_store(&t->wstate, (gen << 8) | SL__W_WAITING);
+        int armed_upto = 0, state = SL__ARMED;
+        if (atomic_load(&t->cancelled) && !atomic_load_explicit(&t->shield, memory_order_relaxed)) {
+            /* Raced with an abort that saw no wait yet: claim it ourselves, or park for the
+             * aborter's wake if it got in first. */
+            uint32_t expect = (gen << 8) | SL__W_WAITING;
+            if (atomic_compare_exchange_strong(
+                    &t->wstate, &expect, (gen << 8) | (uint32_t)(SL__WIN_CANCEL + SL__W_BASE))) {
+                atomic_store(&t->wstate, SL__W_IDLE);
+                return SL_ECANCELED;
+            }
+            state = SL__LOST;
+        }
+        for (int k = 0; k < n && state == SL__ARMED; k++) {
+            int i = (start + k) % n;
+            armed_upto = k + 1;
+            if (!c[i].ops)
+                continue;
+            c[i].w.task = t;
+            c[i].w.clause = &c[i];
+            c[i].w.gen = gen;
+            c[i].w.idx = i;
+            c[i].w.linked = 0;
+            c[i].w.res = 0;
+            state = c[i].ops->arm(&c[i]);
+        }
+        if (state != SL__DONE) {
+            if (eff != SL_FOREVER && state == SL__ARMED)
+                sl__timer_arm(w, &t->wtimer, eff);
+            sl__park();
+            if (t->wtimer.slot >= 0)
+                sl__timer_cancel(w, &t->wtimer);
+        }
+        uint32_t s = atomic_load_explicit(&t->wstate, memory_order_acquire);
+        SL__ASSERT((s & 0xff) >= SL__W_BASE + SL__WIN_CANCEL, "woken without a claim");
+        int win = (int)(s & 0xff) - SL__W_BASE;
+        /* Unregister the losers (and the winner, whose claimer normally unlinked it). */
+        for (int k = 0; k < armed_upto; k++) {
+            int i = (start + k) % n;
+            if (c[i].ops && i != win)
+                c[i].ops->disarm(&c[i]);
+        }
+        atomic_store_explicit(&t->wstate, SL__W_IDLE, memory_order_relaxed);
+        if (win == SL__WIN_TIMEOUT) {
+            if (from_scope)
+                scopes_expire(t, eff);
+            return SL_ETIMEDOUT;
+        }
+        if (win == SL__WIN_CANCEL)
+            return SL_ECANCELED;
+        r = c[win].w.res;
+        if (c[win].ops->complete) {
+            r = c[win].ops->complete(&c[win]);
+            if (r == SL_EAGAIN) {
+                if ((r = sl__wait_precheck(t)))
+                    return r;
+                continue;
+            }
+        }
+        c[win].res = r;
+        return win;
+    }
+}
+
+int sl__wait1(sl_clause_t *c, int64_t deadline)
+{
+    sl_task_t *t = sl__self_checked("a blocking sluice call");
+    int r = sl__wait_precheck(t);
+    if (r)
+        return r;
+    sl__coop();
+    r = c->ops->poll(c);
+    if (r != SL_EAGAIN)
+        return r;
+    r = sl__wait(c, 1, SL__WAIT_POLLED, deadline);
+    return r == 0 ? c->res : r;
+}
+
+int sl_select(sl_clause_t *c, int n, int flags, int64_t deadline)
+{
+    if (n < 1 || n > MAX_CLAUSES)
+        return SL_EINVAL;
+    int any = 0;
+    for (int i = 0; i < n; i++)
+        any |= c[i].ops != NULL;
+    if (!any) {
+        int r = sl_sleep_until(deadline);
+        return r ? r : SL_ETIMEDOUT;
+    }
+    sl__coop();
+    return sl__wait(c, n, flags, deadline);
+}
+
+void sl_clause_none(sl_clause_t *c)
+{
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,80 @@
+/*
+ * Building the first frame of a new context, for each switch implementation.
+ */
+#include "coro/ctx.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(SLUICE_CTX_UCONTEXT) && SLUICE_CTX_UCONTEXT
+
+/*
+ * Portable fallback for targets without hand-written assembly. swapcontext saves and restores
+ * the signal mask with a system call, so it is slow; it exists for correctness only.
+ * makecontext passes int arguments, so the pointer is split in two halves.
+ */
+static void uc_entry(unsigned int hi, unsigned int lo, unsigned int fhi, unsigned int flo)
+{
+    uintptr_t a = ((uintptr_t)hi << 16 << 16) | lo;
+    uintptr_t f = ((uintptr_t)fhi << 16 << 16) | flo;
+    ((void (*)(void *))f)((void *)a);
+}
+
+void sl__ctx_make(sl__ctx_t *ctx, void *stack_lo, size_t size, void (*entry)(void *), void *arg)
+{
+    uintptr_t a = (uintptr_t)arg, f = (uintptr_t)entry;
+    getcontext(&ctx->uc);
+    ctx->uc.uc_stack.ss_sp = stack_lo;
+    ctx->uc.uc_stack.ss_size = size;
+    ctx->uc.uc_link = NULL;
+    makecontext(&ctx->uc, (void (*)(void))uc_entry, 4, (unsigned int)(a >> 16 >> 16),
+                (unsigned int)a, (unsigned int)(f >> 16 >> 16), (unsigned int)f);
+}
+
+void sl__ctx_switch(sl__ctx_t *from, sl__ctx_t *to)
+{
+    swapcontext(&from->uc, &to->uc);
+}
+
+#elif defined(__x86_64__)
+
+void sl__ctx_trampoline(void);
+
+void sl__ctx_make(sl__ctx_t *ctx, void *stack_lo, size_t size, void (*entry)(void *), void *arg)
+{
+    /* The frame sl__ctx_switch pops: fpu/mxcsr slot, r15, r14, r13, r12, rbx, rbp, return
+     * address. After the ret, rsp is top: 16-byte aligned for the trampoline's call. */
+    uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
+    uint64_t *sp = (uint64_t *)top;
+    *--sp = (uint64_t)(uintptr_t)sl__ctx_trampoline; /* return address */
+    *--sp = 0;                                       /* rbp */
+    *--sp = 0;                                       /* rbx */
+    *--sp = (uint64_t)(uintptr_t)entry;              /* r12 */
+    *--sp = (uint64_t)(uintptr_t)arg;                /* r13 */
+    *--sp = 0;                                       /* r14 */
+    *--sp = 0;                                       /* r15 */
+    uint32_t mxcsr = 0x1F80; /* defaults: all exceptions masked, round-nearest */
+    uint16_t fpucw = 0x037F;
+    --sp;
+    memcpy((char *)sp, &mxcsr, 4);
+    memcpy((char *)sp + 4, &fpucw, 2);
+    memset((char *)sp + 6, 0, 2);
+    ctx->sp = sp;
+}
+
+#elif defined(__aarch64__)
+
+void sl__ctx_trampoline(void);
+
+void sl__ctx_make(sl__ctx_t *ctx, void *stack_lo, size_t size, void (*entry)(void *), void *arg)
+{
+    uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
+    uint64_t *frame = (uint64_t *)(top - 176);
+    memset(frame, 0, 176);
+    frame[0] = (uint64_t)(uintptr_t)entry;               /* x19 */
+    frame[1] = (uint64_t)(uintptr_t)arg;                 /* x20 */
+    frame[11] = (uint64_t)(uintptr_t)sl__ctx_trampoline; /* x30 */
+    ctx->sp = frame;
+}
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * Task stacks: one mmap per stack, a guard page below it, a per-worker cache for reuse.
+ *
+ * Guard pages. A guard made with mprotect() splits the mapping in two, so each guarded stack
+ * costs two of the kernel's vm.max_map_count mappings (65530 by default): 100,000 tasks would
+ * not fit. Linux 6.13 added MADV_GUARD_INSTALL, which makes guard pages inside one mapping
+ * without splitting it; we use it when the kernel has it. On older kernels we spend mprotect
+ * guards until a budget of 40% of max_map_count is used, and beyond that give stacks a canary
+ * at their lowest bytes, checked each time the task switches out: an overflow is then caught
+ * (and the process aborted with the task's name) at the next switch instead of by the MMU.
+ * docs/design/runtime.md discusses the trade-off.
+ */
+#define _GNU_SOURCE
+#include "coro/stack.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "coro/san.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define CANARY       0x5c0de5a7c0ffee11ULL
+#define CANARY_WORDS 8
+
+static void canary_write(sl__stack_t *s)
+{
+    uint64_t *p = (uint64_t *)(void *)s->map;
+    for (int i = 0; i < CANARY_WORDS; i++)
+        p[i] = CANARY;
+}
+
+static int canary_ok(const sl__stack_t *s)
+{
+    const uint64_t *p = (const uint64_t *)(const void *)s->map;
+    for (int i = 0; i < CANARY_WORDS; i++)
+        if (p[i] != CANARY)
+            return 0;
+    return 1;
+}
+
+sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
+{
+    size_t page = rt->page;
+    size = (size + page - 1) & ~(page - 1);
+    if (w && size == rt->opts.stack_size && w->stack_cache) {
+        sl__stack_t *s = w->stack_cache;
+        w->stack_cache = s->next;
+        w->stack_cached--;
+        s->next = NULL;
+        return s;
+    }
+    size_t map_size = size + page;
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+#ifdef MADV_NOHUGEPAGE
+    /* A transparent huge page would turn a lazily touched 64 KiB stack into 2 MiB of RSS. */
+    madvise(map, map_size, MADV_NOHUGEPAGE);
+#endif
+    /* The descriptor lives at the top of the mapping, in the page the task touches first. */
+    sl__stack_t *s = (sl__stack_t *)(void *)(map + map_size - sizeof(sl__stack_t));
+    s->next = NULL;
+    s->map = map;
+    s->map_size = map_size;
+    s->lo = map + page;
+    s->size = size - sizeof(sl__stack_t);
+    s->size &= ~(size_t)15;
+    s->guard = 0;
+    if (rt->opts.guard_pages) {
+        if (rt->madv_guard != 0 && madvise(map, page, MADV_GUARD_INSTALL) == 0) {
+            rt->madv_guard = 1;
+            s->guard = 1;
+        } else {
+            if (rt->madv_guard == -1)
+                rt->madv_guard = 0;
+            if (atomic_fetch_add(&rt->mprotect_guards, 1) < rt->mprotect_budget &&
+                mprotect(map, page, PROT_NONE) == 0) {
+                s->guard = 2;
+            } else {
+                atomic_fetch_sub(&rt->mprotect_guards, 1);
+            }
+        }
+    }
+    if (s->guard == 0) {
+        /* No MMU guard: the page below the stack becomes part of it with a canary at its
+         * bottom, checked at every switch. */
+        s->lo = map;
+        s->size += page;
+        canary_write(s);
+    } else {
+        atomic_fetch_add(&rt->stacks_guarded, 1);
+    }
+#if SLUICE_VALGRIND
+    VALGRIND_STACK_REGISTER(s->lo, s->lo + s->size);
+#endif
+    atomic_fetch_add(&rt->stacks_live, 1);
+    return s;
+}
+
+static void stack_unmap(sl_runtime_t *rt, sl__stack_t *s)
+{
+    if (s->guard == 2)
+        atomic_fetch_sub(&rt->mprotect_guards, 1);
+    if (s->guard)
+        atomic_fetch_sub(&rt->stacks_guarded, 1);
+    atomic_fetch_sub(&rt->stacks_live, 1);
+    munmap(s->map, s->map_size);
+}
+
+void sl__stack_put(sl_runtime_t *rt, sl__worker_t *w, sl__stack_t *s)
+{
+    size_t usable = s->map_size - rt->page;
+    if (w && usable == rt->opts.stack_size && w->stack_cached < rt->opts.stack_cache) {
+        if (s->guard == 0)
+            canary_write(s);
+        s->next = w->stack_cache;
+        w->stack_cache = s;
+        w->stack_cached++;
+        return;
+    }
+    stack_unmap(rt, s);
+}
+
+void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w)
+{
+    while (w->stack_cache) {
+        sl__stack_t *s = w->stack_cache;
+        w->stack_cache = s->next;
+        stack_unmap(rt, s);
+    }
+    w->stack_cached = 0;
+}
+
+static void overflow_report(const sl_task_t *t, const char *how)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof buf,
+                     "sluice: stack overflow in task '%s' (id %llu, stack %zu bytes)%s\n", t->name,
+                     (unsigned long long)t->id, t->stack_size, how);
+    if (n > 0)
+        (void)!write(STDERR_FILENO, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+void sl__stack_check(sl_task_t *t)
+{
+    if (t->stack && t->stack->guard == 0 && !canary_ok(t->stack)) {
+        overflow_report(t, ": canary overwritten");
+        abort();
+    }
+}
+
+#if !SLUICE_ASAN
+static struct sigaction old_segv, old_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+static void segv_handler(int sig, siginfo_t *si, void *uc)
+{
+    sl__worker_t *w = sl__tls_worker;
+    sl_task_t *t = w ? w->cur : NULL;
+    if (t && t->stack) {
+        char *a = (char *)si->si_addr;
+        const sl__stack_t *s = t->stack;
+        if (a >= s->map && a < s->lo + 256) {
+            overflow_report(t, ": guard page hit");
+            signal(SIGABRT, SIG_DFL);
+            abort();
+        }
+    }
+    /* Not ours: hand the signal to whoever had it before, or let it kill the process. */
+    struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+    if (old->sa_flags & SA_SIGINFO) {
+        if (old->sa_sigaction) {
+            old->sa_sigaction(sig, si, uc);
+            return;
+        }
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+}
+
+static void install_handler(void)
+{
+    /* Process-wide by nature: signal dispositions belong to the process, not to a runtime.
+     * The handler only reads the faulting thread's own worker, so runtimes do not share
+     * state through it. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = segv_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
+#endif
+
+#define ALTSTACK_SIZE (64 * 1024)
+
+void sl__stack_thread_init(sl__worker_t *w)
+{
+#if !SLUICE_ASAN
+    pthread_once(&handler_once, install_handler);
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) {
+        w->altstack = NULL; /* the thread already has one (ours from an earlier run, or the
+                               application's) */
+        return;
+    }
+    void *p = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        w->altstack = NULL;
+        return;
+    }
+    stack_t ss = {.ss_sp = p, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+        munmap(p, ALTSTACK_SIZE);
+        p = NULL;
+    }
+    w->altstack = p;
+#else
+    (void)w;
+#endif
+}
+
+void sl__stack_thread_fini(sl__worker_t *w)
+{
+    if (w->altstack) {
+        stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+        sigaltstack(&ss, NULL);
+        munmap(w->altstack, ALTSTACK_SIZE);
+        w->altstack = NULL;
+    }
+}

@@ -1,0 +1,22 @@
+/* Internal: task stacks (see stack.c). */
+#ifndef SLUICE_CORO_STACK_H
+#define SLUICE_CORO_STACK_H
+
+#include "core/rt.h"
+
+/* Returns a stack of at least size usable bytes, from the worker's cache when possible, or
+ * NULL when no mapping could be made. */
+sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size);
+/* Returns a stack to the worker's cache, or unmaps it. */
+void sl__stack_put(sl_runtime_t *rt, sl__worker_t *w, sl__stack_t *s);
+/* Unmaps every cached stack of the worker. */
+void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w);
+/* Aborts with a message naming the task if a stack without a guard page overflowed into
+ * its canary. */
+void sl__stack_check(sl_task_t *t);
+/* Installs the process-wide SIGSEGV handler that names the task whose guard page was hit,
+ * and gives the calling thread an alternate signal stack (kept in w->altstack). */
+void sl__stack_thread_init(sl__worker_t *w);
+void sl__stack_thread_fini(sl__worker_t *w);
+
+#endif /* SLUICE_CORO_STACK_H */

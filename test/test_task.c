@@ -1,0 +1,434 @@
+/* Tasks: spawn, join, abort, panic, defer, yield, budget, 100,000 tasks, shutdown. */
+#include <string.h>
+
+#include <sluice.h>
+
+#include "test.h"
+
+static sl_runtime_opts_t opts(int workers)
+{
+    sl_runtime_opts_t o;
+    sl_runtime_opts_init(&o);
+    o.workers = workers;
+    o.alloc = test_alloc;
+    return o;
+}
+
+static void run(int workers, void *(*fn)(void *), void *arg)
+{
+    sl_runtime_opts_t o = opts(workers);
+    void *res = NULL;
+    ASSERT_OK(sl_run(&o, fn, arg, &res));
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
+/* ---- spawn and join ---- */
+
+static void *ret_arg(void *arg)
+{
+    return arg;
+}
+
+static void *main_spawn_join(void *arg)
+{
+    (void)arg;
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn(ret_arg, (void *)(uintptr_t)42, &t));
+    ASSERT_NE(sl_task_id(t), 0);
+    ASSERT_STR_EQ(sl_task_name(t), "task");
+    sl_join_t j;
+    ASSERT_OK(sl_task_join(t, &j));
+    ASSERT_EQ(j.status, SL_TASK_RETURNED);
+    ASSERT_EQ((uintptr_t)j.value, 42);
+    return (void *)(uintptr_t)7;
+}
+
+SL_TEST(spawn_join)
+{
+    sl_runtime_opts_t o = opts(1);
+    void *res = NULL;
+    ASSERT_OK(sl_run(&o, main_spawn_join, NULL, &res));
+    ASSERT_EQ((uintptr_t)res, 7);
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
+SL_TEST(spawn_join_2workers)
+{
+    run(2, main_spawn_join, NULL);
+}
+
+/* ---- many tasks ---- */
+
+#define MANY 100000
+
+static void *wait_token(void *arg)
+{
+    sl_cancel_t *tok = arg;
+    ASSERT_OK(sl_cancel_wait(tok));
+    return (void *)(uintptr_t)1;
+}
+
+static void *main_many(void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    sl_cancel_t *tok;
+    ASSERT_OK(sl_cancel_new(&tok));
+    sl_task_t **ts = sl_malloc(sizeof(*ts) * (size_t)n);
+    ASSERT_NOT_NULL(ts);
+    for (int i = 0; i < n; i++)
+        ASSERT_OK(sl_task_spawn(wait_token, tok, &ts[i]));
+    /* Let every task reach its wait. */
+    ASSERT_OK(sl_sleep(10 * SL_MSEC));
+    sl_runtime_stats_t st;
+    sl_runtime_stats(sl_runtime_current(), &st);
+    ASSERT_GE_U(st.tasks_live, (uint64_t)n + 1);
+    sl_cancel_trigger(tok);
+    long sum = 0;
+    for (int i = 0; i < n; i++) {
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(ts[i], &j));
+        ASSERT_EQ(j.status, SL_TASK_RETURNED);
+        sum += (long)(uintptr_t)j.value;
+    }
+    ASSERT_EQ(sum, n);
+    sl_free(ts, sizeof(*ts) * (size_t)n);
+    sl_cancel_drop(tok);
+    return NULL;
+}
+
+SL_TEST(hundred_thousand_tasks)
+{
+    run(1, main_many, (void *)(intptr_t)MANY);
+}
+
+SL_TEST(hundred_thousand_tasks_2workers)
+{
+    run(2, main_many, (void *)(intptr_t)MANY);
+}
+
+/* ---- abort ---- */
+
+static void *sleeper(void *arg)
+{
+    int *out = arg;
+    *out = sl_sleep(3600 * SL_SEC);
+    /* Every later wait fails too. */
+    out[1] = sl_sleep(SL_MSEC);
+    return NULL;
+}
+
+static void *main_abort_sleep(void *arg)
+{
+    (void)arg;
+    int res[2] = {1, 1};
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn(sleeper, res, &t));
+    ASSERT_OK(sl_sleep(SL_MSEC));
+    sl_task_abort(t);
+    sl_join_t j;
+    ASSERT_OK(sl_task_join(t, &j));
+    ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+    ASSERT_EQ(res[0], SL_ECANCELED);
+    ASSERT_EQ(res[1], SL_ECANCELED);
+    return NULL;
+}
+
+SL_TEST(abort_sleep)
+{
+    run(1, main_abort_sleep, NULL);
+    run(2, main_abort_sleep, NULL);
+}
+
+static void *never_runs(void *arg)
+{
+    *(int *)arg = 1;
+    return NULL;
+}
+
+static void *main_abort_before_start(void *arg)
+{
+    (void)arg;
+    int ran = 0;
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn(never_runs, &ran, &t));
+    sl_task_abort(t);
+    sl_join_t j;
+    ASSERT_OK(sl_task_join(t, &j));
+    ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+    ASSERT_EQ(ran, 0);
+    return NULL;
+}
+
+SL_TEST(abort_before_start)
+{
+    run(1, main_abort_before_start, NULL);
+}
+
+static void *joiner(void *arg)
+{
+    sl_task_t *victim = arg;
+    int r = sl_task_join(victim, NULL);
+    return (void *)(intptr_t)r;
+}
+
+static void *main_abort_join(void *arg)
+{
+    (void)arg;
+    sl_cancel_t *tok;
+    ASSERT_OK(sl_cancel_new(&tok));
+    sl_task_t *victim, *j;
+    ASSERT_OK(sl_task_spawn(wait_token, tok, &victim));
+    ASSERT_OK(sl_task_spawn(joiner, victim, &j));
+    ASSERT_OK(sl_sleep(SL_MSEC));
+    sl_task_abort(j);
+    sl_join_t res;
+    ASSERT_OK(sl_task_join(j, &res));
+    ASSERT_EQ((intptr_t)res.value, SL_ECANCELED);
+    /* The victim's handle is still valid: the cancelled join did not consume it. */
+    sl_cancel_trigger(tok);
+    ASSERT_OK(sl_task_join(victim, &res));
+    ASSERT_EQ(res.status, SL_TASK_RETURNED);
+    sl_cancel_drop(tok);
+    return NULL;
+}
+
+SL_TEST(abort_join)
+{
+    run(1, main_abort_join, NULL);
+    run(2, main_abort_join, NULL);
+}
+
+/* ---- shield ---- */
+
+static void *shielded(void *arg)
+{
+    int *out = arg;
+    out[0] = sl_sleep(3600 * SL_SEC);
+    int old = sl_task_shield(1);
+    out[1] = sl_sleep(SL_MSEC);
+    sl_task_shield(old);
+    out[2] = sl_sleep(SL_MSEC);
+    return NULL;
+}
+
+static void *main_shield(void *arg)
+{
+    (void)arg;
+    int res[3] = {1, 1, 1};
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn(shielded, res, &t));
+    ASSERT_OK(sl_sleep(SL_MSEC));
+    sl_task_abort(t);
+    ASSERT_OK(sl_task_join(t, NULL));
+    ASSERT_EQ(res[0], SL_ECANCELED);
+    ASSERT_EQ(res[1], 0);
+    ASSERT_EQ(res[2], SL_ECANCELED);
+    return NULL;
+}
+
+SL_TEST(shield)
+{
+    run(1, main_shield, NULL);
+}
+
+/* ---- panic ---- */
+
+static int defer_log[8];
+static int defer_n;
+
+static void record(void *arg)
+{
+    defer_log[defer_n++] = (int)(intptr_t)arg;
+}
+
+static void *panicker(void *arg)
+{
+    (void)arg;
+    ASSERT_OK(sl_defer(record, (void *)1));
+    ASSERT_OK(sl_defer(record, (void *)2));
+    ASSERT_OK(sl_defer(record, (void *)3));
+    sl_panic("device %d exploded", 3);
+}
+
+static void *worker_counts(void *arg)
+{
+    int *n = arg;
+    for (int i = 0; i < 100; i++) {
+        (*n)++;
+        ASSERT_OK(sl_task_yield());
+    }
+    return NULL;
+}
+
+static void *main_panic(void *arg)
+{
+    (void)arg;
+    defer_n = 0;
+    int count = 0;
+    sl_task_t *p, *other;
+    ASSERT_OK(sl_task_spawn(worker_counts, &count, &other));
+    ASSERT_OK(sl_task_spawn(panicker, NULL, &p));
+    sl_join_t j;
+    ASSERT_OK(sl_task_join(p, &j));
+    ASSERT_EQ(j.status, SL_TASK_PANICKED);
+    ASSERT_STR_EQ(j.message, "device 3 exploded");
+    ASSERT_EQ(defer_n, 3);
+    ASSERT_EQ(defer_log[0], 3);
+    ASSERT_EQ(defer_log[1], 2);
+    ASSERT_EQ(defer_log[2], 1);
+    ASSERT_OK(sl_task_join(other, &j));
+    ASSERT_EQ(j.status, SL_TASK_RETURNED);
+    ASSERT_EQ(count, 100);
+    return NULL;
+}
+
+SL_TEST(panic_isolated)
+{
+    run(1, main_panic, NULL);
+}
+
+static void *main_panics(void *arg)
+{
+    (void)arg;
+    sl_panic("main gave up");
+}
+
+SL_TEST(main_panic_reported)
+{
+    sl_runtime_opts_t o = opts(1);
+    ASSERT_ERR(sl_run(&o, main_panics, NULL, NULL), SL_EPANIC);
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
+/* ---- shutdown: the main task returning cancels and joins everything ---- */
+
+static int bg_done;
+
+static void *background(void *arg)
+{
+    (void)arg;
+    int r = sl_sleep(3600 * SL_SEC);
+    if (r == SL_ECANCELED)
+        __atomic_add_fetch(&bg_done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void *main_leaves(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 100; i++)
+        ASSERT_OK(sl_task_spawn(background, NULL, NULL));
+    ASSERT_OK(sl_sleep(SL_MSEC));
+    return NULL;
+}
+
+SL_TEST(shutdown_cancels_all)
+{
+    bg_done = 0;
+    run(2, main_leaves, NULL);
+    /* Tasks that had not started yet never ran; the rest saw SL_ECANCELED. */
+    ASSERT_LE(bg_done, 100);
+}
+
+/* ---- budget ---- */
+
+static void *spinner(void *arg)
+{
+    int *stop = arg;
+    sl_cancel_t *tok;
+    ASSERT_OK(sl_cancel_new(&tok));
+    sl_cancel_trigger(tok);
+    /* Waits that never wait: without the budget this loop would starve the other task. */
+    while (!*stop)
+        ASSERT_OK(sl_cancel_wait(tok));
+    sl_cancel_drop(tok);
+    return NULL;
+}
+
+static void *setter(void *arg)
+{
+    *(int *)arg = 1;
+    return NULL;
+}
+
+static void *main_budget(void *arg)
+{
+    (void)arg;
+    int stop = 0;
+    sl_task_t *a, *b;
+    ASSERT_OK(sl_task_spawn(spinner, &stop, &a));
+    ASSERT_OK(sl_task_spawn(setter, &stop, &b));
+    ASSERT_OK(sl_task_join(a, NULL));
+    ASSERT_OK(sl_task_join(b, NULL));
+    sl_runtime_stats_t st;
+    sl_runtime_stats(sl_runtime_current(), &st);
+    return NULL;
+}
+
+SL_TEST(budget_prevents_starvation)
+{
+    run(1, main_budget, NULL);
+}
+
+/* ---- names, ids, spawn on a worker ---- */
+
+static void *report_worker(void *arg)
+{
+    (void)arg;
+    ASSERT_STR_EQ(sl_task_name(sl_task_self()), "pinned");
+    return (void *)(intptr_t)sl_worker_index();
+}
+
+static void *main_spawn_on(void *arg)
+{
+    (void)arg;
+    for (int w = 0; w < 2; w++) {
+        sl_spawn_opts_t so = {.name = "pinned", .worker = w, .use_worker = 1};
+        sl_task_t *t;
+        ASSERT_OK(sl_task_spawn_ex(&so, report_worker, NULL, &t));
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(t, &j));
+        ASSERT_EQ((intptr_t)j.value, w);
+    }
+    sl_spawn_opts_t bad = {.worker = 5, .use_worker = 1};
+    sl_task_t *t;
+    ASSERT_ERR(sl_task_spawn_ex(&bad, report_worker, NULL, &t), SL_EINVAL);
+    sl_spawn_opts_t small = {.stack_size = 1024};
+    ASSERT_ERR(sl_task_spawn_ex(&small, report_worker, NULL, &t), SL_EINVAL);
+    return NULL;
+}
+
+SL_TEST(spawn_on_worker)
+{
+    run(2, main_spawn_on, NULL);
+}
+
+/* ---- ping-pong across workers with tokens as the hand-off ---- */
+
+static void *main_try_join(void *arg)
+{
+    (void)arg;
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn(ret_arg, NULL, &t));
+    ASSERT_ERR(sl_task_try_join(t, NULL), SL_EAGAIN);
+    ASSERT_OK(sl_task_yield());
+    ASSERT_OK(sl_task_try_join(t, NULL));
+    return NULL;
+}
+
+SL_TEST(try_join)
+{
+    run(1, main_try_join, NULL);
+}
+
+SL_TEST(runtime_options)
+{
+    sl_runtime_opts_t o = opts(1);
+    o.stack_size = 100;
+    sl_runtime_t *rt;
+    ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
+    o = opts(-1);
+    ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
+    ASSERT_STR_EQ(sl_err_name(SL_ETIMEDOUT), "SL_ETIMEDOUT");
+    ASSERT_STR_EQ(sl_strerror(SL_ECLOSED), "channel or primitive closed");
+}
