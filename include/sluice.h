@@ -28,6 +28,18 @@ extern "C" {
 #include <sluice/time.h>
 #include <sluice/cancel.h>
 #include <sluice/select.h>
+#include <sluice/io.h>
+#include <sluice/net.h>
+#include <sluice/signal.h>
+#include <sluice/mpsc.h>
+#include <sluice/oneshot.h>
+#include <sluice/broadcast.h>
+#include <sluice/watch.h>
+#include <sluice/semaphore.h>
+#include <sluice/notify.h>
+#include <sluice/mutex.h>
+#include <sluice/joinset.h>
+#include <sluice/tracker.h>
 
 #ifdef __cplusplus
 }

@@ -137,6 +137,8 @@ struct sl_task {
     int ndefers, cap_defers;
     sl__defer_t defer_inline[SL__DEFER_INLINE];
     sl__hold_t holds; /* circular list head */
+    void (*on_done)(sl_task_t *t, void *arg); /* called once the task has ended (JoinSet) */
+    void *on_done_arg;
     char *panic_msg;  /* allocated on panic */
     char name[32];
 #if SLUICE_ASAN
@@ -236,7 +238,14 @@ void sl__park(void);
 void sl__coop(void);
 void sl__wake_worker(sl__worker_t *w);
 
-/* Held resources: released when the task ends if still held. */
+/* Spawns like sl_task_spawn_ex() and registers on_done(t, arg), called exactly once after the
+ * task has ended and its joiners were woken (from whichever thread ran the task, without
+ * locks held). The handle is always returned (out must not be NULL). */
+int sl__spawn(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg,
+              void (*on_done)(sl_task_t *t, void *arg), void *on_done_arg, sl_task_t **out);
+
+/* Held resources: released when the task ends if still held. A hold is added and removed
+ * only by the task that holds it. */
 void sl__hold_add(sl_task_t *t, sl__hold_t *h);
 void sl__hold_remove(sl__hold_t *h);
 

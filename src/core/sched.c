@@ -383,6 +383,8 @@ static void task_finish_wake(sl_task_t *t)
     sl__waitq_claim_all(&t->joiners, 0, &list);
     sl__unlock(&t->lock);
     sl__waiters_wake(list);
+    if (t->on_done)
+        t->on_done(t, t->on_done_arg);
 }
 
 static void task_exit(sl_task_t *t, void *value, int status) __attribute__((noreturn));
@@ -466,7 +468,8 @@ static void run_task(sl__worker_t *w, sl_task_t *t)
         task_reap(w, t);
 }
 
-static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg, sl_task_t **out)
+static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
+                      void (*on_done)(sl_task_t *, void *), void *on_done_arg, sl_task_t **out)
 {
     sl_task_t *self = sl__self_checked("sl_task_spawn");
     sl__worker_t *w = self->worker;
@@ -500,6 +503,8 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg, sl_tas
     t->rt = rt;
     t->fn = fn;
     t->arg = arg;
+    t->on_done = on_done;
+    t->on_done_arg = on_done_arg;
     t->state = SL__T_NEW;
     t->wtimer.slot = -1;
     t->wtimer.kind = SL__TIMER_WAIT;
@@ -550,12 +555,19 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg, sl_tas
 
 int sl_task_spawn(sl_task_fn fn, void *arg, sl_task_t **out)
 {
-    return spawn_impl(NULL, fn, arg, out);
+    return spawn_impl(NULL, fn, arg, NULL, NULL, out);
 }
 
 int sl_task_spawn_ex(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg, sl_task_t **out)
 {
-    return spawn_impl(opts, fn, arg, out);
+    return spawn_impl(opts, fn, arg, NULL, NULL, out);
+}
+
+int sl__spawn(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg,
+              void (*on_done)(sl_task_t *t, void *arg), void *on_done_arg, sl_task_t **out)
+{
+    SL__ASSERT(out != NULL, "sl__spawn needs a handle");
+    return spawn_impl(opts, fn, arg, on_done, on_done_arg, out);
 }
 
 void sl_task_detach(sl_task_t *t)
