@@ -1,0 +1,506 @@
+/*
+ * Notify (tokio::sync::Notify).
+ *
+ * One atomic word holds gen << 2 | WAITERS | PERMIT: gen counts sl_notify_waiters() calls,
+ * PERMIT is the stored sl_notify_one() permit, WAITERS is set exactly while the queue is
+ * non-empty (changed only under the lock). With nobody queued, notify_one and notify_waiters
+ * are a single compare-and-swap; a plain wait polls the word without the lock.
+ *
+ * The queue holds two kinds of nodes: the waiter of a plain wait clause (w->clause != NULL, its
+ * gen snapshot in clause->arg64) and the node of an enabled sl_notified_t (w->clause == NULL).
+ * Every waiter records the gen at its creation; a broadcast bumps gen and then claims queued
+ * waiters with an older snapshot from the head in batches of 32, releasing the lock between
+ * batches. Queue snapshots never decrease from head to tail (a waiter whose snapshot is already
+ * stale completes at once instead of queueing), so the broadcast's waiters are exactly a prefix
+ * of the queue, and sl_notify_one() skips that prefix as Tokio's notify_one never sees the
+ * waiters a notify_waiters has taken.
+ *
+ * notify_one hands its notification to a plain waiter by claiming its wait; if the claim fails
+ * the waiter is gone (timeout, cancel, lost select) and the next one is tried, then the permit
+ * is stored. To an sl_notified_t it hands the notification by state (it then belongs to that
+ * object: Tokio's Notified that was selected), and wakes the clause waiting on it, if any.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "core/rt.h"
+
+#define ST_PERMIT  ((size_t)1)
+#define ST_WAITERS ((size_t)2)
+#define ST_SHIFT   2
+#define GEN_INC    ((size_t)1 << ST_SHIFT)
+#define WAKE_BATCH 32
+
+enum { NT_INIT, NT_WAITING, NT_ONE, NT_LAST, NT_ALL, NT_DONE };
+
+static inline size_t st_load(sl_notify_t *n)
+{
+    return __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
+}
+
+static inline int st_cas(sl_notify_t *n, size_t *expect, size_t want)
+{
+    return __atomic_compare_exchange_n(&n->state, expect, want, 1, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+
+static inline size_t st_gen(size_t st)
+{
+    return st >> ST_SHIFT;
+}
+
+static inline sl_notified_t *node_owner(sl_waiter_t *w)
+{
+    return (sl_notified_t *)(void *)((char *)w - offsetof(sl_notified_t, node));
+}
+
+static inline size_t snap_of(sl_waiter_t *w)
+{
+    return w->clause ? (size_t)w->clause->arg64 : node_owner(w)->gen;
+}
+
+static inline void wake_append(sl_waiter_t **head, sl_waiter_t **tail, sl_waiter_t *w)
+{
+    w->wake_next = NULL;
+    if (*tail)
+        (*tail)->wake_next = w;
+    else
+        *head = w;
+    *tail = w;
+}
+
+/* Under the lock. */
+static void waiters_bit_update(sl_notify_t *n)
+{
+    if (!n->waiters.head)
+        __atomic_fetch_and(&n->state, ~ST_WAITERS, __ATOMIC_ACQ_REL);
+}
+
+void sl_notify_init(sl_notify_t *n)
+{
+    memset(n, 0, sizeof *n);
+    sl__lock_init(&n->lock);
+}
+
+void sl_notify_destroy(sl_notify_t *n)
+{
+    sl__lock(&n->lock);
+    SL__ASSERT(n->waiters.head == NULL, "sl_notify_destroy: tasks still wait on it");
+    sl__unlock(&n->lock);
+}
+
+/* Under the lock: gives a sl_notify_one() notification to the oldest (or newest) current
+ * waiter, else stores the permit. A claimed task is appended to the wake list. */
+static void notify_locked(sl_notify_t *n, int last, sl_waiter_t **wake, sl_waiter_t **tail)
+{
+    size_t gen = st_gen(st_load(n));
+    sl_waiter_t *w = last ? n->waiters.tail : n->waiters.head;
+    int given = 0;
+    while (w && !given) {
+        sl_waiter_t *next = last ? w->prev : w->next;
+        if (snap_of(w) != gen) {
+            /* Taken by a notify_waiters still in progress. From the tail, nothing older is
+             * current either. */
+            if (last)
+                break;
+            w = next;
+            continue;
+        }
+        sl__waitq_remove(&n->waiters, w);
+        if (!w->clause) {
+            sl_notified_t *nd = node_owner(w);
+            nd->state = last ? NT_LAST : NT_ONE;
+            if (nd->active && sl__waiter_claim(nd->active)) {
+                nd->active->res = 0;
+                wake_append(wake, tail, nd->active);
+            }
+            given = 1;
+        } else if (sl__waiter_claim(w)) {
+            w->res = 0;
+            wake_append(wake, tail, w);
+            given = 1;
+        }
+        /* else: that wait already ended elsewhere; it finds its waiter unlinked. */
+        w = next;
+    }
+    waiters_bit_update(n);
+    if (!given)
+        __atomic_fetch_or(&n->state, ST_PERMIT, __ATOMIC_ACQ_REL);
+}
+
+static void notify_slow(sl_notify_t *n, int last)
+{
+    sl_waiter_t *wake = NULL, *tail = NULL;
+    sl__lock(&n->lock);
+    notify_locked(n, last, &wake, &tail);
+    sl__unlock(&n->lock);
+    sl__waiters_wake(wake);
+}
+
+static void notify_one_or_last(sl_notify_t *n, int last)
+{
+    size_t cur = st_load(n);
+    while (!(cur & ST_WAITERS)) {
+        if (cur & ST_PERMIT)
+            return;
+        if (st_cas(n, &cur, cur | ST_PERMIT))
+            return;
+    }
+    notify_slow(n, last);
+}
+
+void sl_notify_one(sl_notify_t *n)
+{
+    notify_one_or_last(n, 0);
+}
+
+void sl_notify_last(sl_notify_t *n)
+{
+    notify_one_or_last(n, 1);
+}
+
+void sl_notify_waiters(sl_notify_t *n)
+{
+    size_t cur = st_load(n);
+    while (!(cur & ST_WAITERS))
+        if (st_cas(n, &cur, cur + GEN_INC))
+            return;
+    sl__lock(&n->lock);
+    size_t target = st_gen(__atomic_add_fetch(&n->state, GEN_INC, __ATOMIC_ACQ_REL));
+    for (;;) {
+        sl_waiter_t *wake = NULL, *tail = NULL, *w;
+        int batch = 0;
+        while (batch < WAKE_BATCH && (w = n->waiters.head) && snap_of(w) < target) {
+            sl__waitq_remove(&n->waiters, w);
+            if (!w->clause) {
+                sl_notified_t *nd = node_owner(w);
+                nd->state = NT_ALL;
+                w = nd->active;
+                if (!w)
+                    continue;
+            }
+            if (sl__waiter_claim(w)) {
+                w->res = 0;
+                wake_append(&wake, &tail, w);
+                batch++;
+            }
+        }
+        waiters_bit_update(n);
+        w = n->waiters.head;
+        int more = w && snap_of(w) < target;
+        sl__unlock(&n->lock);
+        sl__waiters_wake(wake);
+        if (!more)
+            return;
+        sl__lock(&n->lock);
+    }
+}
+
+/* Consumes the stored permit if there is one (1), lock-free. */
+static int take_permit(sl_notify_t *n)
+{
+    size_t cur = st_load(n);
+    while (cur & ST_PERMIT)
+        if (st_cas(n, &cur, cur & ~ST_PERMIT))
+            return 1;
+    return 0;
+}
+
+/* ---- Plain waits ---------------------------------------------------------------------------
+ * Clause fields: obj = notifier, arg64 = gen snapshot. */
+
+static int plain_poll(sl_clause_t *c)
+{
+    sl_notify_t *n = c->obj;
+    if (st_gen(st_load(n)) != (size_t)c->arg64)
+        return 0;
+    return take_permit(n) ? 0 : SL_EAGAIN;
+}
+
+static int plain_arm(sl_clause_t *c)
+{
+    sl_notify_t *n = c->obj;
+    int r = SL__ARMED;
+    sl__lock(&n->lock);
+    size_t cur = st_load(n);
+    for (;;) {
+        if (st_gen(cur) != (size_t)c->arg64) {
+            c->w.res = 0;
+            r = sl__claim_self(c) ? SL__DONE : SL__LOST;
+            break;
+        }
+        if (cur & ST_PERMIT) {
+            /* Take the permit first (a lock-free poll could take it), undo if we lost. */
+            if (!st_cas(n, &cur, cur & ~ST_PERMIT))
+                continue;
+            c->w.res = 0;
+            if (sl__claim_self(c)) {
+                r = SL__DONE;
+            } else {
+                __atomic_fetch_or(&n->state, ST_PERMIT, __ATOMIC_ACQ_REL);
+                r = SL__LOST;
+            }
+            break;
+        }
+        if (!(cur & ST_WAITERS) && !st_cas(n, &cur, cur | ST_WAITERS))
+            continue;
+        sl__waitq_push(&n->waiters, &c->w);
+        break;
+    }
+    sl__unlock(&n->lock);
+    return r;
+}
+
+static void plain_disarm(sl_clause_t *c)
+{
+    sl_notify_t *n = c->obj;
+    sl__lock(&n->lock);
+    if (c->w.linked) {
+        sl__waitq_remove(&n->waiters, &c->w);
+        waiters_bit_update(n);
+    }
+    sl__unlock(&n->lock);
+}
+
+static const struct sl_clause_ops plain_ops = {plain_poll, plain_arm, plain_disarm, NULL};
+
+void sl_clause_notified(sl_clause_t *c, sl_notify_t *n)
+{
+    memset(c, 0, sizeof *c);
+    c->ops = &plain_ops;
+    c->obj = n;
+    c->arg64 = (int64_t)st_gen(st_load(n));
+}
+
+int sl_notify_wait_until(sl_notify_t *n, int64_t deadline)
+{
+    sl_clause_t c;
+    sl_clause_notified(&c, n);
+    return sl__wait1(&c, deadline);
+}
+
+int sl_notify_wait(sl_notify_t *n)
+{
+    return sl_notify_wait_until(n, SL_FOREVER);
+}
+
+int sl_notify_try_wait(sl_notify_t *n)
+{
+    return take_permit(n) ? 0 : SL_EAGAIN;
+}
+
+/* ---- sl_notified_t ----------------------------------------------------------------------- */
+
+static inline sl__hold_t *nd_hold(sl_notified_t *w)
+{
+    return (sl__hold_t *)(void *)w->hold;
+}
+
+static void nd_untrack(sl_notified_t *w)
+{
+    if (w->task) {
+        sl__hold_remove(nd_hold(w));
+        w->task = NULL;
+    }
+}
+
+static void nd_check_owner(sl_notified_t *w, const char *what)
+{
+    SL__ASSERT(w->task == NULL || w->task == sl__self(), what);
+}
+
+/* Under the lock: drops w, passing on a notify_one notification it had not consumed. */
+static void nd_cancel_locked(sl_notified_t *w, sl_waiter_t **wake, sl_waiter_t **tail)
+{
+    sl_notify_t *n = w->notify;
+    switch (w->state) {
+    case NT_WAITING:
+        sl__waitq_remove(&n->waiters, &w->node);
+        waiters_bit_update(n);
+        break;
+    case NT_ONE:
+    case NT_LAST:
+        notify_locked(n, w->state == NT_LAST, wake, tail);
+        break;
+    default:
+        break;
+    }
+    w->state = NT_DONE;
+    w->active = NULL;
+}
+
+static void nd_hold_release(sl__hold_t *h)
+{
+    /* The task ends with w still registered: drop it. */
+    sl_notified_t *w = (sl_notified_t *)(void *)h;
+    sl_waiter_t *wake = NULL, *tail = NULL;
+    w->task = NULL;
+    sl__lock(&w->notify->lock);
+    nd_cancel_locked(w, &wake, &tail);
+    sl__unlock(&w->notify->lock);
+    sl__waiters_wake(wake);
+}
+
+void sl_notified_init(sl_notified_t *w, sl_notify_t *n)
+{
+    memset(w, 0, sizeof *w);
+    w->notify = n;
+    w->gen = st_gen(st_load(n));
+    w->state = NT_INIT;
+}
+
+/* Under the lock: 1 if w is ready (notified, or its snapshot is stale, or - only if it has
+ * never been enabled - a stored permit can be consumed), else 0. May move w to DONE/ALL.
+ * With `enable`, registers w when not ready. */
+static int nd_ready_locked(sl_notified_t *w, int enable)
+{
+    sl_notify_t *n = w->notify;
+    size_t cur = st_load(n);
+    switch (w->state) {
+    case NT_INIT:
+        for (;;) {
+            if (st_gen(cur) != w->gen) {
+                w->state = NT_ALL;
+                return 1;
+            }
+            if (cur & ST_PERMIT) {
+                if (!st_cas(n, &cur, cur & ~ST_PERMIT))
+                    continue;
+                /* Consumed by the first poll/enable: never passed on (Tokio's Done). */
+                w->state = NT_DONE;
+                return 1;
+            }
+            if (!enable)
+                return 0;
+            if (!(cur & ST_WAITERS) && !st_cas(n, &cur, cur | ST_WAITERS))
+                continue;
+            break;
+        }
+        w->node.clause = NULL;
+        w->node.task = NULL;
+        sl__waitq_push(&n->waiters, &w->node);
+        w->state = NT_WAITING;
+        sl_task_t *t = sl__self();
+        if (t) {
+            sl__hold_t *h = nd_hold(w);
+            h->release = nd_hold_release;
+            w->task = t;
+            sl__hold_add(t, h);
+        }
+        return 0;
+    case NT_WAITING:
+        if (st_gen(cur) != w->gen) {
+            /* A broadcast is on its way to us: take it now. */
+            sl__waitq_remove(&n->waiters, &w->node);
+            waiters_bit_update(n);
+            w->state = NT_ALL;
+            return 1;
+        }
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* Under the lock, by the owner: w completed its wait. */
+static void nd_finish_locked(sl_notified_t *w)
+{
+    w->state = NT_DONE;
+    w->active = NULL;
+    nd_untrack(w);
+}
+
+int sl_notified_enable(sl_notified_t *w)
+{
+    nd_check_owner(w, "sl_notified_enable: enabled by another task");
+    sl__lock(&w->notify->lock);
+    int r = nd_ready_locked(w, 1);
+    sl__unlock(&w->notify->lock);
+    return r;
+}
+
+static int nd_poll(sl_clause_t *c)
+{
+    sl_notified_t *w = c->obj;
+    nd_check_owner(w, "sl_notified_wait: enabled by another task");
+    sl__lock(&w->notify->lock);
+    int r = SL_EAGAIN;
+    if (nd_ready_locked(w, 0)) {
+        nd_finish_locked(w);
+        r = 0;
+    }
+    sl__unlock(&w->notify->lock);
+    return r;
+}
+
+static int nd_arm(sl_clause_t *c)
+{
+    sl_notified_t *w = c->obj;
+    int r = SL__ARMED;
+    sl__lock(&w->notify->lock);
+    if (nd_ready_locked(w, 1)) {
+        c->w.res = 0;
+        r = sl__claim_self(c) ? SL__DONE : SL__LOST;
+    } else {
+        w->active = &c->w;
+    }
+    sl__unlock(&w->notify->lock);
+    return r;
+}
+
+static void nd_disarm(sl_clause_t *c)
+{
+    sl_notified_t *w = c->obj;
+    sl__lock(&w->notify->lock);
+    if (w->active == &c->w)
+        w->active = NULL;
+    sl__unlock(&w->notify->lock);
+}
+
+static int nd_complete(sl_clause_t *c)
+{
+    sl_notified_t *w = c->obj;
+    sl__lock(&w->notify->lock);
+    nd_finish_locked(w);
+    sl__unlock(&w->notify->lock);
+    return 0;
+}
+
+static const struct sl_clause_ops nd_ops = {nd_poll, nd_arm, nd_disarm, nd_complete};
+
+void sl_clause_notified_wait(sl_clause_t *c, sl_notified_t *w)
+{
+    memset(c, 0, sizeof *c);
+    c->ops = &nd_ops;
+    c->obj = w;
+}
+
+int sl_notified_wait_until(sl_notified_t *w, int64_t deadline)
+{
+    sl_clause_t c;
+    sl_clause_notified_wait(&c, w);
+    return sl__wait1(&c, deadline);
+}
+
+int sl_notified_wait(sl_notified_t *w)
+{
+    return sl_notified_wait_until(w, SL_FOREVER);
+}
+
+int sl_notified_try_wait(sl_notified_t *w)
+{
+    sl_clause_t c;
+    sl_clause_notified_wait(&c, w);
+    return nd_poll(&c);
+}
+
+void sl_notified_cancel(sl_notified_t *w)
+{
+    sl_waiter_t *wake = NULL, *tail = NULL;
+    nd_check_owner(w, "sl_notified_cancel: enabled by another task");
+    sl__lock(&w->notify->lock);
+    nd_cancel_locked(w, &wake, &tail);
+    nd_untrack(w);
+    sl__unlock(&w->notify->lock);
+    sl__waiters_wake(wake);
+}
