@@ -1,0 +1,1051 @@
+/*
+ * Multi-producer single-consumer channels (tokio::sync::mpsc), bounded and unbounded.
+ *
+ * One spinlock per channel guards everything: the buffer, the capacity counters and the three
+ * waiter queues. Capacity follows Tokio's batch semaphore exactly: a bounded channel of
+ * capacity N has N units, each one either free (avail), holding a buffered message (len),
+ * reserved by an outstanding permit (permits), or granted in part to a queued reserve_many
+ * (partial grants, kept in the waiters themselves). The four always add up to N.
+ *
+ * Hand-offs make the common paths cheap and keep "exactly one clause completes" true:
+ * - a sender that finds the receiver parked copies its value straight into the receiver's
+ *   buffer and claims its wait (the capacity unit is free again at once);
+ * - a receiver that frees a unit gives it to the first queued sender (copying that sender's
+ *   value into the buffer) or reserver, in FIFO order, before anyone else can take it.
+ * A waiter whose claim fails has already won elsewhere (a select, a timeout, an abort) and is
+ * simply skipped, so no message or unit is ever lost. See docs/design/primitives.md.
+ */
+#include <string.h>
+
+#include "core/rt.h"
+
+#define BLK_SLOTS 32 /* unbounded: messages per block */
+#define SPARE_MAX 2  /* unbounded: empty blocks kept for reuse */
+
+typedef struct blk {
+    struct blk *next;
+    _Alignas(16) unsigned char data[];
+} blk_t;
+
+typedef struct chan {
+    sl_lock_t lock;
+    int bounded;
+    int rx_closed; /* close() or the receiver dropped */
+    int rx_alive;
+    size_t esz;
+    size_t cap; /* bounded capacity (SIZE_MAX when unbounded) */
+    size_t len;
+    size_t avail; /* bounded: free units */
+    size_t permits;
+    long senders, weak;
+    sl_waitq_t sendq; /* send and reserve waiters, FIFO; w.aux = units still needed */
+    sl_waitq_t recvq; /* receivers; w.aux = messages handed over */
+    sl_waitq_t closedq;
+    sl_runtime_t *rt;
+    size_t alloc_size;
+    /* bounded: a ring of cap slots */
+    size_t head, tail;
+    unsigned char *ring;
+    /* unbounded: a list of blocks */
+    blk_t *hb, *tb, *spare;
+    size_t hi, ti;
+    int nspare;
+} chan_t;
+
+#define CH(h) ((chan_t *)(void *)(h))
+
+static inline void cpy(void *d, const void *s, size_t n)
+{
+    if (n == 8)
+        memcpy(d, s, 8);
+    else
+        memcpy(d, s, n);
+}
+
+static inline size_t blk_size(const chan_t *ch)
+{
+    return sizeof(blk_t) + BLK_SLOTS * ch->esz;
+}
+
+/* ---- Storage (under the lock) ------------------------------------------------------------ */
+
+/* Appends a message. Bounded: the capacity accounting guarantees a free slot. Unbounded: the
+ * caller made sure the tail block has room or a spare block exists (lock_room). */
+static inline void push_locked(chan_t *ch, const void *src)
+{
+    if (ch->bounded) {
+        cpy(ch->ring + ch->tail * ch->esz, src, ch->esz);
+        if (++ch->tail == ch->cap)
+            ch->tail = 0;
+    } else {
+        if (ch->ti == BLK_SLOTS) {
+            blk_t *b = ch->spare;
+            ch->spare = b->next;
+            ch->nspare--;
+            b->next = NULL;
+            ch->tb->next = b;
+            ch->tb = b;
+            ch->ti = 0;
+        }
+        cpy(ch->tb->data + ch->ti * ch->esz, src, ch->esz);
+        ch->ti++;
+    }
+    ch->len++;
+}
+
+/* Removes the oldest message into dst (NULL: discard). Blocks beyond the spare limit go to
+ * *dead, to be freed after unlocking. */
+static inline void pop_locked(chan_t *ch, void *dst, blk_t **dead)
+{
+    ch->len--;
+    if (ch->bounded) {
+        if (dst)
+            cpy(dst, ch->ring + ch->head * ch->esz, ch->esz);
+        if (++ch->head == ch->cap)
+            ch->head = 0;
+        return;
+    }
+    if (dst)
+        cpy(dst, ch->hb->data + ch->hi * ch->esz, ch->esz);
+    ch->hi++;
+    if (ch->len == 0) {
+        ch->hi = ch->ti = 0; /* head and tail share a block: start it over */
+    } else if (ch->hi == BLK_SLOTS) {
+        blk_t *b = ch->hb;
+        ch->hb = b->next;
+        ch->hi = 0;
+        if (ch->nspare < SPARE_MAX) {
+            b->next = ch->spare;
+            ch->spare = b;
+            ch->nspare++;
+        } else {
+            b->next = *dead;
+            *dead = b;
+        }
+    }
+}
+
+static void free_blocks(chan_t *ch, blk_t *b)
+{
+    while (b) {
+        blk_t *n = b->next;
+        sl__free(ch->rt, b, blk_size(ch));
+        b = n;
+    }
+}
+
+/* Locks the channel; for an unbounded one, first makes sure a message can be appended without
+ * allocating under the lock. Returns 0 (locked) or SL_ENOMEM (not locked). */
+static int lock_room(chan_t *ch, int for_permit)
+{
+    sl__lock(&ch->lock);
+    while (!ch->bounded && ch->ti == BLK_SLOTS && !ch->spare &&
+           (for_permit ? ch->rx_alive : !ch->rx_closed)) {
+        sl__unlock(&ch->lock);
+        blk_t *b = sl__alloc(ch->rt, blk_size(ch));
+        if (!b)
+            return SL_ENOMEM;
+        sl__lock(&ch->lock);
+        b->next = ch->spare;
+        ch->spare = b;
+        ch->nspare++;
+    }
+    return 0;
+}
+
+/* ---- Hand-offs (under the lock) ------------------------------------------------------------ */
+
+static const struct sl_clause_ops send_ops, reserve_ops, recv_ops, recvm_ops, closed_ops;
+
+static inline void wake_push(sl_waiter_t **wake, sl_waiter_t *w, int res)
+{
+    w->res = res;
+    w->wake_next = *wake;
+    *wake = w;
+}
+
+/* Gives a message (whose capacity unit the caller has accounted) to the first parked receiver,
+ * or appends it to the buffer. Returns 1 if a receiver took it: its unit is free again. */
+static inline int deliver_locked(chan_t *ch, const void *src, sl_waiter_t **wake)
+{
+    if (ch->recvq.head) {
+        sl_waiter_t *r = sl__waitq_claim_first(&ch->recvq);
+        if (r) {
+            cpy(r->clause->buf, src, ch->esz);
+            r->aux = 1;
+            wake_push(wake, r, 0);
+            return 1;
+        }
+    }
+    push_locked(ch, src);
+    return 0;
+}
+
+static inline void permit_set(sl_mpsc_permit_t *p, chan_t *ch, size_t n)
+{
+    p->tx = (sl_mpsc_tx_t *)(void *)ch;
+    p->n = n;
+}
+
+/* Hands free units to queued senders and reservers, first come first served. The first waiter
+ * that needs more than what is free absorbs it all (a partial grant): later waiters and try_*
+ * calls cannot overtake it (MPSC-B08). */
+static void grant_locked(chan_t *ch, sl_waiter_t **wake)
+{
+    if (!ch->sendq.head || !ch->avail)
+        return;
+    sl_task_t *self = sl__self();
+    sl_waiter_t *w = ch->sendq.head;
+    while (w && ch->avail) {
+        sl_waiter_t *next = w->next;
+        if (w->task == self) { /* our own clause: the running task is not waiting */
+            w = next;
+            continue;
+        }
+        size_t need = w->aux;
+        if (need > ch->avail) {
+            w->aux -= ch->avail;
+            ch->avail = 0;
+            return;
+        }
+        sl__waitq_remove(&ch->sendq, w);
+        if (!sl__waiter_claim(w)) { /* won elsewhere; its disarm returns any partial grant */
+            w = next;
+            continue;
+        }
+        ch->avail -= need;
+        w->aux = 0;
+        sl_clause_t *c = w->clause;
+        if (c->ops == &send_ops) {
+            if (deliver_locked(ch, c->buf, wake))
+                ch->avail++;
+        } else {
+            ch->permits += c->arg;
+            permit_set(c->buf, ch, c->arg);
+        }
+        wake_push(wake, w, 0);
+        w = next;
+    }
+}
+
+/* The receiver has seen the end: closed (or no senders), nothing buffered, nothing reserved. */
+static inline int ended(const chan_t *ch)
+{
+    return (ch->rx_closed || ch->senders == 0) && ch->len == 0 && ch->permits == 0 &&
+           (!ch->bounded || ch->avail == ch->cap);
+}
+
+static inline void check_end_locked(chan_t *ch, sl_waiter_t **wake)
+{
+    if (ch->recvq.head && ended(ch))
+        sl__waitq_claim_all(&ch->recvq, SL_ECLOSED, wake);
+}
+
+static inline int unused(const chan_t *ch)
+{
+    return ch->senders == 0 && ch->weak == 0 && !ch->rx_alive && ch->permits == 0;
+}
+
+static void chan_free(chan_t *ch)
+{
+    if (!ch->bounded) {
+        free_blocks(ch, ch->hb);
+        free_blocks(ch, ch->spare);
+    }
+    sl__free(ch->rt, ch, ch->alloc_size);
+}
+
+/* Unlocks, wakes what was collected, frees dead blocks, and the channel if nobody uses it. */
+static void unlock_finish(chan_t *ch, sl_waiter_t *wake, blk_t *dead)
+{
+    int gone = unused(ch);
+    sl__unlock(&ch->lock);
+    if (wake)
+        sl__waiters_wake(wake);
+    if (dead)
+        free_blocks(ch, dead);
+    if (gone)
+        chan_free(ch);
+}
+
+/* ---- Creation ------------------------------------------------------------------------------ */
+
+static chan_t *chan_alloc(size_t esz, size_t cap, int bounded)
+{
+    sl_runtime_t *rt = sl_runtime_current();
+    size_t size = sizeof(chan_t);
+    if (bounded) {
+        if (esz && cap > (SIZE_MAX - size - 64) / esz)
+            return NULL;
+        size += cap * esz;
+    }
+    chan_t *ch = sl__calloc(rt, size);
+    if (!ch)
+        return NULL;
+    ch->rt = rt;
+    ch->alloc_size = size;
+    ch->esz = esz;
+    ch->bounded = bounded;
+    ch->cap = bounded ? cap : SIZE_MAX;
+    ch->avail = bounded ? cap : 0;
+    ch->senders = 1;
+    ch->rx_alive = 1;
+    sl__lock_init(&ch->lock);
+    if (bounded) {
+        ch->ring = (unsigned char *)(ch + 1);
+    } else {
+        if (esz > (SIZE_MAX / 2) / BLK_SLOTS) {
+            sl__free(rt, ch, size);
+            return NULL;
+        }
+        ch->hb = ch->tb = sl__alloc(rt, blk_size(ch));
+        if (!ch->hb) {
+            sl__free(rt, ch, size);
+            return NULL;
+        }
+        ch->hb->next = NULL;
+    }
+    return ch;
+}
+
+int sl_mpsc_new(size_t elem_size, size_t capacity, sl_mpsc_tx_t **tx, sl_mpsc_rx_t **rx)
+{
+    SL__ASSERT(tx && rx, "sl_mpsc_new: NULL out-parameter");
+    if (capacity == 0 || capacity > SL_MPSC_MAX_CAPACITY)
+        return SL_EINVAL;
+    chan_t *ch = chan_alloc(elem_size, capacity, 1);
+    if (!ch)
+        return SL_ENOMEM;
+    *tx = (sl_mpsc_tx_t *)(void *)ch;
+    *rx = (sl_mpsc_rx_t *)(void *)ch;
+    return 0;
+}
+
+int sl_mpsc_unbounded_new(size_t elem_size, sl_mpsc_tx_t **tx, sl_mpsc_rx_t **rx)
+{
+    SL__ASSERT(tx && rx, "sl_mpsc_unbounded_new: NULL out-parameter");
+    chan_t *ch = chan_alloc(elem_size, 0, 0);
+    if (!ch)
+        return SL_ENOMEM;
+    *tx = (sl_mpsc_tx_t *)(void *)ch;
+    *rx = (sl_mpsc_rx_t *)(void *)ch;
+    return 0;
+}
+
+/* ---- Send ---------------------------------------------------------------------------------- */
+
+static inline int send_ready(const chan_t *ch)
+{
+    if (ch->rx_closed)
+        return SL_ECLOSED;
+    if (ch->bounded && ch->avail == 0)
+        return SL_EAGAIN;
+    return 0;
+}
+
+static inline void send_do(chan_t *ch, const void *val, sl_waiter_t **wake)
+{
+    if (!deliver_locked(ch, val, wake) && ch->bounded)
+        ch->avail--;
+}
+
+static int send_poll(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    sl_waiter_t *wake = NULL;
+    int r = lock_room(ch, 0);
+    if (r)
+        return r;
+    r = send_ready(ch);
+    if (r == 0)
+        send_do(ch, c->buf, &wake);
+    sl__unlock(&ch->lock);
+    if (wake)
+        sl__waiters_wake(wake);
+    return r;
+}
+
+static int send_arm(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    sl_waiter_t *wake = NULL;
+    c->w.aux = c->arg;
+    int r = lock_room(ch, 0);
+    if (r) {
+        if (!sl__claim_self(c))
+            return SL__LOST;
+        c->w.res = r;
+        return SL__DONE;
+    }
+    int state = SL__ARMED;
+    r = send_ready(ch);
+    if (r != SL_EAGAIN) {
+        if (sl__claim_self(c)) {
+            if (r == 0)
+                send_do(ch, c->buf, &wake);
+            c->w.res = r;
+            state = SL__DONE;
+        } else {
+            state = SL__LOST;
+        }
+    } else {
+        sl__waitq_push(&ch->sendq, &c->w);
+    }
+    sl__unlock(&ch->lock);
+    if (wake)
+        sl__waiters_wake(wake);
+    return state;
+}
+
+/* Shared by send and reserve clauses: unlink, and give back a partial grant. */
+static void send_disarm(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    sl_waiter_t *wake = NULL;
+    sl__lock(&ch->lock);
+    sl__waitq_remove(&ch->sendq, &c->w);
+    size_t got = c->arg - c->w.aux;
+    if (got) {
+        c->w.aux = c->arg;
+        ch->avail += got;
+        grant_locked(ch, &wake);
+        check_end_locked(ch, &wake); /* MPSC-B22 */
+    }
+    sl__unlock(&ch->lock);
+    if (wake)
+        sl__waiters_wake(wake);
+}
+
+static const struct sl_clause_ops send_ops = {send_poll, send_arm, send_disarm, NULL};
+
+void sl_clause_mpsc_send(sl_clause_t *c, sl_mpsc_tx_t *tx, const void *val)
+{
+    SL__ASSERT(tx && (val || CH(tx)->esz == 0), "sl_clause_mpsc_send: NULL argument");
+    memset(c, 0, sizeof *c);
+    c->ops = &send_ops;
+    c->obj = CH(tx);
+    c->buf = (void *)(uintptr_t)val;
+    c->arg = 1;
+}
+
+int sl_mpsc_try_send(sl_mpsc_tx_t *tx, const void *val)
+{
+    sl_clause_t c;
+    sl_clause_mpsc_send(&c, tx, val);
+    int r = send_poll(&c);
+    return r == SL_EAGAIN ? SL_EFULL : r;
+}
+
+int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
+{
+    sl_clause_t c;
+    sl_clause_mpsc_send(&c, tx, val);
+    if (!CH(tx)->bounded)
+        return send_poll(&c); /* never waits: usable from any thread, as in Tokio */
+    return sl__wait1(&c, deadline);
+}
+
+int sl_mpsc_send(sl_mpsc_tx_t *tx, const void *val)
+{
+    return sl_mpsc_send_until(tx, val, SL_FOREVER);
+}
+
+/* ---- Reserve and permits ------------------------------------------------------------------ */
+
+static inline int reserve_ready(const chan_t *ch, size_t n)
+{
+    if (n > (ch->bounded ? ch->cap : SL_MPSC_MAX_CAPACITY))
+        return SL_EINVAL;
+    if (ch->rx_closed)
+        return SL_ECLOSED;
+    if (ch->bounded && ch->avail < n)
+        return SL_EAGAIN;
+    return 0;
+}
+
+static inline void reserve_do(chan_t *ch, sl_mpsc_permit_t *p, size_t n)
+{
+    if (ch->bounded)
+        ch->avail -= n;
+    ch->permits += n;
+    permit_set(p, ch, n);
+}
+
+static int reserve_poll(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    sl__lock(&ch->lock);
+    int r = reserve_ready(ch, c->arg);
+    if (r == 0)
+        reserve_do(ch, c->buf, c->arg);
+    sl__unlock(&ch->lock);
+    return r;
+}
+
+static int reserve_arm(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    c->w.aux = c->arg;
+    int state = SL__ARMED;
+    sl__lock(&ch->lock);
+    int r = reserve_ready(ch, c->arg);
+    if (r != SL_EAGAIN) {
+        if (sl__claim_self(c)) {
+            if (r == 0)
+                reserve_do(ch, c->buf, c->arg);
+            c->w.res = r;
+            state = SL__DONE;
+        } else {
+            state = SL__LOST;
+        }
+    } else {
+        sl__waitq_push(&ch->sendq, &c->w);
+        if (ch->avail) { /* queue behind nobody: take what is free now, as Tokio does */
+            c->w.aux -= ch->avail;
+            ch->avail = 0;
+        }
+    }
+    sl__unlock(&ch->lock);
+    return state;
+}
+
+static const struct sl_clause_ops reserve_ops = {reserve_poll, reserve_arm, send_disarm, NULL};
+
+void sl_clause_mpsc_reserve_many(sl_clause_t *c, sl_mpsc_tx_t *tx, size_t n, sl_mpsc_permit_t *p)
+{
+    SL__ASSERT(tx && p, "sl_clause_mpsc_reserve: NULL argument");
+    memset(c, 0, sizeof *c);
+    c->ops = &reserve_ops;
+    c->obj = CH(tx);
+    c->buf = p;
+    c->arg = n;
+}
+
+void sl_clause_mpsc_reserve(sl_clause_t *c, sl_mpsc_tx_t *tx, sl_mpsc_permit_t *p)
+{
+    sl_clause_mpsc_reserve_many(c, tx, 1, p);
+}
+
+int sl_mpsc_try_reserve_many(sl_mpsc_tx_t *tx, size_t n, sl_mpsc_permit_t *p)
+{
+    sl_clause_t c;
+    sl_clause_mpsc_reserve_many(&c, tx, n, p);
+    int r = reserve_poll(&c);
+    return r == SL_EAGAIN ? SL_EFULL : r;
+}
+
+int sl_mpsc_reserve_many_until(sl_mpsc_tx_t *tx, size_t n, sl_mpsc_permit_t *p, int64_t deadline)
+{
+    sl_clause_t c;
+    sl_clause_mpsc_reserve_many(&c, tx, n, p);
+    if (!CH(tx)->bounded)
+        return reserve_poll(&c);
+    return sl__wait1(&c, deadline);
+}
+
+int sl_mpsc_reserve_many(sl_mpsc_tx_t *tx, size_t n, sl_mpsc_permit_t *p)
+{
+    return sl_mpsc_reserve_many_until(tx, n, p, SL_FOREVER);
+}
+
+int sl_mpsc_try_reserve(sl_mpsc_tx_t *tx, sl_mpsc_permit_t *p)
+{
+    return sl_mpsc_try_reserve_many(tx, 1, p);
+}
+
+int sl_mpsc_reserve_until(sl_mpsc_tx_t *tx, sl_mpsc_permit_t *p, int64_t deadline)
+{
+    return sl_mpsc_reserve_many_until(tx, 1, p, deadline);
+}
+
+int sl_mpsc_reserve(sl_mpsc_tx_t *tx, sl_mpsc_permit_t *p)
+{
+    return sl_mpsc_reserve_many_until(tx, 1, p, SL_FOREVER);
+}
+
+int sl_mpsc_permit_send(sl_mpsc_permit_t *p, const void *val)
+{
+    if (p->n == 0)
+        return SL_EEMPTY;
+    chan_t *ch = CH(p->tx);
+    SL__ASSERT(val || ch->esz == 0, "sl_mpsc_permit_send: NULL value");
+    sl_waiter_t *wake = NULL;
+    int r = lock_room(ch, 1);
+    if (r)
+        return r;
+    ch->permits--;
+    if (!ch->rx_alive) {
+        if (ch->bounded)
+            ch->avail++; /* nobody will ever read it (MPSC-B24) */
+    } else if (deliver_locked(ch, val, &wake) && ch->bounded) {
+        ch->avail++;
+        grant_locked(ch, &wake);
+    }
+    check_end_locked(ch, &wake);
+    if (--p->n == 0)
+        p->tx = NULL;
+    unlock_finish(ch, wake, NULL);
+    return 0;
+}
+
+void sl_mpsc_permit_drop(sl_mpsc_permit_t *p)
+{
+    if (!p || p->n == 0)
+        return;
+    chan_t *ch = CH(p->tx);
+    sl_waiter_t *wake = NULL;
+    sl__lock(&ch->lock);
+    ch->permits -= p->n;
+    if (ch->bounded) {
+        ch->avail += p->n;
+        grant_locked(ch, &wake);
+    }
+    check_end_locked(ch, &wake);
+    p->n = 0;
+    p->tx = NULL;
+    unlock_finish(ch, wake, NULL);
+}
+
+size_t sl_mpsc_permit_count(const sl_mpsc_permit_t *p)
+{
+    return p->n;
+}
+
+/* ---- Receive ------------------------------------------------------------------------------- */
+
+static inline int recv_ready(const chan_t *ch)
+{
+    if (ch->len)
+        return 0;
+    return ended(ch) ? SL_ECLOSED : SL_EAGAIN;
+}
+
+static size_t recv_do(chan_t *ch, unsigned char *buf, size_t max, sl_waiter_t **wake, blk_t **dead)
+{
+    size_t k = max < ch->len ? max : ch->len;
+    for (size_t i = 0; i < k; i++)
+        pop_locked(ch, buf + i * ch->esz, dead);
+    if (ch->bounded) {
+        ch->avail += k;
+        grant_locked(ch, wake);
+    }
+    check_end_locked(ch, wake);
+    return k;
+}
+
+static int recv_poll(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    size_t *n = (size_t *)(intptr_t)c->arg64;
+    if (c->arg == 0) { /* recv_many with max 0 (MPSC-B26) */
+        *n = 0;
+        return 0;
+    }
+    sl_waiter_t *wake = NULL;
+    blk_t *dead = NULL;
+    sl__lock(&ch->lock);
+    int r = recv_ready(ch);
+    size_t k = 0;
+    if (r == 0)
+        k = recv_do(ch, c->buf, c->arg, &wake, &dead);
+    sl__unlock(&ch->lock);
+    if (wake)
+        sl__waiters_wake(wake);
+    if (dead)
+        free_blocks(ch, dead);
+    if (r == 0 && n)
+        *n = k;
+    return r;
+}
+
+static int recv_arm(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    sl_waiter_t *wake = NULL;
+    blk_t *dead = NULL;
+    int state = SL__ARMED;
+    c->w.aux = 0;
+    sl__lock(&ch->lock);
+    int r = c->arg ? recv_ready(ch) : 0;
+    if (r != SL_EAGAIN) {
+        if (sl__claim_self(c)) {
+            if (r == 0 && c->arg)
+                c->w.aux = recv_do(ch, c->buf, c->arg, &wake, &dead);
+            c->w.res = r;
+            state = SL__DONE;
+        } else {
+            state = SL__LOST;
+        }
+    } else {
+        sl__waitq_push(&ch->recvq, &c->w);
+    }
+    sl__unlock(&ch->lock);
+    if (wake)
+        sl__waiters_wake(wake);
+    if (dead)
+        free_blocks(ch, dead);
+    return state;
+}
+
+static void recv_disarm(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    sl__lock(&ch->lock);
+    sl__waitq_remove(&ch->recvq, &c->w);
+    sl__unlock(&ch->lock);
+}
+
+/* recv_many: a sender handed over one message; take whatever else is buffered too. */
+static int recvm_complete(sl_clause_t *c)
+{
+    int r = c->w.res;
+    if (r)
+        return r;
+    chan_t *ch = c->obj;
+    size_t k = c->w.aux;
+    if (k && k < c->arg) {
+        sl_waiter_t *wake = NULL;
+        blk_t *dead = NULL;
+        sl__lock(&ch->lock);
+        k += recv_do(ch, (unsigned char *)c->buf + k * ch->esz, c->arg - k, &wake, &dead);
+        sl__unlock(&ch->lock);
+        if (wake)
+            sl__waiters_wake(wake);
+        if (dead)
+            free_blocks(ch, dead);
+    }
+    *(size_t *)(intptr_t)c->arg64 = k;
+    return 0;
+}
+
+static const struct sl_clause_ops recv_ops = {recv_poll, recv_arm, recv_disarm, NULL};
+static const struct sl_clause_ops recvm_ops = {recv_poll, recv_arm, recv_disarm, recvm_complete};
+
+void sl_clause_mpsc_recv(sl_clause_t *c, sl_mpsc_rx_t *rx, void *out)
+{
+    SL__ASSERT(rx && (out || CH(rx)->esz == 0), "sl_clause_mpsc_recv: NULL argument");
+    memset(c, 0, sizeof *c);
+    c->ops = &recv_ops;
+    c->obj = CH(rx);
+    c->buf = out;
+    c->arg = 1;
+}
+
+void sl_clause_mpsc_recv_many(sl_clause_t *c, sl_mpsc_rx_t *rx, void *buf, size_t max, size_t *n)
+{
+    SL__ASSERT(rx && n && (buf || max == 0 || CH(rx)->esz == 0),
+               "sl_clause_mpsc_recv_many: NULL argument");
+    memset(c, 0, sizeof *c);
+    c->ops = &recvm_ops;
+    c->obj = CH(rx);
+    c->buf = buf;
+    c->arg = max;
+    c->arg64 = (int64_t)(intptr_t)n;
+}
+
+int sl_mpsc_try_recv(sl_mpsc_rx_t *rx, void *out)
+{
+    sl_clause_t c;
+    sl_clause_mpsc_recv(&c, rx, out);
+    int r = recv_poll(&c);
+    return r == SL_EAGAIN ? SL_EEMPTY : r;
+}
+
+int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
+{
+    sl_clause_t c;
+    sl_clause_mpsc_recv(&c, rx, out);
+    return sl__wait1(&c, deadline);
+}
+
+int sl_mpsc_recv(sl_mpsc_rx_t *rx, void *out)
+{
+    return sl_mpsc_recv_until(rx, out, SL_FOREVER);
+}
+
+int sl_mpsc_try_recv_many(sl_mpsc_rx_t *rx, void *buf, size_t max, size_t *n)
+{
+    sl_clause_t c;
+    sl_clause_mpsc_recv_many(&c, rx, buf, max, n);
+    int r = recv_poll(&c);
+    return r == SL_EAGAIN ? SL_EEMPTY : r;
+}
+
+int sl_mpsc_recv_many_until(sl_mpsc_rx_t *rx, void *buf, size_t max, size_t *n, int64_t deadline)
+{
+    sl_clause_t c;
+    sl_clause_mpsc_recv_many(&c, rx, buf, max, n);
+    if (max == 0) { /* returns at once, even outside a task (MPSC-B26) */
+        *n = 0;
+        return 0;
+    }
+    return sl__wait1(&c, deadline);
+}
+
+int sl_mpsc_recv_many(sl_mpsc_rx_t *rx, void *buf, size_t max, size_t *n)
+{
+    return sl_mpsc_recv_many_until(rx, buf, max, n, SL_FOREVER);
+}
+
+/* ---- Closing ------------------------------------------------------------------------------- */
+
+/* Under the lock: marks the channel closed, fails queued senders (returning their partial
+ * grants) and completes closed() waiters. */
+static void close_locked(chan_t *ch, sl_waiter_t **wake)
+{
+    if (ch->rx_closed)
+        return;
+    ch->rx_closed = 1;
+    sl_waiter_t *w;
+    while ((w = sl__waitq_claim_first(&ch->sendq))) {
+        sl_clause_t *c = w->clause;
+        if (ch->bounded)
+            ch->avail += c->arg - w->aux;
+        w->aux = c->arg;
+        wake_push(wake, w, SL_ECLOSED);
+    }
+    sl__waitq_claim_all(&ch->closedq, 0, wake);
+}
+
+void sl_mpsc_rx_close(sl_mpsc_rx_t *rx)
+{
+    chan_t *ch = CH(rx);
+    sl_waiter_t *wake = NULL;
+    sl__lock(&ch->lock);
+    close_locked(ch, &wake);
+    check_end_locked(ch, &wake);
+    sl__unlock(&ch->lock);
+    if (wake)
+        sl__waiters_wake(wake);
+}
+
+void sl_mpsc_rx_drop(sl_mpsc_rx_t *rx)
+{
+    if (!rx)
+        return;
+    chan_t *ch = CH(rx);
+    sl_waiter_t *wake = NULL;
+    blk_t *dead = NULL;
+    sl__lock(&ch->lock);
+    SL__ASSERT(ch->rx_alive, "sl_mpsc_rx_drop: receiver dropped twice");
+    SL__ASSERT(!ch->recvq.head, "sl_mpsc_rx_drop: a task is still receiving");
+    close_locked(ch, &wake);
+    size_t n = ch->len;
+    while (ch->len)
+        pop_locked(ch, NULL, &dead); /* MPSC-B23: buffered messages go with the receiver */
+    if (ch->bounded)
+        ch->avail += n;
+    ch->rx_alive = 0;
+    unlock_finish(ch, wake, dead);
+}
+
+sl_mpsc_tx_t *sl_mpsc_tx_clone(sl_mpsc_tx_t *tx)
+{
+    chan_t *ch = CH(tx);
+    sl__lock(&ch->lock);
+    SL__ASSERT(ch->senders > 0, "sl_mpsc_tx_clone: every sender was dropped");
+    ch->senders++;
+    sl__unlock(&ch->lock);
+    return tx;
+}
+
+void sl_mpsc_tx_drop(sl_mpsc_tx_t *tx)
+{
+    if (!tx)
+        return;
+    chan_t *ch = CH(tx);
+    sl_waiter_t *wake = NULL;
+    sl__lock(&ch->lock);
+    SL__ASSERT(ch->senders > 0, "sl_mpsc_tx_drop: more drops than senders");
+    if (--ch->senders == 0)
+        check_end_locked(ch, &wake);
+    unlock_finish(ch, wake, NULL);
+}
+
+sl_mpsc_weak_t *sl_mpsc_tx_downgrade(sl_mpsc_tx_t *tx)
+{
+    chan_t *ch = CH(tx);
+    sl__lock(&ch->lock);
+    ch->weak++;
+    sl__unlock(&ch->lock);
+    return (sl_mpsc_weak_t *)(void *)ch;
+}
+
+int sl_mpsc_weak_upgrade(sl_mpsc_weak_t *weak, sl_mpsc_tx_t **out)
+{
+    chan_t *ch = CH(weak);
+    int r = 0;
+    sl__lock(&ch->lock);
+    if (ch->senders == 0)
+        r = SL_ECLOSED;
+    else
+        ch->senders++;
+    sl__unlock(&ch->lock);
+    if (r == 0)
+        *out = (sl_mpsc_tx_t *)(void *)ch;
+    return r;
+}
+
+sl_mpsc_weak_t *sl_mpsc_weak_clone(sl_mpsc_weak_t *weak)
+{
+    chan_t *ch = CH(weak);
+    sl__lock(&ch->lock);
+    ch->weak++;
+    sl__unlock(&ch->lock);
+    return weak;
+}
+
+void sl_mpsc_weak_drop(sl_mpsc_weak_t *weak)
+{
+    if (!weak)
+        return;
+    chan_t *ch = CH(weak);
+    sl__lock(&ch->lock);
+    SL__ASSERT(ch->weak > 0, "sl_mpsc_weak_drop: more drops than weak senders");
+    ch->weak--;
+    unlock_finish(ch, NULL, NULL);
+}
+
+/* ---- Waiting for the receiver to go away -------------------------------------------------- */
+
+static int closed_poll(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    sl__lock(&ch->lock);
+    int r = ch->rx_closed ? 0 : SL_EAGAIN;
+    sl__unlock(&ch->lock);
+    return r;
+}
+
+static int closed_arm(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    int state = SL__ARMED;
+    sl__lock(&ch->lock);
+    if (ch->rx_closed) {
+        state = sl__claim_self(c) ? SL__DONE : SL__LOST;
+        c->w.res = 0;
+    } else {
+        sl__waitq_push(&ch->closedq, &c->w);
+    }
+    sl__unlock(&ch->lock);
+    return state;
+}
+
+static void closed_disarm(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    sl__lock(&ch->lock);
+    sl__waitq_remove(&ch->closedq, &c->w);
+    sl__unlock(&ch->lock);
+}
+
+static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_disarm, NULL};
+
+void sl_clause_mpsc_closed(sl_clause_t *c, sl_mpsc_tx_t *tx)
+{
+    SL__ASSERT(tx, "sl_clause_mpsc_closed: NULL sender");
+    memset(c, 0, sizeof *c);
+    c->ops = &closed_ops;
+    c->obj = CH(tx);
+}
+
+int sl_mpsc_tx_try_closed(sl_mpsc_tx_t *tx)
+{
+    sl_clause_t c;
+    sl_clause_mpsc_closed(&c, tx);
+    return closed_poll(&c);
+}
+
+int sl_mpsc_tx_closed_until(sl_mpsc_tx_t *tx, int64_t deadline)
+{
+    sl_clause_t c;
+    sl_clause_mpsc_closed(&c, tx);
+    return sl__wait1(&c, deadline);
+}
+
+int sl_mpsc_tx_closed(sl_mpsc_tx_t *tx)
+{
+    return sl_mpsc_tx_closed_until(tx, SL_FOREVER);
+}
+
+/* ---- Observers ----------------------------------------------------------------------------- */
+
+#define READ_LOCKED(ch, expr)         \
+    do {                              \
+        sl__lock(&(ch)->lock);        \
+        __typeof__(expr) v_ = (expr); \
+        sl__unlock(&(ch)->lock);      \
+        return v_;                    \
+    } while (0)
+
+int sl_mpsc_tx_is_closed(const sl_mpsc_tx_t *tx)
+{
+    chan_t *ch = CH(tx);
+    READ_LOCKED(ch, ch->rx_closed);
+}
+
+size_t sl_mpsc_tx_capacity(const sl_mpsc_tx_t *tx)
+{
+    chan_t *ch = CH(tx);
+    READ_LOCKED(ch, ch->bounded ? ch->avail : SIZE_MAX);
+}
+
+size_t sl_mpsc_tx_max_capacity(const sl_mpsc_tx_t *tx)
+{
+    return CH(tx)->cap;
+}
+
+long sl_mpsc_tx_strong_count(const sl_mpsc_tx_t *tx)
+{
+    chan_t *ch = CH(tx);
+    READ_LOCKED(ch, ch->senders);
+}
+
+long sl_mpsc_tx_weak_count(const sl_mpsc_tx_t *tx)
+{
+    chan_t *ch = CH(tx);
+    READ_LOCKED(ch, ch->weak);
+}
+
+int sl_mpsc_tx_same_channel(const sl_mpsc_tx_t *a, const sl_mpsc_tx_t *b)
+{
+    return a == b;
+}
+
+size_t sl_mpsc_rx_len(const sl_mpsc_rx_t *rx)
+{
+    chan_t *ch = CH(rx);
+    READ_LOCKED(ch, ch->len);
+}
+
+int sl_mpsc_rx_is_empty(const sl_mpsc_rx_t *rx)
+{
+    return sl_mpsc_rx_len(rx) == 0;
+}
+
+int sl_mpsc_rx_is_closed(const sl_mpsc_rx_t *rx)
+{
+    chan_t *ch = CH(rx);
+    READ_LOCKED(ch, ch->rx_closed || (ch->senders == 0 && ch->permits == 0));
+}
+
+size_t sl_mpsc_rx_capacity(const sl_mpsc_rx_t *rx)
+{
+    return sl_mpsc_tx_capacity((const sl_mpsc_tx_t *)(const void *)rx);
+}
+
+size_t sl_mpsc_rx_max_capacity(const sl_mpsc_rx_t *rx)
+{
+    return CH(rx)->cap;
+}
+
+long sl_mpsc_rx_sender_strong_count(const sl_mpsc_rx_t *rx)
+{
+    return sl_mpsc_tx_strong_count((const sl_mpsc_tx_t *)(const void *)rx);
+}
+
+long sl_mpsc_rx_sender_weak_count(const sl_mpsc_rx_t *rx)
+{
+    return sl_mpsc_tx_weak_count((const sl_mpsc_tx_t *)(const void *)rx);
+}
