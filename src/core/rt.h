@@ -136,10 +136,10 @@ struct sl_task {
     sl__defer_t *defers;
     int ndefers, cap_defers;
     sl__defer_t defer_inline[SL__DEFER_INLINE];
-    sl__hold_t holds; /* circular list head */
+    sl__hold_t holds;                         /* circular list head */
     void (*on_done)(sl_task_t *t, void *arg); /* called once the task has ended (JoinSet) */
     void *on_done_arg;
-    char *panic_msg;  /* allocated on panic */
+    char *panic_msg; /* allocated on panic */
     char name[32];
 #if SLUICE_ASAN
     void *asan_fake;

@@ -54,6 +54,11 @@ sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
         w->stack_cache = s->next;
         w->stack_cached--;
         s->next = NULL;
+#if SLUICE_ASAN
+        /* A task never returns from its entry function, so the redzones of its last frames
+         * stay poisoned; the next task on this stack must not trip over them. */
+        __asan_unpoison_memory_region(s->lo, s->size);
+#endif
         return s;
     }
     size_t map_size = size + page;
@@ -101,6 +106,11 @@ sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
 #if SLUICE_VALGRIND
     VALGRIND_STACK_REGISTER(s->lo, s->lo + s->size);
 #endif
+#if SLUICE_ASAN
+    /* The kernel may hand back the address range of a stack unmapped earlier, whose shadow
+     * still carries the redzones of frames that never returned. */
+    __asan_unpoison_memory_region(s->lo, s->size);
+#endif
     atomic_fetch_add(&rt->stacks_live, 1);
     return s;
 }
@@ -112,6 +122,9 @@ static void stack_unmap(sl_runtime_t *rt, sl__stack_t *s)
     if (s->guard)
         atomic_fetch_sub(&rt->stacks_guarded, 1);
     atomic_fetch_sub(&rt->stacks_live, 1);
+#if SLUICE_ASAN
+    __asan_unpoison_memory_region(s->lo, s->size);
+#endif
     munmap(s->map, s->map_size);
 }
 

@@ -1,0 +1,316 @@
+/* Time: sleep, sleep_until, intervals (burst, delay, skip), timeout scopes, deadlines. */
+#include <sluice.h>
+
+#include "test.h"
+
+static void run(int workers, void *(*fn)(void *), void *arg)
+{
+    sl_runtime_opts_t o;
+    sl_runtime_opts_init(&o);
+    o.workers = workers;
+    o.alloc = test_alloc;
+    ASSERT_OK(sl_run(&o, fn, arg, NULL));
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
+static void *main_sleep(void *arg)
+{
+    (void)arg;
+    int64_t t0 = sl_clock();
+    ASSERT_OK(sl_sleep(20 * SL_MSEC));
+    int64_t t1 = sl_clock();
+    /* Never early; late is allowed on a loaded machine. */
+    ASSERT_GE(t1 - t0, 20 * SL_MSEC);
+    int64_t d = sl_deadline_in(5 * SL_MSEC);
+    ASSERT_OK(sl_sleep_until(d));
+    ASSERT_GE(sl_clock(), d);
+    ASSERT_GE(sl_now(), d);
+    /* A deadline in the past just yields. */
+    ASSERT_OK(sl_sleep_until(0));
+    ASSERT_OK(sl_sleep(0));
+    ASSERT_EQ(sl_deadline_in(SL_FOREVER), SL_FOREVER);
+    return NULL;
+}
+
+SL_TEST(sleep_never_early)
+{
+    run(1, main_sleep, NULL);
+}
+
+/* Sleeps of different lengths wake in deadline order. */
+static int order[8];
+static int norder;
+
+static void *sleep_n(void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    ASSERT_OK(sl_sleep((int64_t)n * 3 * SL_MSEC));
+    order[norder++] = n;
+    return NULL;
+}
+
+static void *main_sleep_order(void *arg)
+{
+    (void)arg;
+    norder = 0;
+    int ns[6] = {5, 1, 4, 2, 6, 3};
+    sl_task_t *t[6];
+    for (int i = 0; i < 6; i++)
+        ASSERT_OK(sl_task_spawn(sleep_n, (void *)(intptr_t)ns[i], &t[i]));
+    for (int i = 0; i < 6; i++)
+        ASSERT_OK(sl_task_join(t[i], NULL));
+    for (int i = 0; i < 6; i++)
+        ASSERT_EQ(order[i], i + 1);
+    return NULL;
+}
+
+SL_TEST(timers_fire_in_order)
+{
+    run(1, main_sleep_order, NULL);
+}
+
+/* ---- intervals ---- */
+
+static void *main_interval_basic(void *arg)
+{
+    (void)arg;
+    sl_interval_t iv;
+    int64_t start = sl_now();
+    ASSERT_OK(sl_interval_init(&iv, 10 * SL_MSEC, SL_MISSED_BURST));
+    int64_t when;
+    /* The first tick is immediate. */
+    ASSERT_OK(sl_interval_tick(&iv, &when));
+    ASSERT_EQ(when, start);
+    for (int i = 1; i <= 3; i++) {
+        ASSERT_OK(sl_interval_tick(&iv, &when));
+        ASSERT_EQ(when, start + i * 10 * SL_MSEC);
+        ASSERT_GE(sl_now(), when);
+    }
+    ASSERT_ERR(sl_interval_init(&iv, 0, SL_MISSED_BURST), SL_EINVAL);
+    ASSERT_ERR(sl_interval_init(&iv, SL_MSEC, (sl_missed_t)9), SL_EINVAL);
+    return NULL;
+}
+
+SL_TEST(interval_first_tick_immediate)
+{
+    run(1, main_interval_basic, NULL);
+}
+
+/* Block the worker past several ticks (a busy wait: nothing else runs), then look at the tick
+ * times each behaviour produces. Period 10 ms, stall 35 ms after the first tick at t0. */
+static void stall(int64_t ns)
+{
+    int64_t until = sl_clock() + ns;
+    while (sl_clock() < until)
+        ;
+}
+
+static void *main_interval_missed(void *arg)
+{
+    sl_missed_t mode = (sl_missed_t)(intptr_t)arg;
+    const int64_t P = 10 * SL_MSEC;
+    sl_interval_t iv;
+    int64_t t0 = sl_now();
+    ASSERT_OK(sl_interval_init(&iv, P, mode));
+    int64_t w0, w1, w2, w3;
+    ASSERT_OK(sl_interval_tick(&iv, &w0));
+    ASSERT_EQ(w0, t0);
+    stall(35 * SL_MSEC);
+    ASSERT_OK(sl_sleep(SL_USEC)); /* a real wait ends the round and refreshes the clock */
+    int64_t late = sl_now();
+    ASSERT_GE(late, t0 + 35 * SL_MSEC);
+    ASSERT_OK(sl_interval_tick(&iv, &w1)); /* the missed tick at t0 + P fires at once */
+    ASSERT_EQ(w1, t0 + P);
+    ASSERT_OK(sl_interval_tick(&iv, &w2));
+    switch (mode) {
+    case SL_MISSED_BURST:
+        /* Missed ticks fire back to back on their original schedule. */
+        ASSERT_EQ(w2, t0 + 2 * P);
+        ASSERT_OK(sl_interval_tick(&iv, &w3));
+        ASSERT_EQ(w3, t0 + 3 * P);
+        break;
+    case SL_MISSED_DELAY:
+        /* The schedule restarts from the moment the late tick was taken. */
+        ASSERT_GE(w2, late + P);
+        ASSERT_LT(w2, late + P + 1000 * SL_MSEC);
+        ASSERT_OK(sl_interval_tick(&iv, &w3));
+        ASSERT_EQ(w3, w2 + P);
+        break;
+    case SL_MISSED_SKIP:
+        /* Back on the original grid, at the next multiple of P after now. */
+        ASSERT_EQ((w2 - t0) % P, 0);
+        ASSERT_GT(w2, late);
+        ASSERT_LE(w2 - late, P + 1000 * SL_MSEC);
+        ASSERT_OK(sl_interval_tick(&iv, &w3));
+        ASSERT_EQ(w3, w2 + P);
+        break;
+    }
+    return NULL;
+}
+
+SL_TEST(interval_missed_burst)
+{
+    run(1, main_interval_missed, (void *)(intptr_t)SL_MISSED_BURST);
+}
+
+SL_TEST(interval_missed_delay)
+{
+    run(1, main_interval_missed, (void *)(intptr_t)SL_MISSED_DELAY);
+}
+
+SL_TEST(interval_missed_skip)
+{
+    run(1, main_interval_missed, (void *)(intptr_t)SL_MISSED_SKIP);
+}
+
+static void *main_interval_reset(void *arg)
+{
+    (void)arg;
+    sl_interval_t iv;
+    ASSERT_OK(sl_interval_init(&iv, 5 * SL_MSEC, SL_MISSED_BURST));
+    int64_t w;
+    ASSERT_OK(sl_interval_tick(&iv, &w));
+    ASSERT_OK(sl_sleep(2 * SL_MSEC));
+    sl_interval_reset(&iv);
+    int64_t reset_at = sl_now();
+    ASSERT_OK(sl_interval_tick(&iv, &w));
+    ASSERT_EQ(w, reset_at + 5 * SL_MSEC);
+    return NULL;
+}
+
+SL_TEST(interval_reset)
+{
+    run(1, main_interval_reset, NULL);
+}
+
+/* ---- timeout scopes ---- */
+
+static void *main_timeout_basic(void *arg)
+{
+    (void)arg;
+    sl_timeout_t to;
+    sl_timeout_enter(&to, sl_deadline_in(10 * SL_MSEC));
+    ASSERT_ERR(sl_sleep(3600 * SL_SEC), SL_ETIMEDOUT);
+    /* Once expired, every wait inside fails at once. */
+    ASSERT_ERR(sl_sleep(SL_MSEC), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_exit(&to), SL_ETIMEDOUT);
+    /* Outside the scope, waits work again. */
+    ASSERT_OK(sl_sleep(SL_MSEC));
+
+    /* Work that finishes in time is not reported as timed out. */
+    sl_timeout_enter(&to, sl_deadline_in(3600 * SL_SEC));
+    ASSERT_OK(sl_sleep(SL_MSEC));
+    ASSERT_OK(sl_timeout_exit(&to));
+    return NULL;
+}
+
+SL_TEST(timeout_scope)
+{
+    run(1, main_timeout_basic, NULL);
+}
+
+static void *main_timeout_nest(void *arg)
+{
+    (void)arg;
+    /* Inner scope is longer than the outer: the outer (earliest) wins. */
+    sl_timeout_t outer, inner;
+    sl_timeout_enter(&outer, sl_deadline_in(10 * SL_MSEC));
+    sl_timeout_enter(&inner, sl_deadline_in(3600 * SL_SEC));
+    int64_t t0 = sl_clock();
+    ASSERT_ERR(sl_sleep(3600 * SL_SEC), SL_ETIMEDOUT);
+    ASSERT_LT(sl_clock() - t0, 600 * SL_SEC);
+    ASSERT_ERR(sl_timeout_exit(&inner), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_exit(&outer), SL_ETIMEDOUT);
+
+    /* Inner shorter than outer: only the inner expires. */
+    sl_timeout_enter(&outer, sl_deadline_in(3600 * SL_SEC));
+    sl_timeout_enter(&inner, sl_deadline_in(5 * SL_MSEC));
+    ASSERT_ERR(sl_sleep(3600 * SL_SEC), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_exit(&inner), SL_ETIMEDOUT);
+    ASSERT_OK(sl_sleep(SL_MSEC));
+    ASSERT_OK(sl_timeout_exit(&outer));
+
+    /* An explicit deadline shorter than the scope gives SL_ETIMEDOUT without expiring it. */
+    sl_cancel_t *tok;
+    ASSERT_OK(sl_cancel_new(&tok));
+    sl_timeout_enter(&outer, sl_deadline_in(3600 * SL_SEC));
+    ASSERT_ERR(sl_cancel_wait_until(tok, sl_deadline_in(2 * SL_MSEC)), SL_ETIMEDOUT);
+    ASSERT_OK(sl_timeout_exit(&outer));
+    sl_cancel_drop(tok);
+    return NULL;
+}
+
+SL_TEST(timeouts_nest)
+{
+    run(1, main_timeout_nest, NULL);
+}
+
+static int slow_op(void *arg)
+{
+    return sl_sleep((int64_t)(intptr_t)arg);
+}
+
+static void *main_timeout_run(void *arg)
+{
+    (void)arg;
+    ASSERT_ERR(sl_timeout_run(5 * SL_MSEC, slow_op, (void *)(intptr_t)(3600 * SL_SEC)),
+               SL_ETIMEDOUT);
+    ASSERT_OK(sl_timeout_run(3600 * SL_SEC, slow_op, (void *)(intptr_t)SL_MSEC));
+    return NULL;
+}
+
+SL_TEST(timeout_run)
+{
+    run(1, main_timeout_run, NULL);
+}
+
+/* A timeout around a join of another task, on 2 workers. */
+static void *long_sleeper(void *arg)
+{
+    (void)arg;
+    sl_sleep(3600 * SL_SEC);
+    return NULL;
+}
+
+static void *main_join_until(void *arg)
+{
+    (void)arg;
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn(long_sleeper, NULL, &t));
+    ASSERT_ERR(sl_task_join_until(t, sl_deadline_in(5 * SL_MSEC), NULL), SL_ETIMEDOUT);
+    sl_task_abort(t);
+    sl_join_t j;
+    ASSERT_OK(sl_task_join(t, &j));
+    ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+    return NULL;
+}
+
+SL_TEST(join_until_deadline)
+{
+    run(2, main_join_until, NULL);
+}
+
+/* Arming and cancelling a deadline allocates nothing once the heap has grown. */
+static void *main_timer_alloc(void *arg)
+{
+    (void)arg;
+    sl_cancel_t *tok;
+    ASSERT_OK(sl_cancel_new(&tok));
+    ASSERT_ERR(sl_cancel_wait_until(tok, sl_deadline_in(SL_USEC)), SL_ETIMEDOUT);
+    long before = test_alloc_total();
+    for (int i = 0; i < 1000; i++) {
+        sl_timeout_t to;
+        sl_timeout_enter(&to, sl_deadline_in(SL_SEC));
+        ASSERT_OK(sl_task_yield());
+        ASSERT_OK(sl_timeout_exit(&to));
+        ASSERT_ERR(sl_cancel_wait_until(tok, sl_now()), SL_ETIMEDOUT);
+    }
+    ASSERT_EQ(test_alloc_total(), before);
+    sl_cancel_drop(tok);
+    return NULL;
+}
+
+SL_TEST(deadlines_do_not_allocate)
+{
+    run(1, main_timer_alloc, NULL);
+}
