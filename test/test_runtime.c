@@ -208,7 +208,7 @@ static void *ticker(void *arg)
     int *ticks = arg;
     for (int i = 0; i < 5; i++) {
         ASSERT_OK(sl_sleep(SL_MSEC));
-        (*ticks)++;
+        __atomic_add_fetch(ticks, 1, __ATOMIC_RELEASE);
     }
     return NULL;
 }
