@@ -64,7 +64,8 @@ SL_API ssize_t sl_try_read(int fd, void *buf, size_t len);
 /**
  * Writes up to len bytes from buf, waiting until at least one byte can be written.
  *
- * Waits. Sockets are written with MSG_NOSIGNAL (a closed peer gives SL_EPIPE, not SIGPIPE).
+ * Waits. A reader that has gone gives SL_EPIPE, never SIGPIPE (sockets use MSG_NOSIGNAL, other
+ * fds block SIGPIPE on the thread around the write).
  * Returns the bytes written (possibly fewer than len), SL_ECANCELED, SL_ETIMEDOUT (expired
  * timeout scope), SL_ECLOSED (sl_close()d meanwhile), or the write error (SL_EPIPE,
  * SL_ECONNRESET, SL_EBADF, ...). On failure nothing was written.

@@ -7,6 +7,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,13 +34,33 @@ static int read_attempt(sl_clause_t *c)
     }
 }
 
+/* write(2) to a pipe without a reader raises SIGPIPE, which would kill the process. Block it
+ * on this thread for the call (the signal is thread-directed) and consume the one we caused. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    ssize_t n = write(fd, buf, len);
+    int e = errno;
+    if (n < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        sigtimedwait(&set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return n;
+}
+
 static int write_attempt(sl_clause_t *c)
 {
     int fd = (int)(unsigned)c->arg;
     for (;;) {
+        /* Sockets: MSG_NOSIGNAL. Anything else (pipes, ttys) takes the slower path. */
         ssize_t n = send(fd, c->buf, (size_t)c->w.aux, MSG_NOSIGNAL);
         if (n < 0 && errno == ENOTSOCK)
-            n = write(fd, c->buf, (size_t)c->w.aux);
+            n = write_nosigpipe(fd, c->buf, (size_t)c->w.aux);
         if (n >= 0)
             return (int)n;
         if (errno != EINTR)
