@@ -3,7 +3,7 @@
  *
  * Values have a fixed size chosen at creation and are copied in and out with memcpy; the
  * channel never allocates per message or per wait (an unbounded channel allocates one block
- * per 32 messages of backlog and keeps two empty blocks for reuse, so a channel whose
+ * per 32 messages of backlog and keeps four empty blocks for reuse, so a channel whose
  * receiver keeps up allocates nothing in steady state).
  *
  *     sl_mpsc_tx_t *tx; sl_mpsc_rx_t *rx;
@@ -86,7 +86,7 @@ SL_API int sl_mpsc_new(size_t elem_size, size_t capacity, sl_mpsc_tx_t **tx, sl_
 /**
  * Creates an unbounded channel of elem_size-byte values.
  *
- * Never waits. Storage grows in blocks of 32 values (an allocation per block, amortised; two
+ * Never waits. Storage grows in blocks of 32 values (an allocation per block, amortised; four
  * empty blocks are kept for reuse). Ownership as sl_mpsc_new(). Returns 0 or SL_ENOMEM.
  */
 SL_API int sl_mpsc_unbounded_new(size_t elem_size, sl_mpsc_tx_t **tx, sl_mpsc_rx_t **rx);

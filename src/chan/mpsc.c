@@ -20,7 +20,7 @@
 #include "core/rt.h"
 
 #define BLK_SLOTS 32 /* unbounded: messages per block */
-#define SPARE_MAX 2  /* unbounded: empty blocks kept for reuse */
+#define SPARE_MAX 4  /* unbounded: empty blocks kept for reuse */
 
 typedef struct blk {
     struct blk *next;
