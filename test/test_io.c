@@ -1,4 +1,5 @@
 /* fd I/O: pipes, readiness waits, close, cancellation, timeouts, select clauses. */
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,6 +20,18 @@ static void run(int workers, void *(*fn)(void *), void *arg)
 static int64_t ms(int64_t n)
 {
     return n * SL_MSEC * test_scale();
+}
+
+/* Tasks count themselves here just before they block; settle() waits for n of them, then
+ * gives them a moment to park. */
+static atomic_int started;
+
+static void settle(int n)
+{
+    while (atomic_load(&started) < n)
+        ASSERT_OK(sl_sleep(SL_MSEC));
+    ASSERT_OK(sl_sleep(ms(10)));
+    atomic_store(&started, 0);
 }
 
 /* Spawns fn(arg) on a given worker. */
@@ -190,12 +203,14 @@ static void *read_expect(void *arg)
 {
     int fd = *(int *)arg;
     char c;
+    atomic_fetch_add(&started, 1);
     return (void *)(intptr_t)sl_read(fd, &c, 1);
 }
 
 static void *wait_readable(void *arg)
 {
     int fd = *(int *)arg;
+    atomic_fetch_add(&started, 1);
     return (void *)(intptr_t)sl_fd_wait(fd, SL_READABLE);
 }
 
@@ -206,7 +221,7 @@ static void *main_close_wakes(void *arg)
     ASSERT_OK(sl_pipe(fds));
     sl_task_t *a = spawn_on(workers - 1, read_expect, &fds[0]);
     sl_task_t *b = spawn_on(0, wait_readable, &fds[0]);
-    ASSERT_OK(sl_sleep(ms(10)));
+    settle(2);
     ASSERT_OK(sl_close(fds[0]));
     ASSERT_EQ(join_value(a), SL_ECLOSED);
     ASSERT_EQ(join_value(b), SL_ECLOSED);
@@ -235,6 +250,7 @@ static void *main_reuse(void *arg)
         sl_task_t *t;
         ASSERT_OK(sl_task_spawn(read_expect, &fds[0], &t));
         ASSERT_OK(sl_task_yield());
+        atomic_store(&started, 0);
         ASSERT_EQ(sl_write(fds[1], "z", 1), 1);
         ASSERT_EQ(join_value(t), 1);
         ASSERT_OK(sl_close(fds[0]));
@@ -256,7 +272,7 @@ static void *main_cancel(void *arg)
     int fds[2];
     ASSERT_OK(sl_pipe(fds));
     sl_task_t *t = spawn_on(workers - 1, read_expect, &fds[0]);
-    ASSERT_OK(sl_sleep(ms(10)));
+    settle(1);
     sl_task_abort(t);
     sl_join_t j;
     ASSERT_OK(sl_task_join(t, &j));
@@ -344,7 +360,7 @@ static void *main_many_waiters(void *arg)
     sl_task_t *t[6];
     for (int i = 0; i < 6; i++)
         t[i] = spawn_on(i % 2, wait_readable, &fds[0]);
-    ASSERT_OK(sl_sleep(ms(10)));
+    settle(6);
     ASSERT_EQ(sl_write(fds[1], "x", 1), 1);
     for (int i = 0; i < 6; i++)
         ASSERT_EQ(join_value(t[i]), SL_READABLE);

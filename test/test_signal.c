@@ -1,5 +1,6 @@
 /* Signals: real kill() to this process; the waiting tasks wake and the process lives on. */
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,6 +21,18 @@ static void run(int workers, void *(*fn)(void *), void *arg)
 static int64_t ms(int64_t n)
 {
     return n * SL_MSEC * test_scale();
+}
+
+/* Tasks count themselves here just before they block; settle() waits for n of them, then
+ * gives them a moment to park. */
+static atomic_int started;
+
+static void settle(int n)
+{
+    while (atomic_load(&started) < n)
+        ASSERT_OK(sl_sleep(SL_MSEC));
+    ASSERT_OK(sl_sleep(ms(10)));
+    atomic_store(&started, 0);
 }
 
 static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
@@ -43,6 +56,7 @@ static sl_join_t join(sl_task_t *t)
 static void *wait_sig(void *arg)
 {
     int signo = (int)(intptr_t)arg;
+    atomic_fetch_add(&started, 1);
     return (void *)(intptr_t)sl_signal_wait_until(signo, sl_deadline_in(30 * SL_SEC));
 }
 
@@ -54,7 +68,7 @@ static void kill_and_wake(int signo)
     /* Give it time to park; if it has not, the signal stays pending and is not lost either.
      * Listening here first makes sure the signal can never hit its default action. */
     ASSERT_OK(sl_signal_listen(signo));
-    ASSERT_OK(sl_sleep(ms(10)));
+    settle(1);
     ASSERT_EQ(kill(getpid(), signo), 0);
     sl_join_t j = join(t);
     ASSERT_EQ(j.status, SL_TASK_RETURNED);
@@ -115,7 +129,7 @@ static void *main_broadcast(void *arg)
     sl_task_t *t[6];
     for (int i = 0; i < 6; i++)
         t[i] = spawn_on(i % 2, wait_sig, (void *)(intptr_t)SIGUSR1);
-    ASSERT_OK(sl_sleep(ms(20)));
+    settle(6);
     ASSERT_EQ(kill(getpid(), SIGUSR1), 0);
     for (int i = 0; i < 6; i++) {
         sl_join_t j = join(t[i]);
@@ -139,7 +153,7 @@ static void *main_misc(void *arg)
     ASSERT_ERR(sl_signal_wait_until(SIGUSR2, sl_deadline_in(ms(5))), SL_ETIMEDOUT);
 
     sl_task_t *t = spawn_on(0, wait_sig, (void *)(intptr_t)SIGUSR2);
-    ASSERT_OK(sl_sleep(ms(5)));
+    settle(1);
     sl_task_abort(t);
     sl_join_t j = join(t);
     ASSERT_EQ(j.status, SL_TASK_CANCELLED);
