@@ -1,0 +1,724 @@
+/* Notify: the Tokio checklist items NT-01..12, races with timeouts/aborts, select, forms. */
+#include <stdatomic.h>
+#include <string.h>
+
+#include <sluice.h>
+
+#include "test.h"
+
+static sl_runtime_opts_t opts(int workers)
+{
+    sl_runtime_opts_t o;
+    sl_runtime_opts_init(&o);
+    o.workers = workers;
+    o.alloc = test_alloc;
+    return o;
+}
+
+static void run(int workers, void *(*fn)(void *), void *arg)
+{
+    sl_runtime_opts_t o = opts(workers);
+    ASSERT_OK(sl_run(&o, fn, arg, NULL));
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
+static uint64_t parks(void)
+{
+    sl_runtime_stats_t st;
+    sl_runtime_stats(sl_runtime_current(), &st);
+    return st.parks;
+}
+
+static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
+{
+    sl_spawn_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.worker = worker;
+    so.use_worker = worker >= 0;
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
+    return t;
+}
+
+static void join_ok(sl_task_t *t)
+{
+    sl_join_t j;
+    ASSERT_OK(sl_task_join(t, &j));
+    ASSERT_EQ(j.status, SL_TASK_RETURNED);
+}
+
+/* A task that waits on a notifier and records when it was woken. */
+struct wt {
+    sl_notify_t *n;
+    int64_t deadline; /* 0: forever */
+    atomic_int *seq;
+    atomic_int res;
+    atomic_int done;
+    int order;
+};
+
+static void *waiter(void *arg)
+{
+    struct wt *a = arg;
+    int r = sl_notify_wait_until(a->n, a->deadline ? a->deadline : SL_FOREVER);
+    if (r == 0 && a->seq)
+        a->order = atomic_fetch_add(a->seq, 1);
+    atomic_store(&a->res, r);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+static void wt_init(struct wt *a, sl_notify_t *n, atomic_int *seq)
+{
+    memset(a, 0, sizeof *a);
+    a->n = n;
+    a->seq = seq;
+    atomic_store(&a->res, 1);
+}
+
+/* Spawns a waiter and returns once it is parked in its wait (or done). */
+static sl_task_t *spawn_wt(int worker, struct wt *a)
+{
+    uint64_t base = parks();
+    sl_task_t *t = spawn_on(worker, waiter, a);
+    while (parks() < base + 1 && !atomic_load(&a->done))
+        sl_task_yield();
+    return t;
+}
+
+/* ---- NT-01 ---- */
+
+static void *main_nt_01(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_notify_init(&n);
+    sl_notify_one(&n);
+    sl_notify_one(&n);
+    sl_notify_one(&n);
+    ASSERT_OK(sl_notify_wait(&n));
+    ASSERT_ERR(sl_notify_wait_until(&n, sl_deadline_in(2 * SL_MSEC)), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_notify_try_wait(&n), SL_EAGAIN);
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_01_notify_one_stores_one_permit)
+{
+    run(1, main_nt_01, NULL);
+}
+
+/* ---- NT-02 ---- */
+
+static void *main_nt_02(void *arg)
+{
+    int w = (int)(intptr_t)arg - 1;
+    sl_notify_t n;
+    atomic_int seq = 0;
+    struct wt a[3];
+    sl_task_t *t[3];
+    sl_notify_init(&n);
+    for (int i = 0; i < 3; i++) {
+        wt_init(&a[i], &n, &seq);
+        t[i] = spawn_wt(w, &a[i]);
+    }
+    sl_notify_one(&n); /* oldest */
+    join_ok(t[0]);
+    sl_notify_last(&n); /* newest */
+    join_ok(t[2]);
+    ASSERT_EQ(atomic_load(&a[1].done), 0);
+    sl_notify_one(&n);
+    join_ok(t[1]);
+    ASSERT_EQ(a[0].order, 0);
+    ASSERT_EQ(a[2].order, 1);
+    ASSERT_EQ(a[1].order, 2);
+    ASSERT_ERR(sl_notify_try_wait(&n), SL_EAGAIN);
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_02_notify_one_fifo_notify_last_lifo)
+{
+    run(1, main_nt_02, (void *)(intptr_t)1);
+    run(2, main_nt_02, (void *)(intptr_t)2);
+}
+
+/* ---- NT-03 ---- */
+
+static void *main_nt_03(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_notified_t f;
+    sl_notify_init(&n);
+    sl_notified_init(&f, &n);
+    sl_notify_one(&n); /* f is not a waiter: the permit is stored */
+    ASSERT_OK(sl_notified_wait(&f));
+    ASSERT_ERR(sl_notify_try_wait(&n), SL_EAGAIN);
+    /* Unless another waiter takes the permit first. */
+    sl_notified_init(&f, &n);
+    sl_notify_one(&n);
+    ASSERT_OK(sl_notify_wait(&n));
+    ASSERT_ERR(sl_notified_wait_until(&f, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    sl_notified_cancel(&f);
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_03_unpolled_notified_is_not_a_waiter)
+{
+    run(1, main_nt_03, NULL);
+}
+
+/* ---- NT-04 ---- */
+
+static void *main_nt_04(void *arg)
+{
+    int w = (int)(intptr_t)arg - 1;
+    sl_notify_t n;
+    struct wt a[3];
+    sl_task_t *t[3];
+    sl_notified_t before, after;
+    sl_clause_t c;
+    sl_notify_init(&n);
+    for (int i = 0; i < 3; i++) {
+        wt_init(&a[i], &n, NULL);
+        t[i] = spawn_wt(w, &a[i]);
+    }
+    sl_notified_init(&before, &n); /* created, never polled */
+    sl_clause_notified(&c, &n);    /* a clause built before the broadcast */
+    sl_notify_waiters(&n);
+    sl_notified_init(&after, &n);
+    for (int i = 0; i < 3; i++) {
+        join_ok(t[i]);
+        ASSERT_OK(atomic_load(&a[i].res));
+    }
+    ASSERT_OK(sl_notified_try_wait(&before));
+    ASSERT_EQ(sl_select(&c, 1, SL_SELECT_BIASED, sl_deadline_in(SL_SEC)), 0);
+    ASSERT_ERR(sl_notified_try_wait(&after), SL_EAGAIN);
+    ASSERT_ERR(sl_notify_try_wait(&n), SL_EAGAIN); /* stores nothing */
+    ASSERT_ERR(sl_notify_wait_until(&n, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    sl_notified_cancel(&after);
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_04_notify_waiters_wakes_created_before_stores_nothing)
+{
+    run(1, main_nt_04, (void *)(intptr_t)1);
+    run(2, main_nt_04, (void *)(intptr_t)2);
+}
+
+/* ---- NT-05 ---- */
+
+static void *main_nt_05(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_notified_t f1;
+    sl_notify_init(&n);
+    sl_notified_init(&f1, &n);
+    sl_notify_waiters(&n);
+    sl_notify_one(&n);
+    ASSERT_OK(sl_notified_wait(&f1));  /* completed by the broadcast */
+    ASSERT_OK(sl_notify_try_wait(&n)); /* the permit survived */
+    /* The same with f1 enabled (queued) before the broadcast. */
+    sl_notified_init(&f1, &n);
+    ASSERT_EQ(sl_notified_enable(&f1), 0);
+    sl_notify_waiters(&n);
+    sl_notify_one(&n);
+    ASSERT_OK(sl_notified_wait(&f1));
+    ASSERT_OK(sl_notify_try_wait(&n));
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_05_notify_waiters_priority_preserves_permit)
+{
+    run(1, main_nt_05, NULL);
+}
+
+/* ---- NT-06 ---- */
+
+static void *main_nt_06(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_notified_t f1, f2, f3;
+    sl_notify_init(&n);
+    /* notify_one chooses f1; dropping f1 passes it to f2. */
+    sl_notified_init(&f1, &n);
+    sl_notified_init(&f2, &n);
+    ASSERT_EQ(sl_notified_enable(&f1), 0);
+    ASSERT_EQ(sl_notified_enable(&f2), 0);
+    sl_notify_one(&n);
+    ASSERT_ERR(sl_notified_try_wait(&f2), SL_EAGAIN);
+    sl_notified_cancel(&f1);
+    ASSERT_OK(sl_notified_try_wait(&f2));
+    ASSERT_ERR(sl_notify_try_wait(&n), SL_EAGAIN);
+    /* notify_last chooses f3; dropping it passes to the next newest, f2. */
+    sl_notified_init(&f1, &n);
+    sl_notified_init(&f2, &n);
+    sl_notified_init(&f3, &n);
+    sl_notified_enable(&f1);
+    sl_notified_enable(&f2);
+    sl_notified_enable(&f3);
+    sl_notify_last(&n);
+    sl_notified_cancel(&f3);
+    ASSERT_OK(sl_notified_try_wait(&f2));
+    ASSERT_ERR(sl_notified_try_wait(&f1), SL_EAGAIN);
+    /* With nobody left, the notification becomes the stored permit. */
+    sl_notify_one(&n);
+    sl_notified_cancel(&f1);
+    ASSERT_OK(sl_notify_try_wait(&n));
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_06_chosen_then_dropped_passes_on)
+{
+    run(1, main_nt_06, NULL);
+}
+
+/* ---- NT-07 ---- */
+
+static void *main_nt_07(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_notified_t f;
+    sl_notify_init(&n);
+    sl_notified_init(&f, &n);
+    ASSERT_EQ(sl_notified_enable(&f), 0);
+    sl_notify_waiters(&n);
+    sl_notify_one(&n);
+    sl_notified_cancel(&f);
+    ASSERT_OK(sl_notify_try_wait(&n));
+    ASSERT_ERR(sl_notify_try_wait(&n), SL_EAGAIN);
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_07_broadcast_then_dropped_forwards_nothing)
+{
+    run(1, main_nt_07, NULL);
+}
+
+/* ---- NT-08 ---- */
+
+static void *main_nt_08(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_notified_t f1, f2;
+    struct wt a;
+    sl_notify_init(&n);
+    sl_notified_init(&f1, &n);
+    sl_notified_init(&f2, &n);
+    sl_notified_enable(&f1);
+    sl_notified_enable(&f2);
+    sl_notified_cancel(&f1);
+    sl_notify_one(&n);
+    ASSERT_OK(sl_notified_try_wait(&f2));
+    /* A plain waiter that gave up is skipped the same way. */
+    wt_init(&a, &n, NULL);
+    a.deadline = sl_deadline_in(SL_MSEC);
+    join_ok(spawn_wt(-1, &a));
+    ASSERT_EQ(atomic_load(&a.res), SL_ETIMEDOUT);
+    sl_notify_one(&n);
+    ASSERT_OK(sl_notify_try_wait(&n));
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_08_dropped_waiter_unregisters)
+{
+    run(1, main_nt_08, NULL);
+}
+
+/* ---- NT-09 ---- */
+
+static void *main_nt_09(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_notified_t f1, f2;
+    sl_notify_init(&n);
+    sl_notify_one(&n);
+    sl_notified_init(&f1, &n);
+    sl_notified_init(&f2, &n);
+    ASSERT_EQ(sl_notified_enable(&f1), 1);
+    ASSERT_EQ(sl_notified_enable(&f2), 0);
+    ASSERT_EQ(sl_notified_enable(&f2), 0);
+    sl_notify_one(&n); /* after enable: goes to f2 */
+    ASSERT_EQ(sl_notified_enable(&f2), 1);
+    ASSERT_OK(sl_notified_wait(&f2));
+    ASSERT_OK(sl_notified_wait(&f1));
+    ASSERT_ERR(sl_notify_try_wait(&n), SL_EAGAIN);
+    /* A broadcast after enable but before the wait is not missed. */
+    sl_notified_init(&f1, &n);
+    sl_notified_enable(&f1);
+    sl_notify_waiters(&n);
+    ASSERT_OK(sl_notified_wait_until(&f1, sl_deadline_in(SL_SEC)));
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_09_enable_registers_and_consumes_permit)
+{
+    run(1, main_nt_09, NULL);
+}
+
+/* ---- NT-10 ---- */
+
+static void *main_nt_10(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_notified_t f;
+    sl_notify_init(&n);
+    sl_notify_one(&n);
+    sl_notified_init(&f, &n);
+    ASSERT_EQ(sl_notified_enable(&f), 1);
+    sl_notified_cancel(&f); /* does not give the permit back */
+    ASSERT_ERR(sl_notify_try_wait(&n), SL_EAGAIN);
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_10_consumed_then_dropped_not_returned)
+{
+    run(1, main_nt_10, NULL);
+}
+
+/* ---- NT-11 ---- */
+
+static void *main_nt_11(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_notified_t f;
+    sl_notify_init(&n);
+    sl_notified_init(&f, &n);
+    sl_notify_one(&n);
+    ASSERT_OK(sl_notified_wait(&f));
+    ASSERT_OK(sl_notified_wait(&f));
+    ASSERT_OK(sl_notified_try_wait(&f));
+    ASSERT_OK(sl_notified_wait_until(&f, sl_deadline_in(SL_MSEC)));
+    sl_notified_cancel(&f);
+    sl_notified_cancel(&f); /* idempotent */
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_11_notified_is_fused)
+{
+    run(1, main_nt_11, NULL);
+}
+
+/* ---- NT-12 ---- */
+
+static void *main_nt_12(void *arg)
+{
+    int workers = (int)(intptr_t)arg;
+    sl_notify_t n;
+    enum { N = 100 };
+    static struct wt a[N];
+    sl_task_t *t[N];
+    sl_notify_init(&n);
+    for (int i = 0; i < N; i++) {
+        wt_init(&a[i], &n, NULL);
+        t[i] = spawn_wt(workers > 1 ? i % 2 : -1, &a[i]);
+    }
+    sl_notify_waiters(&n); /* 100 waiters, lock released every 32 */
+    struct wt late;
+    wt_init(&late, &n, NULL);
+    late.deadline = sl_deadline_in(2 * SL_MSEC);
+    sl_task_t *tl = spawn_wt(-1, &late);
+    for (int i = 0; i < N; i++) {
+        join_ok(t[i]);
+        ASSERT_OK(atomic_load(&a[i].res));
+    }
+    join_ok(tl);
+    ASSERT_EQ(atomic_load(&late.res), SL_ETIMEDOUT);
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(nt_12_notify_waiters_batches_all)
+{
+    run(1, main_nt_12, (void *)(intptr_t)1);
+    run(2, main_nt_12, (void *)(intptr_t)2);
+}
+
+/* ---- Races across workers: a notification is never lost ---- */
+
+struct race {
+    sl_notify_t n;
+    sl_cancel_t *tok;
+    sl_barrier_t bar;
+    int64_t deadline;
+    int use_notified; /* A waits through an sl_notified_t */
+    atomic_int a_res, a_done, b_idx;
+    sl_task_t *a;
+};
+
+static void *race_a(void *arg)
+{
+    struct race *r = arg;
+    int res;
+    if (r->use_notified) {
+        sl_notified_t f;
+        sl_notified_init(&f, &r->n);
+        sl_notified_enable(&f);
+        res = sl_notified_wait_until(&f, r->deadline);
+        sl_notified_cancel(&f); /* passes on a notification it was chosen for */
+    } else {
+        res = sl_notify_wait_until(&r->n, r->deadline);
+    }
+    atomic_store(&r->a_res, res);
+    atomic_store(&r->a_done, 1);
+    return NULL;
+}
+
+static void *race_b(void *arg)
+{
+    struct race *r = arg;
+    sl_clause_t c[2];
+    sl_clause_notified(&c[0], &r->n);
+    sl_clause_cancelled(&c[1], r->tok);
+    atomic_store(&r->b_idx, sl_select(c, 2, SL_SELECT_BIASED, SL_FOREVER));
+    return NULL;
+}
+
+static void *race_aborter(void *arg)
+{
+    struct race *r = arg;
+    ASSERT_OK(sl_barrier_wait(&r->bar, NULL));
+    sl_task_abort(r->a);
+    return NULL;
+}
+
+/* mode 0: A times out; 1: A is aborted from a third task; 2: A (sl_notified_t) times out. */
+static void *main_race(void *arg)
+{
+    int mode = (int)(intptr_t)arg;
+    int iters = 300;
+    int outcome[3] = {0, 0, 0};
+    for (int it = 0; it < iters; it++) {
+        struct race r;
+        memset(&r, 0, sizeof r);
+        sl_notify_init(&r.n);
+        ASSERT_OK(sl_cancel_new(&r.tok));
+        sl_barrier_init(&r.bar, 2);
+        r.use_notified = mode == 2;
+        int64_t lead = (it % 7) * 100 * SL_USEC;
+        r.deadline = mode == 1 ? SL_FOREVER : sl_deadline_in(2 * SL_MSEC + lead);
+        /* A queues first (unless its deadline passed before it ran), then B. */
+        uint64_t base = parks();
+        r.a = spawn_on(1, race_a, &r);
+        while (parks() < base + 1 && !atomic_load(&r.a_done))
+            sl_task_yield();
+        base = parks();
+        sl_task_t *b = spawn_on(1, race_b, &r);
+        while (parks() < base + 1)
+            sl_task_yield();
+        sl_task_t *ab = NULL;
+        if (mode == 1) {
+            ab = spawn_on(1, race_aborter, &r);
+            ASSERT_OK(sl_barrier_wait(&r.bar, NULL));
+            for (int k = 0; k < it % 5; k++)
+                sl_task_yield();
+        } else {
+            int64_t until = r.deadline - 300 * SL_USEC + (it % 3) * 300 * SL_USEC;
+            while (sl_clock() < until)
+                ;
+        }
+        sl_notify_one(&r.n);
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(r.a, &j));
+        if (ab)
+            join_ok(ab);
+        sl_cancel_trigger(r.tok);
+        join_ok(b);
+        int a_got = atomic_load(&r.a_res) == 0;
+        int b_got = atomic_load(&r.b_idx) == 0;
+        int stored = sl_notify_try_wait(&r.n) == 0;
+        ASSERT_EQ(a_got + b_got + stored, 1);
+        outcome[a_got ? 0 : b_got ? 1 : 2]++;
+        sl_cancel_drop(r.tok);
+        sl_notify_destroy(&r.n);
+        sl_barrier_destroy(&r.bar);
+    }
+    printf("A got it %d, B got it %d, stored %d\n", outcome[0], outcome[1], outcome[2]);
+    return NULL;
+}
+
+SL_TEST(notify_race_timeout_never_lost_2workers)
+{
+    run(2, main_race, (void *)(intptr_t)0);
+}
+
+SL_TEST(notify_race_abort_never_lost_2workers)
+{
+    run(2, main_race, (void *)(intptr_t)1);
+}
+
+SL_TEST(notified_race_timeout_passes_on_2workers)
+{
+    run(2, main_race, (void *)(intptr_t)2);
+}
+
+/* ---- Select: a losing notified clause consumes nothing ---- */
+
+static void *main_select(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_clause_t c[2];
+    sl_notify_init(&n);
+    sl_clause_notified(&c[0], &n);
+    sl_clause_sleep_until(&c[1], sl_deadline_in(2 * SL_MSEC));
+    ASSERT_EQ(sl_select(c, 2, SL_SELECT_BIASED, SL_FOREVER), 1);
+    sl_notify_one(&n); /* nobody waits any more: stored */
+    ASSERT_OK(sl_notify_try_wait(&n));
+    /* Both ready: the sleep is first and wins, the permit stays. */
+    sl_notify_one(&n);
+    sl_clause_sleep_until(&c[0], sl_now());
+    sl_clause_notified(&c[1], &n);
+    ASSERT_EQ(sl_select(c, 2, SL_SELECT_BIASED, SL_FOREVER), 0);
+    ASSERT_OK(sl_notify_try_wait(&n));
+    /* An sl_notified_t clause that loses keeps its registration. */
+    sl_notified_t f;
+    sl_notified_init(&f, &n);
+    sl_clause_notified_wait(&c[0], &f);
+    sl_clause_sleep_until(&c[1], sl_deadline_in(SL_MSEC));
+    ASSERT_EQ(sl_select(c, 2, SL_SELECT_BIASED, SL_FOREVER), 1);
+    sl_notify_one(&n); /* goes to f, not to the permit */
+    ASSERT_ERR(sl_notify_try_wait(&n), SL_EAGAIN);
+    sl_clause_notified_wait(&c[0], &f);
+    ASSERT_EQ(sl_select(c, 1, SL_SELECT_BIASED, SL_FOREVER), 0);
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(notify_select_loser_consumes_nothing)
+{
+    run(1, main_select, NULL);
+}
+
+/* ---- Forms, cancellation, timeout scope, task end ---- */
+
+static void *cancel_waiter(void *arg)
+{
+    sl_notify_t *n = arg;
+    ASSERT_ERR(sl_notify_wait(n), SL_ECANCELED);
+    ASSERT_ERR(sl_notify_wait_until(n, SL_FOREVER), SL_ECANCELED);
+    sl_notified_t f;
+    sl_notified_init(&f, n);
+    ASSERT_ERR(sl_notified_wait(&f), SL_ECANCELED);
+    return NULL;
+}
+
+static void *enabled_then_panic(void *arg)
+{
+    sl_notify_t *n = arg;
+    sl_notified_t f;
+    sl_notified_init(&f, n);
+    sl_notified_enable(&f);
+    ASSERT_OK(sl_sleep(SL_SEC / 100)); /* notify_one chooses f meanwhile */
+    sl_panic("gone");
+}
+
+static void *main_forms(void *arg)
+{
+    int w = (int)(intptr_t)arg - 1;
+    sl_notify_t n;
+    sl_notify_init(&n);
+    ASSERT_ERR(sl_notify_try_wait(&n), SL_EAGAIN);
+    ASSERT_ERR(sl_notify_wait_until(&n, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    sl_timeout_t to;
+    sl_timeout_enter(&to, sl_deadline_in(SL_MSEC));
+    ASSERT_ERR(sl_notify_wait(&n), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_exit(&to), SL_ETIMEDOUT);
+    sl_notify_one(&n);
+    ASSERT_OK(sl_notify_wait_until(&n, SL_FOREVER));
+
+    uint64_t base = parks();
+    sl_task_t *t = spawn_on(w, cancel_waiter, &n);
+    while (parks() < base + 1)
+        sl_task_yield();
+    sl_task_abort(t);
+    sl_join_t j;
+    ASSERT_OK(sl_task_join(t, &j));
+    ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+    sl_notify_one(&n);
+    ASSERT_OK(sl_notify_try_wait(&n)); /* nothing took it */
+
+    /* A task that ends (panics) while chosen passes the notification on. */
+    base = parks();
+    t = spawn_on(w, enabled_then_panic, &n);
+    while (parks() < base + 1)
+        sl_task_yield();
+    sl_notify_one(&n);
+    ASSERT_OK(sl_task_join(t, &j));
+    ASSERT_EQ(j.status, SL_TASK_PANICKED);
+    ASSERT_OK(sl_notify_try_wait(&n));
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(notify_three_forms_cancel_timeout_task_end)
+{
+    run(1, main_forms, (void *)(intptr_t)1);
+    run(2, main_forms, (void *)(intptr_t)2);
+}
+
+/* ---- Cross-worker ping-pong without allocation ---- */
+
+enum { PP_ROUNDS = 5000 };
+
+struct pp {
+    sl_notify_t ping, pong;
+    sl_barrier_t start, end;
+};
+
+static void *ponger(void *arg)
+{
+    struct pp *p = arg;
+    ASSERT_OK(sl_barrier_wait(&p->start, NULL));
+    for (int i = 0; i < PP_ROUNDS; i++) {
+        ASSERT_OK(sl_notify_wait(&p->ping));
+        sl_notify_one(&p->pong);
+    }
+    ASSERT_OK(sl_barrier_wait(&p->end, NULL));
+    return NULL;
+}
+
+static void *main_pp(void *arg)
+{
+    (void)arg;
+    struct pp p;
+    sl_notify_init(&p.ping);
+    sl_notify_init(&p.pong);
+    sl_barrier_init(&p.start, 2);
+    sl_barrier_init(&p.end, 2);
+    sl_task_t *t = spawn_on(1, ponger, &p);
+    ASSERT_OK(sl_barrier_wait(&p.start, NULL));
+    long before = test_alloc_total();
+    for (int i = 0; i < PP_ROUNDS; i++) {
+        sl_notify_one(&p.ping);
+        ASSERT_OK(sl_notify_wait(&p.pong));
+    }
+    ASSERT_OK(sl_barrier_wait(&p.end, NULL));
+    ASSERT_EQ(test_alloc_total() - before, 0);
+    join_ok(t);
+    sl_notify_destroy(&p.ping);
+    sl_notify_destroy(&p.pong);
+    return NULL;
+}
+
+SL_TEST(notify_cross_worker_ping_pong_no_alloc)
+{
+    run(2, main_pp, NULL);
+}
