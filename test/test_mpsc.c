@@ -79,12 +79,22 @@ typedef struct op {
     size_t n;
     sl_mpsc_permit_t permit;
     int res;
-    int done;
+    _Atomic int started;
+    _Atomic int done;
 } op_t;
+
+/* Waits until the task running op o has started its operation (then lets it park). */
+static void wait_started(op_t *o)
+{
+    while (!o->started)
+        ASSERT_OK(sl_sleep(SL_MSEC / 10));
+    ASSERT_OK(sl_sleep(SL_MSEC));
+}
 
 static void *do_send(void *arg)
 {
     op_t *o = arg;
+    o->started = 1;
     o->res = sl_mpsc_send(o->tx, &o->val);
     o->done = 1;
     return (void *)(intptr_t)o->res;
@@ -93,6 +103,7 @@ static void *do_send(void *arg)
 static void *do_recv(void *arg)
 {
     op_t *o = arg;
+    o->started = 1;
     o->res = sl_mpsc_recv(o->rx, &o->val);
     o->done = 1;
     return (void *)(intptr_t)o->res;
@@ -101,6 +112,7 @@ static void *do_recv(void *arg)
 static void *do_reserve_many(void *arg)
 {
     op_t *o = arg;
+    o->started = 1;
     o->res = sl_mpsc_reserve_many(o->tx, o->n, &o->permit);
     o->done = 1;
     return (void *)(intptr_t)o->res;
@@ -109,6 +121,7 @@ static void *do_reserve_many(void *arg)
 static void *do_closed(void *arg)
 {
     op_t *o = arg;
+    o->started = 1;
     o->res = sl_mpsc_tx_closed(o->tx);
     o->done = 1;
     return (void *)(intptr_t)o->res;
@@ -1039,7 +1052,7 @@ static void *main_b31(void *arg)
     u64 v = 1;
     ASSERT_OK(sl_mpsc_send_until(tx, &v, sl_now() - 1)); /* room: succeeds despite the past */
     v = 2;
-    int64_t t0 = sl_clock();
+    int64_t t0 = sl_now(); /* deadlines count from the cached clock */
     ASSERT_ERR(sl_mpsc_send_until(tx, &v, sl_deadline_in(5 * SL_MSEC)), SL_ETIMEDOUT);
     ASSERT_GE(sl_clock() - t0, 4 * SL_MSEC);
     ASSERT_EQ_U(sl_mpsc_rx_len(rx), 1);
@@ -1757,13 +1770,13 @@ static void *main_cancel(void *arg)
     ASSERT_OK(sl_mpsc_new(8, 1, &tx, &rx));
     op_t r = {.rx = rx};
     sl_task_t *t = spawn_on(workers - 1, do_recv, &r);
-    ASSERT_OK(sl_sleep(2 * SL_MSEC));
+    wait_started(&r);
     sl_task_abort(t);
     ASSERT_EQ(join(t), SL_ECANCELED);
     fill(tx, 4, 1);
     op_t s = {.tx = tx, .val = 9};
     t = spawn_on(workers - 1, do_send, &s);
-    ASSERT_OK(sl_sleep(2 * SL_MSEC));
+    wait_started(&s);
     sl_task_abort(t);
     ASSERT_EQ(join(t), SL_ECANCELED);
     ASSERT_EQ_U(sl_mpsc_rx_len(rx), 1); /* 9 was not enqueued */

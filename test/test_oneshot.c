@@ -1,0 +1,725 @@
+/*
+ * oneshot conformance: one case per item of the Tokio checklist (OS-01..OS-12 in
+ * /work/shared/research/tokio-semantics.md), then the gateway's 500 ms health check, select,
+ * cancellation, timeouts, cross-worker wakes, allocation counting and an RPC stress.
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sluice.h>
+
+#include "test.h"
+
+typedef uint64_t u64;
+
+static sl_runtime_opts_t opts(int workers)
+{
+    sl_runtime_opts_t o;
+    sl_runtime_opts_init(&o);
+    o.workers = workers;
+    o.alloc = test_alloc;
+    return o;
+}
+
+static void run(int workers, void *(*fn)(void *), void *arg)
+{
+    sl_runtime_opts_t o = opts(workers);
+    ASSERT_OK(sl_run(&o, fn, arg, NULL));
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
+static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
+{
+    sl_spawn_opts_t so = {.name = "t", .worker = worker, .use_worker = worker >= 0};
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
+    return t;
+}
+
+static sl_task_t *spawn(void *(*fn)(void *), void *arg)
+{
+    return spawn_on(-1, fn, arg);
+}
+
+static void settle(void)
+{
+    for (int i = 0; i < 8; i++)
+        ASSERT_OK(sl_task_yield());
+}
+
+static intptr_t join(sl_task_t *t)
+{
+    sl_join_t j;
+    ASSERT_OK(sl_task_join(t, &j));
+    return (intptr_t)j.value;
+}
+
+typedef struct op {
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    u64 val;
+    int res;
+    _Atomic int started;
+    _Atomic int done;
+} op_t;
+
+/* Waits until the task running op o has started its operation (then lets it park). */
+static void wait_started(op_t *o)
+{
+    while (!o->started)
+        ASSERT_OK(sl_sleep(SL_MSEC / 10));
+    ASSERT_OK(sl_sleep(SL_MSEC));
+}
+
+static void *do_recv(void *arg)
+{
+    op_t *o = arg;
+    o->started = 1;
+    o->res = sl_oneshot_recv(o->rx, &o->val);
+    o->done = 1;
+    return (void *)(intptr_t)o->res;
+}
+
+static void *do_closed(void *arg)
+{
+    op_t *o = arg;
+    o->started = 1;
+    o->res = sl_oneshot_tx_closed(o->tx);
+    o->done = 1;
+    return (void *)(intptr_t)o->res;
+}
+
+/* Runs fn in a child process and expects it to abort (a programmer-error assertion). */
+static void expect_abort(void (*fn)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        FILE *f = freopen("/dev/null", "w", stderr);
+        (void)f;
+        fn();
+        _exit(0);
+    }
+    int st = 0;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    ASSERT(WIFSIGNALED(st));
+    ASSERT_EQ(WTERMSIG(st), SIGABRT);
+}
+
+/* ==== OS-01..OS-12 ==== */
+
+static void *main_os01(void *arg)
+{
+    (void)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    u64 v = 42, out = 0;
+    ASSERT_OK(sl_oneshot_send(tx, &v)); /* never waits; consumes tx */
+    ASSERT_OK(sl_oneshot_recv(rx, &out));
+    ASSERT_EQ_U(out, 42);
+    sl_oneshot_rx_drop(rx);
+    /* A receiver already waiting gets the value handed over. */
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    op_t r = {.rx = rx};
+    sl_task_t *t = spawn(do_recv, &r);
+    settle();
+    ASSERT(!r.done);
+    v = 43;
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ_U(r.val, 43);
+    sl_oneshot_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(os01_send_then_recv)
+{
+    run(1, main_os01, NULL);
+}
+
+SL_TEST(os02_send_after_receiver_closed_or_dropped_fails)
+{
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    u64 v = 5;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_oneshot_rx_close(rx);
+    ASSERT_ERR(sl_oneshot_send(tx, &v), SL_ECLOSED); /* tx consumed anyway */
+    ASSERT_EQ_U(v, 5);
+    sl_oneshot_rx_drop(rx);
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_oneshot_rx_drop(rx);
+    ASSERT_ERR(sl_oneshot_send(tx, &v), SL_ECLOSED);
+    ASSERT_EQ_U(v, 5);
+}
+
+static void *main_os03(void *arg)
+{
+    (void)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    u64 v;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_oneshot_tx_drop(tx);
+    ASSERT_ERR(sl_oneshot_recv(rx, &v), SL_ECLOSED);
+    sl_oneshot_rx_drop(rx);
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_oneshot_tx_drop(tx);
+    ASSERT_ERR(sl_oneshot_try_recv(rx, &v), SL_ECLOSED);
+    sl_oneshot_rx_drop(rx);
+    /* A pending receiver is woken. */
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    op_t r = {.rx = rx};
+    sl_task_t *t = spawn(do_recv, &r);
+    settle();
+    ASSERT(!r.done);
+    sl_oneshot_tx_drop(tx);
+    ASSERT_EQ(join(t), SL_ECLOSED);
+    sl_oneshot_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(os03_sender_dropped_without_sending)
+{
+    run(1, main_os03, NULL);
+}
+
+SL_TEST(os04_try_recv_empty_keeps_receiver_usable)
+{
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    u64 v = 1, out = 0;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    ASSERT_ERR(sl_oneshot_try_recv(rx, &out), SL_EEMPTY);
+    ASSERT(!sl_oneshot_rx_is_terminated(rx));
+    ASSERT_ERR(sl_oneshot_try_recv(rx, &out), SL_EEMPTY);
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT_OK(sl_oneshot_try_recv(rx, &out));
+    ASSERT_EQ_U(out, 1);
+    sl_oneshot_rx_drop(rx);
+}
+
+static void *recv_twice(void *arg)
+{
+    (void)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    u64 v = 1;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT_OK(sl_oneshot_recv(rx, &v));
+    (void)sl_oneshot_recv(rx, &v); /* Tokio panics: "called after complete" */
+    return NULL;
+}
+
+static void abort_child(void)
+{
+    sl_runtime_opts_t o;
+    sl_runtime_opts_init(&o);
+    o.workers = 1;
+    sl_run(&o, recv_twice, NULL, NULL);
+}
+
+SL_TEST(os05_receiver_terminated_after_result)
+{
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    u64 v = 1, out;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT_OK(sl_oneshot_try_recv(rx, &out));
+    ASSERT(sl_oneshot_rx_is_terminated(rx));
+    ASSERT_ERR(sl_oneshot_try_recv(rx, &out), SL_ECLOSED);
+    sl_oneshot_rx_drop(rx);
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_oneshot_tx_drop(tx);
+    ASSERT_ERR(sl_oneshot_try_recv(rx, &out), SL_ECLOSED);
+    ASSERT(sl_oneshot_rx_is_terminated(rx));
+    ASSERT_ERR(sl_oneshot_try_recv(rx, &out), SL_ECLOSED);
+    sl_oneshot_rx_drop(rx);
+    /* Waiting again after completion is a programmer error. */
+    expect_abort(abort_child);
+}
+
+static void *main_os06(void *arg)
+{
+    (void)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    u64 v = 8, out = 0;
+    /* close() wakes tx.closed(); sending then fails. */
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    op_t c = {.tx = tx};
+    sl_task_t *t = spawn(do_closed, &c);
+    settle();
+    ASSERT(!c.done);
+    ASSERT(!sl_oneshot_tx_is_closed(tx));
+    sl_oneshot_rx_close(rx);
+    ASSERT(sl_oneshot_tx_is_closed(tx));
+    ASSERT_EQ(join(t), 0);
+    ASSERT_ERR(sl_oneshot_send(tx, &v), SL_ECLOSED);
+    ASSERT_ERR(sl_oneshot_try_recv(rx, &out), SL_ECLOSED); /* nothing was sent */
+    sl_oneshot_rx_drop(rx);
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_oneshot_rx_close(rx);
+    ASSERT_ERR(sl_oneshot_recv(rx, &out), SL_ECLOSED);
+    sl_oneshot_tx_drop(tx);
+    sl_oneshot_rx_drop(rx);
+    /* A value sent before close() is still received. */
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    sl_oneshot_rx_close(rx);
+    ASSERT_OK(sl_oneshot_recv(rx, &out));
+    ASSERT_EQ_U(out, 8);
+    sl_oneshot_rx_close(rx); /* after the value was received: no-op */
+    ASSERT_ERR(sl_oneshot_try_recv(rx, &out), SL_ECLOSED);
+    sl_oneshot_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(os06_receiver_close)
+{
+    run(1, main_os06, NULL);
+}
+
+SL_TEST(os07_is_terminated)
+{
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    u64 v = 1, out;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    ASSERT(!sl_oneshot_rx_is_terminated(rx));
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT(!sl_oneshot_rx_is_terminated(rx)); /* sent, unread */
+    ASSERT_OK(sl_oneshot_try_recv(rx, &out));
+    ASSERT(sl_oneshot_rx_is_terminated(rx));
+    sl_oneshot_rx_drop(rx);
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_oneshot_rx_close(rx);
+    ASSERT(!sl_oneshot_rx_is_terminated(rx)); /* closed, not yet polled */
+    ASSERT_ERR(sl_oneshot_try_recv(rx, &out), SL_ECLOSED);
+    ASSERT(sl_oneshot_rx_is_terminated(rx));
+    sl_oneshot_tx_drop(tx);
+    sl_oneshot_rx_drop(rx);
+}
+
+SL_TEST(os08_is_empty)
+{
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    u64 v = 1, out;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    ASSERT(sl_oneshot_rx_is_empty(rx));
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT(!sl_oneshot_rx_is_empty(rx));
+    ASSERT_OK(sl_oneshot_try_recv(rx, &out));
+    ASSERT(sl_oneshot_rx_is_empty(rx));
+    sl_oneshot_rx_drop(rx);
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_oneshot_tx_drop(tx);
+    ASSERT(sl_oneshot_rx_is_empty(rx));
+    sl_oneshot_rx_drop(rx);
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_oneshot_rx_close(rx);
+    ASSERT(sl_oneshot_rx_is_empty(rx));
+    sl_oneshot_tx_drop(tx);
+    sl_oneshot_rx_drop(rx);
+}
+
+static void *main_os09(void *arg)
+{
+    (void)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    long live = test_alloc_live();
+    char big[256];
+    memset(big, 7, sizeof big);
+    ASSERT_OK(sl_oneshot_new(sizeof big, &tx, &rx));
+    ASSERT_OK(sl_oneshot_send(tx, big));
+    ASSERT_EQ(test_alloc_live(), live + 1); /* the value lives until the receiver goes */
+    sl_oneshot_rx_drop(rx);
+    ASSERT_EQ(test_alloc_live(), live);
+    return NULL;
+}
+
+SL_TEST(os09_receiver_drop_discards_unread_value)
+{
+    run(1, main_os09, NULL);
+}
+
+static void *main_os10(void *arg)
+{
+    int workers = (int)(intptr_t)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    op_t c = {.tx = tx};
+    sl_task_t *t = spawn_on(workers - 1, do_closed, &c);
+    ASSERT_OK(sl_sleep(2 * SL_MSEC));
+    ASSERT(!sl_oneshot_tx_is_closed(tx));
+    ASSERT(!c.done);
+    sl_oneshot_rx_drop(rx);
+    ASSERT_EQ(join(t), 0);
+    ASSERT(sl_oneshot_tx_is_closed(tx));
+    ASSERT_OK(sl_oneshot_tx_closed(tx));
+    sl_oneshot_tx_drop(tx);
+    return NULL;
+}
+
+SL_TEST(os10_tx_is_closed_and_closed_wait)
+{
+    run(1, main_os10, (void *)(intptr_t)1);
+    run(2, main_os10, (void *)(intptr_t)2);
+}
+
+static void *main_os11(void *arg)
+{
+    (void)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    op_t r = {.rx = rx};
+    sl_task_t *t = spawn(do_recv, &r);
+    settle();
+    sl_task_abort(t);
+    ASSERT_EQ(join(t), SL_ECANCELED);
+    ASSERT(!sl_oneshot_rx_is_terminated(rx));
+    u64 v = 3, out = 0;
+    ASSERT_ERR(sl_oneshot_recv_until(rx, &out, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT_OK(sl_oneshot_recv(rx, &out)); /* the cancelled waits took nothing */
+    ASSERT_EQ_U(out, 3);
+    sl_oneshot_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(os11_recv_is_cancel_safe)
+{
+    run(1, main_os11, NULL);
+}
+
+SL_TEST(os12_error_codes_have_messages)
+{
+    ASSERT_STR_EQ(sl_err_name(SL_ECLOSED), "SL_ECLOSED");
+    ASSERT_STR_EQ(sl_err_name(SL_EEMPTY), "SL_EEMPTY");
+    ASSERT(strcmp(sl_strerror(SL_ECLOSED), "unknown error") != 0);
+    ASSERT(strcmp(sl_strerror(SL_EEMPTY), "unknown error") != 0);
+}
+
+/* ==== The gateway's health check: a reply within 500 ms ==== */
+
+typedef struct health {
+    sl_mpsc_rx_t *req;
+    int answer;
+} health_t;
+
+static void *responder(void *arg)
+{
+    health_t *h = arg;
+    sl_oneshot_tx_t *reply;
+    while (sl_mpsc_recv(h->req, &reply) == 0) {
+        if (h->answer) {
+            u64 ok = 200;
+            (void)sl_oneshot_send(reply, &ok);
+        } else {
+            (void)sl_sleep(2 * SL_SEC); /* stuck */
+            sl_oneshot_tx_drop(reply);
+        }
+    }
+    return NULL;
+}
+
+static int check(sl_mpsc_tx_t *req, u64 *status)
+{
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(sizeof *status, &tx, &rx));
+    ASSERT_OK(sl_mpsc_send(req, &tx));
+    sl_timeout_t to;
+    sl_timeout_enter(&to, sl_deadline_in(500 * SL_MSEC));
+    int r = sl_oneshot_recv(rx, status);
+    int e = sl_timeout_exit(&to);
+    sl_oneshot_rx_drop(rx);
+    return e ? e : r;
+}
+
+static void *main_health(void *arg)
+{
+    int workers = (int)(intptr_t)arg;
+    for (int answer = 1; answer >= 0; answer--) {
+        sl_mpsc_tx_t *req;
+        health_t h = {.answer = answer};
+        ASSERT_OK(sl_mpsc_new(sizeof(sl_oneshot_tx_t *), 4, &req, &h.req));
+        sl_task_t *t = spawn_on(workers - 1, responder, &h);
+        u64 status = 0;
+        int64_t t0 = sl_now(); /* deadlines count from the cached clock */
+        if (answer) {
+            ASSERT_OK(check(req, &status));
+            ASSERT_EQ_U(status, 200);
+        } else {
+            ASSERT_ERR(check(req, &status), SL_ETIMEDOUT);
+            ASSERT_GE(sl_clock() - t0, 499 * SL_MSEC);
+            sl_task_abort(t);
+        }
+        sl_mpsc_tx_drop(req);
+        join(t);
+        sl_mpsc_rx_drop(h.req);
+    }
+    return NULL;
+}
+
+SL_TEST(health_check_under_500ms_timeout)
+{
+    run(1, main_health, (void *)(intptr_t)1);
+    run(2, main_health, (void *)(intptr_t)2);
+}
+
+/* ==== Select: losing clauses leave no trace ==== */
+
+typedef struct two {
+    sl_oneshot_tx_t *tx[2];
+    sl_oneshot_rx_t *rx[2];
+    u64 v[2];
+    int win, res;
+} two_t;
+
+static void *select_recv2(void *arg)
+{
+    two_t *s = arg;
+    sl_clause_t c[2];
+    sl_clause_oneshot_recv(&c[0], s->rx[0], &s->v[0]);
+    sl_clause_oneshot_recv(&c[1], s->rx[1], &s->v[1]);
+    s->win = sl_select(c, 2, SL_SELECT_FAIR, SL_FOREVER);
+    s->res = s->win >= 0 ? c[s->win].res : s->win;
+    return NULL;
+}
+
+static void *main_select(void *arg)
+{
+    int workers = (int)(intptr_t)arg;
+    for (int round = 0; round < 200; round++) {
+        two_t s = {0};
+        for (int i = 0; i < 2; i++)
+            ASSERT_OK(sl_oneshot_new(8, &s.tx[i], &s.rx[i]));
+        sl_task_t *t = spawn_on(workers - 1, select_recv2, &s);
+        if (round % 2)
+            ASSERT_OK(sl_sleep(SL_MSEC / 4));
+        u64 a = 100, b = 200;
+        ASSERT_OK(sl_oneshot_send(s.tx[0], &a));
+        ASSERT_OK(sl_oneshot_send(s.tx[1], &b));
+        join(t);
+        ASSERT(s.win == 0 || s.win == 1);
+        ASSERT_EQ(s.res, 0);
+        ASSERT_EQ_U(s.v[s.win], s.win ? 200 : 100);
+        int lose = 1 - s.win;
+        ASSERT_EQ_U(s.v[lose], 0);
+        ASSERT(!sl_oneshot_rx_is_terminated(s.rx[lose]));
+        ASSERT(!sl_oneshot_rx_is_empty(s.rx[lose])); /* its value is still there */
+        u64 out;
+        ASSERT_OK(sl_oneshot_try_recv(s.rx[lose], &out));
+        ASSERT_EQ_U(out, lose ? 200 : 100);
+        for (int i = 0; i < 2; i++)
+            sl_oneshot_rx_drop(s.rx[i]);
+    }
+    /* A closed clause beside a ready recv. */
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_clause_t c[2];
+    sl_clause_oneshot_closed(&c[0], tx);
+    sl_clause_sleep_until(&c[1], sl_deadline_in(SL_MSEC));
+    ASSERT_EQ(sl_select(c, 2, SL_SELECT_BIASED, SL_FOREVER), 1);
+    sl_oneshot_rx_close(rx);
+    ASSERT_EQ(sl_select(c, 2, SL_SELECT_BIASED, SL_FOREVER), 0);
+    ASSERT_EQ(c[0].res, 0);
+    sl_oneshot_tx_drop(tx);
+    sl_oneshot_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(select_losing_recv_clause_takes_nothing)
+{
+    run(1, main_select, (void *)(intptr_t)1);
+    run(2, main_select, (void *)(intptr_t)2);
+}
+
+/* ==== Cancellation, timeout scopes, three forms ==== */
+
+static void *main_cancel(void *arg)
+{
+    int workers = (int)(intptr_t)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    op_t r = {.rx = rx};
+    sl_task_t *t = spawn_on(workers - 1, do_recv, &r);
+    wait_started(&r);
+    sl_task_abort(t);
+    ASSERT_EQ(join(t), SL_ECANCELED);
+    op_t c = {.tx = tx};
+    t = spawn_on(workers - 1, do_closed, &c);
+    wait_started(&c);
+    sl_task_abort(t);
+    ASSERT_EQ(join(t), SL_ECANCELED);
+    u64 v = 6, out;
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT_OK(sl_oneshot_try_recv(rx, &out));
+    ASSERT_EQ_U(out, 6);
+    sl_oneshot_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(cancel_waiting_recv_and_closed_return_ecanceled)
+{
+    run(1, main_cancel, (void *)(intptr_t)1);
+    run(2, main_cancel, (void *)(intptr_t)2);
+}
+
+static void *main_timeout(void *arg)
+{
+    (void)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    u64 out;
+    sl_timeout_t to;
+    sl_timeout_enter(&to, sl_deadline_in(3 * SL_MSEC));
+    ASSERT_ERR(sl_oneshot_recv(rx, &out), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_oneshot_tx_closed(tx), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_exit(&to), SL_ETIMEDOUT);
+    ASSERT(!sl_oneshot_rx_is_terminated(rx));
+    sl_oneshot_tx_drop(tx);
+    sl_oneshot_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(timeout_scope_gives_etimedout)
+{
+    run(1, main_timeout, NULL);
+}
+
+static void *main_forms(void *arg)
+{
+    (void)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    u64 v = 1, out;
+    ASSERT_ERR(sl_oneshot_try_recv(rx, &out), SL_EEMPTY);
+    ASSERT_ERR(sl_oneshot_recv_until(rx, &out, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_oneshot_tx_try_closed(tx), SL_EAGAIN);
+    ASSERT_ERR(sl_oneshot_tx_closed_until(tx, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT_OK(sl_oneshot_recv_until(rx, &out, sl_deadline_in(SL_SEC)));
+    sl_oneshot_rx_drop(rx);
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT_OK(sl_oneshot_recv(rx, &out));
+    sl_oneshot_rx_drop(rx);
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    sl_oneshot_rx_close(rx);
+    ASSERT_OK(sl_oneshot_tx_try_closed(tx));
+    ASSERT_OK(sl_oneshot_tx_closed(tx));
+    ASSERT_OK(sl_oneshot_tx_closed_until(tx, sl_deadline_in(SL_SEC)));
+    sl_oneshot_tx_drop(tx);
+    sl_oneshot_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(three_forms_of_every_blocking_op)
+{
+    run(1, main_forms, NULL);
+}
+
+/* ==== Cross-worker wakes ==== */
+
+static void *main_cross(void *arg)
+{
+    (void)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    op_t r = {.rx = rx};
+    sl_task_t *t = spawn_on(1, do_recv, &r);
+    ASSERT_OK(sl_sleep(5 * SL_MSEC));
+    u64 v = 77;
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ_U(r.val, 77);
+    sl_oneshot_rx_drop(rx);
+    ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
+    r = (op_t){.rx = rx};
+    t = spawn_on(1, do_recv, &r);
+    ASSERT_OK(sl_sleep(5 * SL_MSEC));
+    sl_oneshot_tx_drop(tx);
+    ASSERT_EQ(join(t), SL_ECLOSED);
+    sl_oneshot_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(cross_worker_wakes)
+{
+    run(2, main_cross, NULL);
+}
+
+/* ==== Allocation counting and an RPC stress (the oneshot_rpc workload's shape) ==== */
+
+typedef struct req {
+    u64 add;
+    sl_oneshot_tx_t *reply;
+} req_t;
+
+static void *actor(void *arg)
+{
+    sl_mpsc_rx_t *rx = arg;
+    u64 counter = 0;
+    req_t q;
+    while (sl_mpsc_recv(rx, &q) == 0) {
+        counter += q.add;
+        ASSERT_OK(sl_oneshot_send(q.reply, &counter));
+    }
+    return NULL;
+}
+
+static long rpc_round(sl_mpsc_tx_t *tx, long n, u64 *counter)
+{
+    long a0 = test_alloc_total();
+    for (long i = 0; i < n; i++) {
+        req_t q = {.add = 1};
+        sl_oneshot_rx_t *rx;
+        ASSERT_OK(sl_oneshot_new(sizeof(u64), &q.reply, &rx));
+        ASSERT_OK(sl_mpsc_send(tx, &q));
+        ASSERT_OK(sl_oneshot_recv(rx, counter));
+        sl_oneshot_rx_drop(rx);
+    }
+    return test_alloc_total() - a0;
+}
+
+static void *main_rpc(void *arg)
+{
+    int workers = (int)(intptr_t)arg;
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    ASSERT_OK(sl_mpsc_new(sizeof(req_t), 32, &tx, &rx));
+    sl_task_t *t = spawn_on(workers - 1, actor, rx);
+    u64 counter = 0;
+    rpc_round(tx, 100, &counter);
+    long allocs = rpc_round(tx, 20000, &counter);
+    ASSERT_EQ(allocs, 20000); /* exactly one allocation per oneshot, none per wait */
+    ASSERT_EQ_U(counter, 20100);
+    sl_mpsc_tx_drop(tx);
+    join(t);
+    sl_mpsc_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(alloc_one_per_oneshot_rpc_round_trip)
+{
+    run(1, main_rpc, (void *)(intptr_t)1);
+    run(2, main_rpc, (void *)(intptr_t)2);
+}
