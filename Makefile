@@ -52,7 +52,7 @@ endef
 
 .NOTPARALLEL:
 .PHONY: all build deps demo check check-release check-asan check-tsan check-valgrind \
-        install format format-check lint bench clean
+        install format format-check lint bench clean check-aarch64
 
 all: build
 
@@ -76,6 +76,10 @@ check-release: deps
 check-asan: deps
 	$(call build,asan,-DSLUICE_WERROR=ON)
 	cd build/asan && $(ASAN_ENV) $(CTEST)
+
+# The aarch64 context switch, cross-built and run under qemu-user (not part of CI).
+check-aarch64:
+	scripts/check-aarch64.sh
 
 check-tsan: deps
 	$(call build,tsan,-DSLUICE_WERROR=ON)

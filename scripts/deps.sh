@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages sluice needs are installed. Fast (one dpkg-query) when they
 # are; otherwise installs the missing ones as root (or with `sudo -n`), or names them and fails.
-# Usage: scripts/deps.sh [group...]   groups beyond the base set: debug
+# Usage: scripts/deps.sh [group...]   groups beyond the base set: debug, aarch64
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
@@ -10,6 +10,7 @@ for group in "$@"; do
     case $group in
     base) ;;
     debug) pkgs+=(gdb strace) ;;
+    aarch64) pkgs+=(gcc-aarch64-linux-gnu qemu-user libc6-dev-arm64-cross) ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac
 done

@@ -320,6 +320,12 @@ void sl__task_wake(sl_task_t *t)
     if (w == sl__tls_worker) {
         SL__ASSERT(t->state == SL__T_PARKED, "wake of a task that is not parked");
         t->state = SL__T_RUNNABLE;
+        if (!w->cur) {
+            /* Woken by the scheduler itself (a timer, an I/O event): FIFO, so that tasks
+             * whose timers fall due together run in deadline order. */
+            rq_push(w, t);
+            return;
+        }
         if (w->runnext)
             rq_push(w, w->runnext);
         w->runnext = t;
