@@ -1,0 +1,229 @@
+/*
+ * sluice-gateway: event log (see log.h).
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 4096
+
+static gw_log_format_t log_format = GW_LOG_TEXT;
+static int log_quiet;
+
+static const char *level_text[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
+static const char *level_json[] = {"debug", "info", "warn", "error"};
+
+int64_t gw_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void gw_log_init(gw_log_format_t format, int quiet)
+{
+    log_format = format;
+    log_quiet = quiet;
+}
+
+int gw_log_enabled(gw_level_t level)
+{
+    return !log_quiet && level >= GW_INFO;
+}
+
+/* A bounded string builder: appends are truncated at the end of the buffer, never overflow. */
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+} buf_t;
+
+static void put(buf_t *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap)
+        n = b->cap - b->len;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void puts_(buf_t *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+static void printf_(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void printf_(buf_t *b, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Appends s as the inside of a JSON string. UTF-8 passes through; control bytes are escaped. */
+static void put_json_str(buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            put(b, e, 2);
+        } else if (c == '\n') {
+            puts_(b, "\\n");
+        } else if (c < 0x20) {
+            printf_(b, "\\u%04x", c);
+        } else {
+            put(b, (const char *)&c, 1);
+        }
+    }
+}
+
+static void put_value(buf_t *b, const gw_field_t *f, int json)
+{
+    switch (f->type) {
+    case GW_F_INT:
+        printf_(b, "%lld", (long long)f->i);
+        break;
+    case GW_F_UINT:
+        printf_(b, "%llu", (unsigned long long)f->u);
+        break;
+    case GW_F_DBL:
+        printf_(b, json ? "%.3f" : "%.1f", f->d);
+        break;
+    case GW_F_STR:
+        if (json) {
+            puts_(b, "\"");
+            put_json_str(b, f->s ? f->s : "");
+            puts_(b, "\"");
+        } else {
+            puts_(b, f->s ? f->s : "");
+        }
+        break;
+    case GW_F_END:
+        break;
+    }
+}
+
+/* Expands {name} placeholders of tmpl with the fields (unknown names are kept as written). */
+static void render(buf_t *b, const char *tmpl, const gw_field_t *fields)
+{
+    const char *p = tmpl;
+    while (*p) {
+        const char *open = strchr(p, '{');
+        if (!open) {
+            puts_(b, p);
+            return;
+        }
+        put(b, p, (size_t)(open - p));
+        const char *close = strchr(open, '}');
+        if (!close) {
+            puts_(b, open);
+            return;
+        }
+        size_t klen = (size_t)(close - open - 1);
+        const gw_field_t *hit = NULL;
+        for (const gw_field_t *f = fields; f && f->key; f++) {
+            if (strlen(f->key) == klen && memcmp(f->key, open + 1, klen) == 0) {
+                hit = f;
+                break;
+            }
+        }
+        if (hit)
+            put_value(b, hit, 0);
+        else
+            put(b, open, (size_t)(close - open + 1));
+        p = close + 1;
+    }
+}
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void gw_log_emit(gw_level_t level, const char *event, const char *tmpl, const gw_field_t *fields)
+{
+    if (!gw_log_enabled(level))
+        return;
+    char line[LINE_MAX_BYTES];
+    buf_t b = {line, 0, sizeof line - 1}; /* room for the newline */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    int ms = (int)(ts.tv_nsec / 1000000);
+
+    if (log_format == GW_LOG_JSON) {
+        printf_(&b, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"level\":\"%s\",",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms,
+                level_json[level]);
+        puts_(&b, "\"event\":\"");
+        put_json_str(&b, event);
+        puts_(&b, "\",\"msg\":\"");
+        char msg[LINE_MAX_BYTES / 2];
+        buf_t m = {msg, 0, sizeof msg - 1};
+        render(&m, tmpl, fields);
+        msg[m.len] = '\0';
+        put_json_str(&b, msg);
+        puts_(&b, "\",\"fields\":{");
+        for (const gw_field_t *f = fields; f && f->key; f++) {
+            if (f != fields)
+                puts_(&b, ",");
+            puts_(&b, "\"");
+            put_json_str(&b, f->key);
+            puts_(&b, "\":");
+            put_value(&b, f, 1);
+        }
+        puts_(&b, "}}");
+    } else {
+        printf_(&b, "%02d:%02d:%02d.%03d %s ", tm.tm_hour, tm.tm_min, tm.tm_sec, ms,
+                level_text[level]);
+        render(&b, tmpl, fields);
+    }
+    line[b.len++] = '\n';
+    write_all(line, b.len);
+}
+
+void gw_log_raw(const char *line)
+{
+    size_t n = strlen(line);
+    char tmp[LINE_MAX_BYTES];
+    if (n + 1 <= sizeof tmp) {
+        memcpy(tmp, line, n);
+        tmp[n] = '\n';
+        write_all(tmp, n + 1);
+    } else {
+        write_all(line, n);
+        write_all("\n", 1);
+    }
+}
+
+int gw_ratelimit_allow(gw_ratelimit_t *rl, int64_t period, uint64_t *suppressed)
+{
+    int64_t now = sl_now();
+    if (rl->last != 0 && now - rl->last < period) {
+        rl->suppressed++;
+        return 0;
+    }
+    rl->last = now;
+    *suppressed = rl->suppressed;
+    rl->suppressed = 0;
+    return 1;
+}
