@@ -74,7 +74,8 @@ static void cleanup(void *arg)
 static void *faulty(void *arg)
 {
     (void)arg;
-    sl_defer(cleanup, "deferred");
+    static char what[] = "deferred";
+    sl_defer(cleanup, what);
     sl_sleep(20 * SL_MSEC);
     sl_panic("sensor %d returned garbage", 7);
 }
