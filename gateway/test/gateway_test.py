@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""Black-box tests of sluice-gateway: run the binary, check its log, its accounting line and
+the SQLite database (through the sqlite3 command-line tool).
+
+usage: gateway_test.py <path to sluice-gateway> <case> [scratch dir]
+
+Every case asserts on balances, counts and log events that its fault switches make certain,
+never on how long something took (timeouts are generous safety nets, scaled by
+SLUICE_TEST_SCALE for sanitizer builds).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SUMMARY_KEYS = [
+    "readings_sent", "readings_received", "readings_stored", "readings_dropped", "batches",
+    "snapshots", "client_lagged", "health_ok", "health_timeout", "health_failed", "tasks_ok",
+    "tasks_failed", "duration_ms",
+]
+SCALE = max(1, int(os.environ.get("SLUICE_TEST_SCALE", "1") or "1"))
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what, context=None):
+    if not cond:
+        msg = "FAILED: " + what
+        if context is not None:
+            msg += "\n--- context ---\n" + str(context)[-4000:]
+        raise Failure(msg)
+
+
+class Run:
+    """One finished run: exit code, stdout lines, parsed JSON events and the summary."""
+
+    def __init__(self, code, out, err, db):
+        self.code, self.out, self.err, self.db = code, out, err, db
+        self.lines = out.splitlines()
+        check(self.lines, "stdout is not empty", err)
+        try:
+            self.summary = json.loads(self.lines[-1])
+        except ValueError:
+            raise Failure("last stdout line is not JSON: %r\nstderr: %s" % (self.lines[-1], err))
+        for k in SUMMARY_KEYS:
+            check(k in self.summary, "summary has key %s" % k, self.lines[-1])
+        self.events = []
+        for line in self.lines[:-1]:
+            if line.startswith("{"):
+                self.events.append(json.loads(line))
+
+    def named(self, event):
+        return [e for e in self.events if e["event"] == event]
+
+    def context(self):
+        return "exit %s\nstderr:\n%s\nstdout tail:\n%s" % (
+            self.code, self.err[-2000:], "\n".join(self.lines[-40:]))
+
+    def assert_balanced(self):
+        s = self.summary
+        check(self.code == 0, "exit status 0", self.context())
+        check(s["readings_sent"] == s["readings_received"] == s["readings_stored"],
+              "readings_sent = readings_received = readings_stored", self.lines[-1])
+        check(s["readings_dropped"] == 0, "readings_dropped = 0", self.lines[-1])
+        check(s["readings_sent"] > 0, "some readings were sent", self.lines[-1])
+        rows = sqlite(self.db, "SELECT COUNT(*) FROM readings")
+        check(int(rows) == s["readings_stored"],
+              "rows in the database (%s) = readings_stored (%d)" % (rows, s["readings_stored"]))
+        # Per device: sequence numbers 1..n, each exactly once (nothing lost, nothing doubled).
+        for line in sqlite(self.db, "SELECT device_id, COUNT(*), COUNT(DISTINCT seq), MIN(seq), "
+                           "MAX(seq) FROM readings GROUP BY device_id").splitlines():
+            dev, n, distinct, lo, hi = (int(x) for x in line.split("|"))
+            check(n == distinct and lo == 1 and hi == n,
+                  "device %d stored seq 1..%d exactly once (got %d rows, %d distinct, %d..%d)"
+                  % (dev, n, n, distinct, lo, hi))
+
+
+def sqlite(db, sql):
+    r = subprocess.run(["sqlite3", db, sql], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "sqlite3 %r succeeds: %s" % (sql, r.stderr))
+    return r.stdout.strip()
+
+
+def fresh_db(tmp, name):
+    db = os.path.join(tmp, name + ".db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+    return db
+
+
+def run(binary, tmp, name, args, json_log=True, timeout=60):
+    db = fresh_db(tmp, name)
+    cmd = [binary, "--db", db] + (["--log-format", "json"] if json_log else []) + args
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * SCALE)
+    except subprocess.TimeoutExpired as e:
+        raise Failure("%s did not finish in %d s\n%s" % (cmd, timeout * SCALE, e.stdout))
+    return Run(p.returncode, p.stdout, p.stderr, db)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+
+
+def clean_run_balances(binary, tmp):
+    r = run(binary, tmp, "clean", ["--duration", "2.5", "--rate", "20",
+                                   "--snapshot-interval", "100", "--batch-interval", "200",
+                                   "--health-interval", "400"], json_log=False)
+    r.assert_balanced()
+    s = r.summary
+    check(s["tasks_ok"] == 14 and s["tasks_failed"] == 0, "14 tasks ok, none failed", r.lines[-1])
+    check(s["batches"] >= 1 and s["snapshots"] >= 1, "batches and snapshots", r.lines[-1])
+    check(s["client_lagged"] == 0, "no client lagged", r.lines[-1])
+    text = r.out
+    for needle in ["📱 Device 1 online", "📱 Device 7 online", "📊 Snapshot #1:",
+                   "📤 Batch #1:", "💾 Batch #1 stored", "👤 Client 4 got snapshot #",
+                   "🛑 Shutdown requested (duration elapsed)",
+                   "every device sender dropped", "(final)", "💾 Storage stopped",
+                   "👤 Client 1 done", "All 14 tasks joined", "💾 Database closed"]:
+        check(needle in text, "text log contains %r" % needle, r.context())
+    # WAL mode, as asked; the table can be queried with the sqlite3 tool.
+    check(sqlite(r.db, "PRAGMA journal_mode") == "wal", "database is in WAL mode")
+
+
+def storage_backpressure(binary, tmp):
+    r = run(binary, tmp, "backpressure",
+            ["--duration", "3", "--rate", "200", "--storage-delay-ms", "300",
+             "--batch-interval", "20", "--batch-max", "50", "--storage-queue", "1",
+             "--ingest-queue", "5", "--snapshot-interval", "500"])
+    r.assert_balanced()
+    for event, text in [("storage.db_busy", "All DB connections busy, waiting..."),
+                        ("aggregator.storage_full", "Storage queue full - applying backpressure"),
+                        ("device.throttled", "throttled: ingest queue full"),
+                        ("device.bandwidth_wait", "waiting for bandwidth slot")]:
+        ev = r.named(event)
+        check(ev, "log has %s events" % event, r.context())
+        check(text in ev[0]["msg"], "%s says %r" % (event, text), ev[0])
+    check(r.summary.get("storage_full", 1) > 0, "storage_full counted", r.lines[-1])
+
+
+def slow_client_lag(binary, tmp):
+    r = run(binary, tmp, "slowclient",
+            ["--duration", "4", "--rate", "5", "--snapshot-interval", "20",
+             "--snapshot-buffer", "64", "--slow-client", "2:2500"])
+    r.assert_balanced()
+    lagged = r.named("client.lagged")
+    check(lagged, "client 2 lagged", r.context())
+    check(all(e["fields"]["client"] == 2 for e in lagged), "only client 2 lagged", lagged)
+    check(all(e["fields"]["missed"] > 0 for e in lagged), "lag reports missed snapshots", lagged)
+    resync = r.named("client.resync")
+    check(resync and all(e["fields"]["client"] == 2 for e in resync),
+          "client 2 (only) resynced from the watch", r.context())
+    check(r.summary["client_lagged"] == len(lagged), "client_lagged counts the lag events",
+          r.lines[-1])
+    stopped = {e["fields"]["client"]: e["fields"] for e in r.named("client.stopped")}
+    check(sorted(stopped) == [1, 2, 3, 4], "all 4 clients finished", r.context())
+    for c in (1, 3, 4):
+        check(stopped[c]["lagged"] == 0, "client %d never lagged" % c, stopped[c])
+        check(stopped[c]["received"] == r.summary["snapshots"],
+              "client %d received every snapshot" % c, (stopped[c], r.lines[-1]))
+
+
+def device_stall(binary, tmp):
+    r = run(binary, tmp, "stall",
+            ["--duration", "3", "--devices", "3", "--rate", "5", "--health-interval", "400",
+             "--health-timeout", "300", "--device-stall", "2"])
+    r.assert_balanced()
+    timeouts = r.named("health.timeout")
+    check(timeouts, "health timeouts were logged", r.context())
+    check(all(e["fields"]["device"] == 2 for e in timeouts),
+          "only the stalled device timed out", timeouts)
+    ok = {e["fields"]["device"] for e in r.named("health.ok")}
+    check(ok == {1, 3}, "devices 1 and 3 answered health checks (got %s)" % sorted(ok),
+          r.context())
+    check(r.summary["health_timeout"] == len(timeouts) and r.summary["health_ok"] > 0,
+          "health counters", r.lines[-1])
+
+
+def device_panic(binary, tmp):
+    r = run(binary, tmp, "panic", ["--duration", "3", "--rate", "10",
+                                   "--device-panic", "3@1", "--snapshot-interval", "200",
+                                   "--batch-interval", "300"])
+    r.assert_balanced()
+    s = r.summary
+    check(s["tasks_failed"] == 1 and s["tasks_ok"] == 13, "exactly one task failed",
+          r.lines[-1])
+    panics = r.named("main.task_panicked")
+    check(len(panics) == 1 and panics[0]["fields"]["task"] == "device-3",
+          "the JoinSet reported device 3's panic", r.context())
+    # The others went on: they produced well after device 3 stopped.
+    per_dev = dict(tuple(int(x) for x in line.split("|")) for line in sqlite(
+        r.db, "SELECT device_id, MAX(seq) FROM readings GROUP BY device_id").splitlines())
+    for d in (1, 2, 4, 5, 6, 7):
+        check(per_dev.get(d, 0) > per_dev.get(3, 0), "device %d outlived device 3" % d, per_dev)
+
+
+def _signal_mid_run(binary, tmp, sig, name):
+    db = fresh_db(tmp, name)
+    cmd = [binary, "--db", db, "--log-format", "json", "--rate", "50",
+           "--snapshot-interval", "100", "--batch-interval", "300"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines, err = [], []
+    seen_snapshot = threading.Event()
+
+    def reader():
+        for line in p.stdout:
+            lines.append(line.rstrip("\n"))
+            if '"aggregator.snapshot"' in line:
+                seen_snapshot.set()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    te = threading.Thread(target=lambda: err.append(p.stderr.read()))
+    te.start()
+    try:
+        check(seen_snapshot.wait(30 * SCALE), "the gateway published a snapshot")
+        time.sleep(1.0)
+        p.send_signal(sig)
+        p.wait(timeout=15 * SCALE)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise Failure("no exit within %d s of the signal" % (15 * SCALE))
+    finally:
+        t.join()
+        te.join()
+    r = Run(p.returncode, "\n".join(lines) + "\n", "".join(err), db)
+    r.assert_balanced()
+    why = r.named("main.shutdown")
+    signame = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
+    check(len(why) == 1 and why[0]["fields"]["reason"] == signame,
+          "shutdown reason is %s" % signame, r.context())
+    check(r.named("aggregator.final_snapshot") and r.named("storage.stopped"),
+          "aggregator and storage drained", r.context())
+    check(r.summary["tasks_ok"] == 14, "every task ended cleanly", r.lines[-1])
+
+
+def sigterm_mid_run(binary, tmp):
+    _signal_mid_run(binary, tmp, signal.SIGTERM, "sigterm")
+
+
+def sigint_mid_run(binary, tmp):
+    _signal_mid_run(binary, tmp, signal.SIGINT, "sigint")
+
+
+def high_rate(binary, tmp):
+    r = run(binary, tmp, "highrate", ["--duration", "2", "--rate", "10000", "--quiet"])
+    r.assert_balanced()
+    check(len(r.lines) == 1, "--quiet prints the summary line only", r.context())
+    check(r.summary["readings_stored"] >= 1000, "thousands of readings went through",
+          r.lines[-1])
+
+
+def json_log(binary, tmp):
+    r = run(binary, tmp, "json", ["--duration", "1.5", "--rate", "10", "--snapshot-interval",
+                                  "200", "--batch-interval", "300", "--health-interval", "500"])
+    r.assert_balanced()
+    check(len(r.events) == len(r.lines) - 1, "every line is one JSON object", r.context())
+    for e in r.events:
+        for k in ("ts", "level", "event", "fields", "msg"):
+            check(k in e, "event has %s" % k, e)
+        check(e["level"] in ("debug", "info", "warn", "error"), "level is known", e)
+        check(isinstance(e["fields"], dict), "fields is an object", e)
+    names = {e["event"] for e in r.events}
+    for n in ("main.starting", "device.online", "aggregator.snapshot", "aggregator.batch",
+              "storage.written", "client.snapshot", "health.ok", "main.shutdown",
+              "device.stopped", "aggregator.final_snapshot", "main.joined"):
+        check(n in names, "event %s logged" % n, sorted(names))
+
+
+def bad_flags(binary, tmp):
+    db = fresh_db(tmp, "badflags")
+    cases = [
+        (["--devices", "abc"], "--devices"),
+        (["--devices", "0"], "--devices"),
+        (["--rate", "-1"], "--rate"),
+        (["--duration", "soon"], "--duration"),
+        (["--log-format", "xml"], "--log-format"),
+        (["--slow-client", "9:10"], "--slow-client"),
+        (["--slow-client", "2"], "--slow-client"),
+        (["--device-panic", "3"], "--device-panic"),
+        (["--device-stall", "99"], "--device-stall"),
+        (["--snapshot-interval", "0"], "--snapshot-interval"),
+        (["--bogus"], "--bogus"),
+        (["--ingest-queue"], "--ingest-queue"),
+    ]
+    for args, flag in cases:
+        p = subprocess.run([binary, "--db", db] + args, capture_output=True, text=True,
+                           timeout=30 * SCALE)
+        check(p.returncode == 2, "%s exits with status 2 (got %d)" % (args, p.returncode),
+              p.stderr)
+        errs = p.stderr.strip().splitlines()
+        check(len(errs) == 1 and flag in errs[0], "%s: one error line naming %s" % (args, flag),
+              p.stderr)
+        check(p.stdout == "", "%s: nothing on stdout" % args, p.stdout)
+    p = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30 * SCALE)
+    check(p.returncode == 0 and "--storage-delay-ms" in p.stdout, "--help", p.stdout)
+    check(not os.path.exists(db), "no database created by a rejected command line")
+
+
+CASES = {f.__name__: f for f in [
+    clean_run_balances, storage_backpressure, slow_client_lag, device_stall, device_panic,
+    sigterm_mid_run, sigint_mid_run, high_rate, json_log, bad_flags]}
+
+
+def main():
+    if len(sys.argv) < 3 or sys.argv[2] not in CASES:
+        sys.stderr.write("usage: %s <sluice-gateway> <case> [scratch dir]\ncases: %s\n"
+                         % (sys.argv[0], " ".join(CASES)))
+        return 2
+    binary = os.path.abspath(sys.argv[1])
+    base = sys.argv[3] if len(sys.argv) > 3 else None
+    if base:
+        os.makedirs(base, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=sys.argv[2] + "-", dir=base)
+    try:
+        CASES[sys.argv[2]](binary, tmp)
+    except Failure as e:
+        print(e)
+        print("(scratch files kept in %s)" % tmp)
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("ok: %s" % sys.argv[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
