@@ -449,3 +449,25 @@ SL_TEST(select_read_waits)
 {
     run(2, main_select_wait, NULL);
 }
+
+/* The fd table grows on the first wait; if that allocation fails the call says so and the
+ * next one works. */
+static void *main_nomem(void *arg)
+{
+    (void)arg;
+    int fds[2];
+    ASSERT_OK(sl_pipe(fds));
+    char c;
+    test_alloc_fail_all_after(0);
+    ASSERT_ERR(sl_read_until(fds[0], &c, 1, sl_deadline_in(ms(1))), SL_ENOMEM);
+    test_alloc_fail_after(-1);
+    ASSERT_ERR(sl_read_until(fds[0], &c, 1, sl_deadline_in(ms(1))), SL_ETIMEDOUT);
+    ASSERT_OK(sl_close(fds[0]));
+    ASSERT_OK(sl_close(fds[1]));
+    return NULL;
+}
+
+SL_TEST(fd_table_out_of_memory)
+{
+    run(1, main_nomem, NULL);
+}
