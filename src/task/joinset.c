@@ -130,7 +130,7 @@ static void on_done(sl_task_t *t, void *arg)
     if (n->where == N_DETACHED) {
         node_put(s, n);
     } else {
-        sl_waiter_t *w = sl__waitq_claim_first(&s->waiters);
+        sl_waiter_t *w = s->waiters.head ? sl__waitq_claim_first(&s->waiters) : NULL;
         if (w) {
             /* Hand the task to the claimed waiter: it has won and will join it. */
             w->clause->arg = (uintptr_t)t;
