@@ -80,12 +80,14 @@ sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
     s->size &= ~(size_t)15;
     s->guard = 0;
     if (rt->opts.guard_pages) {
-        if (rt->madv_guard != 0 && madvise(map, page, MADV_GUARD_INSTALL) == 0) {
-            rt->madv_guard = 1;
+        /* Workers map stacks concurrently: the probe result is shared through an atomic. */
+        int mg = atomic_load_explicit(&rt->madv_guard, memory_order_relaxed);
+        if (mg != 0 && madvise(map, page, MADV_GUARD_INSTALL) == 0) {
+            atomic_store_explicit(&rt->madv_guard, 1, memory_order_relaxed);
             s->guard = 1;
         } else {
-            if (rt->madv_guard == -1)
-                rt->madv_guard = 0;
+            if (mg == -1)
+                atomic_store_explicit(&rt->madv_guard, 0, memory_order_relaxed);
             if (atomic_fetch_add(&rt->mprotect_guards, 1) < rt->mprotect_budget &&
                 mprotect(map, page, PROT_NONE) == 0) {
                 s->guard = 2;
