@@ -437,3 +437,82 @@ SL_TEST(runtime_options)
     ASSERT_STR_EQ(sl_err_name(SL_ETIMEDOUT), "SL_ETIMEDOUT");
     ASSERT_STR_EQ(sl_strerror(SL_ECLOSED), "channel or primitive closed");
 }
+
+/* ---- an abort takes effect where the task can notice it (Tokio: at the next .await) ---- */
+
+typedef struct spin_state {
+    int started;
+    int aborted;
+    int check; /* ask sl_task_cancelled() before returning */
+} spin_state_t;
+
+static void *spin_until_aborted(void *arg)
+{
+    spin_state_t *st = arg;
+    __atomic_store_n(&st->started, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&st->aborted, __ATOMIC_ACQUIRE))
+        ;
+    if (st->check && sl_task_cancelled())
+        return (void *)2;
+    return (void *)1;
+}
+
+static void *main_abort_running(void *arg)
+{
+    (void)arg;
+    for (int check = 0; check < 2; check++) {
+        spin_state_t st = {0, 0, check};
+        sl_spawn_opts_t so = {.worker = 1, .use_worker = 1};
+        sl_task_t *t;
+        ASSERT_OK(sl_task_spawn_ex(&so, spin_until_aborted, &st, &t));
+        while (!__atomic_load_n(&st.started, __ATOMIC_ACQUIRE))
+            ASSERT_OK(sl_sleep(SL_USEC));
+        sl_task_abort(t);
+        __atomic_store_n(&st.aborted, 1, __ATOMIC_RELEASE);
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(t, &j));
+        if (check) {
+            /* It looked, so the cancellation took effect. */
+            ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+            ASSERT_EQ((intptr_t)j.value, 2);
+        } else {
+            /* It returned without ever being told: it simply finished. */
+            ASSERT_EQ(j.status, SL_TASK_RETURNED);
+            ASSERT_EQ((intptr_t)j.value, 1);
+        }
+    }
+    return NULL;
+}
+
+SL_TEST(abort_takes_effect_when_noticed)
+{
+    run(2, main_abort_running, NULL);
+}
+
+/* Spawned tasks get their stack when they first run: a batch of tasks that each run to
+ * completion reuses a handful of stacks instead of mapping one per task. */
+static void *main_stack_reuse(void *arg)
+{
+    (void)arg;
+    sl_task_t *t[2000];
+    for (int i = 0; i < 2000; i++)
+        ASSERT_OK(sl_task_spawn(ret_arg, (void *)(intptr_t)i, &t[i]));
+    sl_runtime_stats_t st;
+    sl_runtime_stats(sl_runtime_current(), &st);
+    ASSERT_LE_U(st.stacks_live, 4);
+    long sum = 0;
+    for (int i = 0; i < 2000; i++) {
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(t[i], &j));
+        sum += (long)(intptr_t)j.value;
+    }
+    ASSERT_EQ(sum, 1999L * 2000 / 2);
+    sl_runtime_stats(sl_runtime_current(), &st);
+    ASSERT_LE_U(st.stacks_live, 8);
+    return NULL;
+}
+
+SL_TEST(stacks_taken_at_first_run)
+{
+    run(1, main_stack_reuse, NULL);
+}

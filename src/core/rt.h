@@ -117,6 +117,8 @@ struct sl_task {
     uint32_t wgen;
     int state; /* enum sl__task_state; only the owner worker writes it */
     _Atomic int cancelled;
+    int saw_cancel;   /* a call reported SL_ECANCELED to the task */
+    int stack_failed; /* no stack could be mapped when it was to start */
     _Atomic int shield;
     int budget;
     sl_timeout_t *timeouts; /* innermost timeout scope */

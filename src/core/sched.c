@@ -398,7 +398,10 @@ static void task_exit(sl_task_t *t, void *value, int status) __attribute__((nore
 static void task_exit(sl_task_t *t, void *value, int status)
 {
     run_defers_and_holds(t);
-    if (status == SL_TASK_RETURNED && atomic_load(&t->cancelled))
+    /* As in Tokio, cancellation takes effect where the task can notice it: a task that was
+     * aborted and then returned without any call having reported SL_ECANCELED to it has
+     * simply finished. */
+    if (status == SL_TASK_RETURNED && t->saw_cancel)
         status = SL_TASK_CANCELLED;
     t->result = value;
     t->status = status;
@@ -450,7 +453,7 @@ static void task_skip(sl__worker_t *w, sl_task_t *t)
 {
     t->worker = w;
     all_link(w, t);
-    t->status = SL_TASK_CANCELLED;
+    t->status = t->stack_failed ? SL_TASK_PANICKED : SL_TASK_CANCELLED;
     t->state = SL__T_DONE;
     task_finish_wake(t);
     task_reap(w, t);
@@ -460,6 +463,14 @@ static void run_task(sl__worker_t *w, sl_task_t *t)
 {
     if (t->state == SL__T_NEW) {
         if (atomic_load(&t->cancelled) || atomic_load(&w->rt->shutdown)) {
+            task_skip(w, t);
+            return;
+        }
+        /* The stack is taken when the task first runs, from this worker's cache: a batch of
+         * spawned tasks that each run to completion reuses a handful of stacks, and a stolen
+         * task does not drag a stack from one worker's cache to another's. */
+        if (!t->stack && !(t->stack = sl__stack_get(w->rt, w, t->stack_size))) {
+            t->stack_failed = 1;
             task_skip(w, t);
             return;
         }
@@ -500,11 +511,6 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
     if (!t)
         return SL_ENOMEM;
     memset(t, 0, sizeof *t);
-    t->stack = sl__stack_get(rt, w, ssize);
-    if (!t->stack) {
-        sl__free(rt, t, sizeof *t);
-        return SL_ENOMEM;
-    }
     t->stack_size = ssize;
     t->rt = rt;
     t->fn = fn;
@@ -520,7 +526,9 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
     t->cap_defers = SL__DEFER_INLINE;
     t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
     const char *name = o && o->name ? o->name : "task";
-    snprintf(t->name, sizeof t->name, "%s", name);
+    size_t nlen = strnlen(name, sizeof t->name - 1);
+    memcpy(t->name, name, nlen);
+    t->name[nlen] = 0;
     atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
 #if SLUICE_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
@@ -595,7 +603,10 @@ void sl_task_abort(sl_task_t *t)
 int sl_task_cancelled(void)
 {
     sl_task_t *t = sl__self();
-    return t ? atomic_load_explicit(&t->cancelled, memory_order_relaxed) : 0;
+    if (!t || !atomic_load_explicit(&t->cancelled, memory_order_relaxed))
+        return 0;
+    t->saw_cancel = 1;
+    return 1;
 }
 
 int sl_task_shield(int on)
@@ -621,10 +632,12 @@ int sl_task_yield(void)
     t->state = SL__T_RUNNABLE;
     rq_push(w, t);
     switch_out(t, 0);
-    return atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
-                   !atomic_load_explicit(&t->shield, memory_order_relaxed)
-               ? SL_ECANCELED
-               : 0;
+    if (atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
+        !atomic_load_explicit(&t->shield, memory_order_relaxed)) {
+        t->saw_cancel = 1;
+        return SL_ECANCELED;
+    }
+    return 0;
 }
 
 void sl__coop(void)
@@ -704,7 +717,10 @@ static void join_fill(sl_task_t *t, sl_join_t *out)
         out->message[0] = 0;
         if (t->status == SL_TASK_PANICKED)
             snprintf(out->message, sizeof out->message, "%s",
-                     t->panic_msg ? t->panic_msg : "(no message: out of memory)");
+                     t->stack_failed ? "could not map a task stack (out of memory, or "
+                                       "vm.max_map_count reached)"
+                     : t->panic_msg  ? t->panic_msg
+                                     : "(no message: out of memory)");
     }
     task_unref(t);
 }

@@ -145,8 +145,10 @@ static inline int is_cancelled(sl_task_t *t)
 
 int sl__wait_precheck(sl_task_t *t)
 {
-    if (SL__UNLIKELY(is_cancelled(t)))
+    if (SL__UNLIKELY(is_cancelled(t))) {
+        t->saw_cancel = 1;
         return SL_ECANCELED;
+    }
     if (SL__UNLIKELY(t->timeouts && t->timeouts->effective <= t->worker->now)) {
         scopes_expire(t, t->worker->now);
         return SL_ETIMEDOUT;
@@ -215,6 +217,7 @@ int sl__wait(sl_clause_t *c, int n, int flags, int64_t deadline)
             if (atomic_compare_exchange_strong(
                     &t->wstate, &expect, (gen << 8) | (uint32_t)(SL__WIN_CANCEL + SL__W_BASE))) {
                 atomic_store(&t->wstate, SL__W_IDLE);
+                t->saw_cancel = 1;
                 return SL_ECANCELED;
             }
             state = SL__LOST;
@@ -254,8 +257,10 @@ int sl__wait(sl_clause_t *c, int n, int flags, int64_t deadline)
                 scopes_expire(t, eff);
             return SL_ETIMEDOUT;
         }
-        if (win == SL__WIN_CANCEL)
+        if (win == SL__WIN_CANCEL) {
+            t->saw_cancel = 1;
             return SL_ECANCELED;
+        }
         r = c[win].w.res;
         if (c[win].ops->complete) {
             r = c[win].ops->complete(&c[win]);
