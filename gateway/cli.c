@@ -34,6 +34,7 @@ void gw_config_defaults(gw_config_t *cfg)
     cfg->log_format = GW_LOG_TEXT;
     cfg->workers = 0;
     cfg->seed = 0;
+    cfg->transmit_ns = -1;
 }
 
 static void usage(void)
@@ -55,6 +56,8 @@ static void usage(void)
            "  --snapshot-buffer N    broadcast ring for snapshots (default 100)\n"
            "  --snapshot-interval MS snapshot period (default 1000)\n"
            "  --device-slots N       bandwidth semaphore permits (default 5)\n"
+           "  --transmit-ms N        how long each send holds its bandwidth slot (default: a\n"
+           "                         tenth of the reading period, at most 50 ms, 0 below 1 ms)\n"
            "  --db-pool N            database connections / permits (default 2)\n"
            "  --batch-interval MS    storage batch period (default 2000)\n"
            "  --batch-max N          flush a batch early at N readings (default 5000)\n"
@@ -146,6 +149,7 @@ static const opt_t opts[] = {
     {"--slow-client", 1},
     {"--device-panic", 1},
     {"--device-stall", 1},
+    {"--transmit-ms", 1},
     {"--help", 0},
 };
 
@@ -185,6 +189,7 @@ static int apply(gw_config_t *c, const char *flag, const char *v)
     MS_FLAG("--health-timeout", 1, 86400000, health_timeout_ns)
     MS_FLAG("--shutdown-timeout", 1, 86400000, shutdown_timeout_ns)
     MS_FLAG("--storage-delay-ms", 0, 86400000, storage_delay_ns)
+    MS_FLAG("--transmit-ms", 0, 86400000, transmit_ns)
 #undef INT_FLAG
 #undef MS_FLAG
 
@@ -314,6 +319,14 @@ int gw_cli_parse(int argc, char **argv, gw_config_t *cfg)
         int r = apply(cfg, flag, val);
         if (r)
             return r;
+    }
+    if (cfg->transmit_ns < 0) {
+        /* The simulated uplink: long enough at low rates that 7 devices ticking together
+         * contend for 5 slots, as in the seed document; nothing at high rates. */
+        double t = 1e9 / cfg->rate_hz / 10.0;
+        if (t > 50.0 * SL_MSEC)
+            t = 50.0 * SL_MSEC;
+        cfg->transmit_ns = t < SL_MSEC ? 0 : (int64_t)t;
     }
     /* Cross-checks that need the final device and client counts. */
     for (int k = 0; k < cfg->npanics; k++) {

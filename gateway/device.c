@@ -37,21 +37,25 @@ static void answer(gw_device_t *d, sl_oneshot_tx_t *req)
     sl_oneshot_send(req, &st);
 }
 
-enum { WAIT_PERMIT, WAIT_SEND };
+enum { WAIT_PERMIT, WAIT_SEND, WAIT_TRANSMIT };
 
 /*
- * Waits for a bandwidth permit or for room in the ingest channel, answering health requests
- * meanwhile. Returns the operation's result, or SL_ECANCELED when shutdown comes first.
+ * Waits for a bandwidth permit, for room in the ingest channel or for the end of the simulated
+ * transmission, answering health requests meanwhile. Returns the operation's result, or
+ * SL_ECANCELED when shutdown comes first.
  */
 static int wait_with_health(gw_device_t *d, int what, const gw_reading_t *r, int *health_open)
 {
+    int64_t deadline = what == WAIT_TRANSMIT ? sl_deadline_in(d->transmit_ns) : 0;
     for (;;) {
         sl_clause_t c[3];
         sl_oneshot_tx_t *req = NULL;
         if (what == WAIT_PERMIT)
             sl_clause_sem_acquire(&c[0], d->bandwidth, 1, &d->permit);
-        else
+        else if (what == WAIT_SEND)
             sl_clause_mpsc_send(&c[0], d->ingest, r);
+        else
+            sl_clause_sleep_until(&c[0], deadline);
         sl_clause_cancelled(&c[1], d->shutdown);
         if (*health_open)
             sl_clause_mpsc_recv(&c[2], d->health_rx, &req);
@@ -80,8 +84,9 @@ static int publish(gw_device_t *d, const gw_reading_t *r, int *health_open)
         gw_count(&d->stats->bandwidth_waits, 1);
         if (gw_ratelimit_allow(&d->rl_bandwidth, LOG_PERIOD, &more))
             GW_LOG(GW_INFO, "device.bandwidth_wait",
-                   "📱 Device {device} waiting for bandwidth slot ({suppressed} more since last "
-                   "report)",
+                   more ? "📱 Device {device} waiting for bandwidth slot ({suppressed} more "
+                          "waits since the last report)"
+                        : "📱 Device {device} waiting for bandwidth slot",
                    GW_I("device", d->id), GW_U("suppressed", more));
         rc = wait_with_health(d, WAIT_PERMIT, r, health_open);
     }
@@ -93,16 +98,21 @@ static int publish(gw_device_t *d, const gw_reading_t *r, int *health_open)
         gw_count(&d->stats->ingest_full, 1);
         if (gw_ratelimit_allow(&d->rl_full, LOG_PERIOD, &more))
             GW_LOG(GW_INFO, "device.throttled",
-                   "📱 Device {device} throttled: ingest queue full, waiting to send reading "
-                   "#{seq} ({suppressed} more since last report)",
+                   more ? "📱 Device {device} throttled: ingest queue full, waiting to send "
+                          "reading #{seq} ({suppressed} more since the last report)"
+                        : "📱 Device {device} throttled: ingest queue full, waiting to send "
+                          "reading #{seq}",
                    GW_I("device", d->id), GW_U("seq", r->seq), GW_U("suppressed", more));
         rc = wait_with_health(d, WAIT_SEND, r, health_open);
     }
-    sl_sem_permit_release(&d->permit);
     if (rc == 0) {
         d->sent++;
         gw_count(&d->stats->readings_sent, 1);
+        /* The simulated uplink keeps the slot busy a little longer; shutdown cuts it short. */
+        if (d->transmit_ns > 0 && wait_with_health(d, WAIT_TRANSMIT, r, health_open) != 0)
+            rc = SL_ECANCELED;
     }
+    sl_sem_permit_release(&d->permit);
     return rc;
 }
 

@@ -101,6 +101,7 @@ typedef struct gw_config {
     int workers;
     uint64_t seed;
     int64_t storage_delay_ns;
+    int64_t transmit_ns; /* bandwidth slot hold per reading; -1: automatic */
     gw_slow_client_t slow[GW_MAX_FAULTS];
     int nslow;
     gw_device_panic_t panics[GW_MAX_FAULTS];

@@ -287,6 +287,7 @@ static void *app_main(void *arg)
         d->stats = stats;
         d->stalled = is_stalled(cfg, d->id);
         d->panic_after_ns = find_panic(cfg, d->id);
+        d->transmit_ns = cfg->transmit_ns;
         char name[32];
         snprintf(name, sizeof name, "device-%d", d->id);
         spawn(app, set, name, 1, gw_device_main, d);

@@ -22,6 +22,7 @@ typedef struct gw_device {
     gw_stats_t *stats;       /* borrowed */
     int stalled;             /* --device-stall: keep requests unanswered */
     int64_t panic_after_ns;  /* --device-panic: 0 = never */
+    int64_t transmit_ns;     /* how long a send holds its bandwidth slot */
     /* Task state. */
     uint64_t sent;
     sl_oneshot_tx_t *held; /* stalled: the request being ignored */
