@@ -1,7 +1,13 @@
 /* Tasks: spawn, join, abort, panic, defer, yield, budget, 100,000 tasks, shutdown. */
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sluice.h>
+
+#include "core/rt.h"
 
 #include "test.h"
 
@@ -515,4 +521,52 @@ static void *main_stack_reuse(void *arg)
 SL_TEST(stacks_taken_at_first_run)
 {
     run(1, main_stack_reuse, NULL);
+}
+
+/* ---- a tracked hold left in a returned frame is caught, not followed ---- */
+
+static void release_nothing(sl__hold_t *h)
+{
+    (void)h;
+}
+
+static __attribute__((noinline)) void leak_hold(void)
+{
+    sl__hold_t h = {.release = release_nothing};
+    sl__hold_add(sl_task_self(), &h); /* and return without removing it */
+}
+
+static void *leaker(void *arg)
+{
+    (void)arg;
+    leak_hold();
+    return NULL;
+}
+
+static void *main_leaker(void *arg)
+{
+    (void)arg;
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn(leaker, NULL, &t));
+    sl_task_join(t, NULL);
+    return NULL;
+}
+
+SL_TEST(hold_in_returned_frame_aborts)
+{
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        sl_runtime_opts_t o;
+        sl_runtime_opts_init(&o);
+        o.workers = 1;
+        sl_run(&o, main_leaker, NULL, NULL);
+        _exit(0);
+    }
+    int status;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFSIGNALED(status));
+    ASSERT_EQ(WTERMSIG(status), SIGABRT);
 }

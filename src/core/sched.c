@@ -368,8 +368,25 @@ static void all_unlink(sl__worker_t *w, sl_task_t *t)
     t->all_next = t->all_prev = NULL;
 }
 
+/* A tracked permit or guard kept in a local variable of a function that has returned is a
+ * dangling node in the hold list. Such nodes lie in this task's stack below the current
+ * frame; check each address before following it, and stop with a clear message. */
+static void holds_check(sl_task_t *t)
+{
+    const char *sp = (const char *)__builtin_frame_address(0);
+    const char *lo = t->stack ? t->stack->lo : NULL;
+    for (sl__hold_t *h = t->holds.next; h != &t->holds; h = h->next) {
+        const char *a = (const char *)h;
+        if (lo && a >= lo && a < sp)
+            sl__die(__FILE__, __LINE__,
+                    "task ended while holding a tracked permit or guard that lived in a "
+                    "local variable of a function that had already returned");
+    }
+}
+
 static void run_defers_and_holds(sl_task_t *t)
 {
+    holds_check(t);
     while (t->ndefers > 0) {
         sl__defer_t d = t->defers[--t->ndefers];
         d.fn(d.arg);

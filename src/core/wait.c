@@ -166,15 +166,11 @@ static uint64_t next_rand(sl__worker_t *w)
     return w->rng;
 }
 
-int sl__wait(sl_clause_t *c, int n, int flags, int64_t deadline)
+/* The wait itself; the caller has checked cancellation and timeout scopes. */
+static int wait_impl(sl_task_t *t, sl_clause_t *c, int n, int flags, int64_t deadline)
 {
-    sl_task_t *t = sl__self_checked("a blocking sluice call");
     sl__worker_t *w = t->worker;
-    if (n < 1 || n > MAX_CLAUSES)
-        return SL_EINVAL;
-    int r = sl__wait_precheck(t);
-    if (r)
-        return r;
+    int r;
     int start = 0;
     if (flags & SL_SELECT_FAIR)
         start = (int)(next_rand(w) % (uint64_t)n);
@@ -275,6 +271,17 @@ int sl__wait(sl_clause_t *c, int n, int flags, int64_t deadline)
     }
 }
 
+int sl__wait(sl_clause_t *c, int n, int flags, int64_t deadline)
+{
+    sl_task_t *t = sl__self_checked("a blocking sluice call");
+    if (n < 1 || n > MAX_CLAUSES)
+        return SL_EINVAL;
+    int r = sl__wait_precheck(t);
+    if (r)
+        return r;
+    return wait_impl(t, c, n, flags, deadline);
+}
+
 int sl__wait1(sl_clause_t *c, int64_t deadline)
 {
     sl_task_t *t = sl__self_checked("a blocking sluice call");
@@ -285,7 +292,7 @@ int sl__wait1(sl_clause_t *c, int64_t deadline)
     r = c->ops->poll(c);
     if (r != SL_EAGAIN)
         return r;
-    r = sl__wait(c, 1, SL__WAIT_POLLED, deadline);
+    r = wait_impl(t, c, 1, SL__WAIT_POLLED, deadline);
     return r == 0 ? c->res : r;
 }
 
