@@ -27,8 +27,9 @@
  *   - sl_joinset_join_all() reports a failed task with SL_EPANIC and its sl_join_t instead of
  *     re-raising the panic in the caller.
  *   - Abort is the runtime's (see <sluice/task.h>): a task aborted while it runs ends with
- *     status SL_TASK_CANCELLED even if it then returns without waiting again (Tokio reports
- *     Ok in that case); its return value is still in sl_join_t.value.
+ *     status SL_TASK_CANCELLED once a call has reported SL_ECANCELED to it (its return value
+ *     is still in sl_join_t.value), and SL_TASK_RETURNED if it returned without being told,
+ *     as Tokio's Ok for a task that completed in the poll it was aborted in.
  *   - No Display strings: sl_join_t carries the status, id and panic message.
  *
  * Like Tokio's JoinSet (whose methods take &mut self), a set has one owner task at a time:

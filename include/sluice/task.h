@@ -29,7 +29,8 @@ typedef void *(*sl_task_fn)(void *arg);
 /* How a task ended. */
 typedef enum sl_task_status {
     SL_TASK_RETURNED = 0,  /* fn returned normally */
-    SL_TASK_CANCELLED = 1, /* the task was aborted before it returned (or before it started) */
+    SL_TASK_CANCELLED = 1, /* aborted before it started, or a call reported SL_ECANCELED to it
+                              (a wait, sl_task_yield, sl_task_cancelled) before it returned */
     SL_TASK_PANICKED = 2   /* the task called sl_panic() */
 } sl_task_status_t;
 
