@@ -53,7 +53,7 @@ static void usage(void)
            "  --duration SECONDS     run time (default: until SIGINT/SIGTERM)\n"
            "  --ingest-queue N       device -> aggregator mpsc capacity (default 50)\n"
            "  --storage-queue N      aggregator -> storage mpsc capacity, in batches (default 10)\n"
-           "  --snapshot-buffer N    broadcast ring for snapshots (default 100)\n"
+           "  --snapshot-buffer N    broadcast ring for snapshots, 1..4096 (default 100)\n"
            "  --snapshot-interval MS snapshot period (default 1000)\n"
            "  --device-slots N       bandwidth semaphore permits (default 5)\n"
            "  --transmit-ms N        how long each send holds its bandwidth slot (default: a\n"
@@ -178,7 +178,7 @@ static int apply(gw_config_t *c, const char *flag, const char *v)
     INT_FLAG("--clients", 0, GW_MAX_CLIENTS, clients)
     INT_FLAG("--ingest-queue", 1, 1000000, ingest_queue)
     INT_FLAG("--storage-queue", 1, 100000, storage_queue)
-    INT_FLAG("--snapshot-buffer", 1, 65536, snapshot_buffer)
+    INT_FLAG("--snapshot-buffer", 1, 4096, snapshot_buffer)
     INT_FLAG("--device-slots", 1, 100000, device_slots)
     INT_FLAG("--db-pool", 1, 64, db_pool)
     INT_FLAG("--batch-max", 1, 10000000, batch_max)
