@@ -23,6 +23,8 @@ SUMMARY_KEYS = [
     "snapshots", "client_lagged", "health_ok", "health_timeout", "health_failed", "tasks_ok",
     "tasks_failed", "duration_ms",
 ]
+# Slower builds (tsan, valgrind) set SLUICE_TEST_SCALE: timeouts, and the intervals of the two
+# cases whose assertions need a healthy task to keep up, grow with it.
 SCALE = max(1, int(os.environ.get("SLUICE_TEST_SCALE", "1") or "1"))
 
 
@@ -148,8 +150,8 @@ def storage_backpressure(binary, tmp):
 
 def slow_client_lag(binary, tmp):
     r = run(binary, tmp, "slowclient",
-            ["--duration", "4", "--rate", "5", "--snapshot-interval", "20",
-             "--snapshot-buffer", "64", "--slow-client", "2:2500"])
+            ["--duration", str(4 * SCALE), "--rate", "5", "--snapshot-interval", str(20 * SCALE),
+             "--snapshot-buffer", "64", "--slow-client", "2:%d" % (2500 * SCALE)])
     r.assert_balanced()
     lagged = r.named("client.lagged")
     check(lagged, "client 2 lagged", r.context())
@@ -170,8 +172,9 @@ def slow_client_lag(binary, tmp):
 
 def device_stall(binary, tmp):
     r = run(binary, tmp, "stall",
-            ["--duration", "3", "--devices", "3", "--rate", "5", "--health-interval", "400",
-             "--health-timeout", "300", "--device-stall", "2"])
+            ["--duration", str(3 * SCALE), "--devices", "3", "--rate", "5",
+             "--health-interval", str(400 * SCALE), "--health-timeout", str(300 * SCALE),
+             "--device-stall", "2"])
     r.assert_balanced()
     timeouts = r.named("health.timeout")
     check(timeouts, "health timeouts were logged", r.context())
