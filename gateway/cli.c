@@ -78,6 +78,7 @@ static void usage(void)
            "  --slow-client ID:MS    client ID sleeps MS per snapshot (repeatable)\n"
            "  --device-panic ID@SECONDS  device ID panics after SECONDS (repeatable)\n"
            "  --device-stall ID      device ID stops answering health checks (repeatable)\n"
+           "  --device-drop ID       device ID drops health requests unanswered (repeatable)\n"
            "\n"
            "  --help                 this text\n"
            "\n"
@@ -150,6 +151,7 @@ static const opt_t opts[] = {
     {"--device-panic", 1},
     {"--device-stall", 1},
     {"--transmit-ms", 1},
+    {"--device-drop", 1},
     {"--help", 0},
 };
 
@@ -271,6 +273,14 @@ static int apply(gw_config_t *c, const char *flag, const char *v)
         c->stalled[c->nstalled++] = (int)i;
         return 0;
     }
+    if (strcmp(flag, "--device-drop") == 0) {
+        if (parse_i64(v, 1, GW_MAX_DEVICES, &i))
+            return bad(flag, v, "a device id from 1");
+        if (c->ndropping >= GW_MAX_FAULTS)
+            return bad(flag, v, "at most 16 uses");
+        c->dropping[c->ndropping++] = (int)i;
+        return 0;
+    }
     fprintf(stderr, PROG ": %s: unknown option (see --help)\n", flag);
     return 2;
 }
@@ -340,6 +350,13 @@ int gw_cli_parse(int argc, char **argv, gw_config_t *cfg)
         if (cfg->stalled[k] > cfg->devices) {
             fprintf(stderr, PROG ": --device-stall: device %d does not exist (--devices %d)\n",
                     cfg->stalled[k], cfg->devices);
+            return 2;
+        }
+    }
+    for (int k = 0; k < cfg->ndropping; k++) {
+        if (cfg->dropping[k] > cfg->devices) {
+            fprintf(stderr, PROG ": --device-drop: device %d does not exist (--devices %d)\n",
+                    cfg->dropping[k], cfg->devices);
             return 2;
         }
     }

@@ -28,6 +28,17 @@ static void answer(gw_device_t *d, sl_oneshot_tx_t *req)
                    GW_I("device", d->id));
         return;
     }
+    if (d->dropping) {
+        /* A broken responder: the request's sender is dropped, the checker hears of it at
+         * once ("sender dropped") instead of waiting for its timeout. */
+        sl_oneshot_tx_drop(req);
+        uint64_t more;
+        if (gw_ratelimit_allow(&d->rl_stall, LOG_PERIOD, &more))
+            GW_LOG(GW_WARN, "device.dropped_request",
+                   "🧊 Device {device} dropped a health request without answering",
+                   GW_I("device", d->id));
+        return;
+    }
     gw_device_status_t st;
     if (d->src->ops->status(d->src, &st) != 0) {
         sl_oneshot_tx_drop(req);
@@ -147,11 +158,14 @@ void *gw_device_main(void *arg)
         return NULL;
     }
     int64_t panic_at = d->panic_after_ns > 0 ? sl_deadline_in(d->panic_after_ns) : 0;
-    if (d->panic_after_ns == 0 && d->stalled == 0)
+    if (d->panic_after_ns == 0 && d->stalled == 0 && d->dropping == 0)
         GW_LOG(GW_INFO, "device.online", "📱 Device {device} online", GW_I("device", d->id));
     else
         GW_LOG(GW_INFO, "device.online", "📱 Device {device} online (fault: {fault})",
-               GW_I("device", d->id), GW_S("fault", d->stalled ? "stall" : "panic"));
+               GW_I("device", d->id),
+               GW_S("fault", d->stalled    ? "stall"
+                             : d->dropping ? "drop"
+                                           : "panic"));
     int health_open = 1;
 
     for (;;) {

@@ -108,6 +108,8 @@ typedef struct gw_config {
     int npanics;
     int stalled[GW_MAX_FAULTS];
     int nstalled;
+    int dropping[GW_MAX_FAULTS];
+    int ndropping;
 } gw_config_t;
 
 /* Run-wide accounting; every field is updated with relaxed atomics by the task that owns it. */

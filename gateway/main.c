@@ -118,6 +118,15 @@ static int is_stalled(const gw_config_t *cfg, int id)
     return 0;
 }
 
+static int is_dropping(const gw_config_t *cfg, int id)
+{
+    for (int k = 0; k < cfg->ndropping; k++) {
+        if (cfg->dropping[k] == id)
+            return 1;
+    }
+    return 0;
+}
+
 static int64_t slow_delay(const gw_config_t *cfg, int id)
 {
     for (int k = 0; k < cfg->nslow; k++) {
@@ -286,6 +295,7 @@ static void *app_main(void *arg)
         d->shutdown = shutdown;
         d->stats = stats;
         d->stalled = is_stalled(cfg, d->id);
+        d->dropping = is_dropping(cfg, d->id);
         d->panic_after_ns = find_panic(cfg, d->id);
         d->transmit_ns = cfg->transmit_ns;
         char name[32];

@@ -21,6 +21,7 @@ typedef struct gw_device {
     sl_cancel_t *shutdown;   /* borrowed */
     gw_stats_t *stats;       /* borrowed */
     int stalled;             /* --device-stall: keep requests unanswered */
+    int dropping;            /* --device-drop: drop requests unanswered */
     int64_t panic_after_ns;  /* --device-panic: 0 = never */
     int64_t transmit_ns;     /* how long a send holds its bandwidth slot */
     /* Task state. */

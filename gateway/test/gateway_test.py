@@ -187,6 +187,22 @@ def device_stall(binary, tmp):
           "health counters", r.lines[-1])
 
 
+def device_drop(binary, tmp):
+    r = run(binary, tmp, "drop",
+            ["--duration", str(3 * SCALE), "--devices", "3", "--rate", "5",
+             "--health-interval", str(400 * SCALE), "--health-timeout", str(300 * SCALE),
+             "--device-drop", "1"])
+    r.assert_balanced()
+    failed = r.named("health.failed")
+    check(failed, "failed health checks were logged", r.context())
+    check(all(e["fields"]["device"] == 1 and e["fields"]["reason"] == "sender dropped"
+              for e in failed), "only device 1 failed, with 'sender dropped'", failed)
+    check(not r.named("health.timeout"), "no timeouts", r.context())
+    ok = {e["fields"]["device"] for e in r.named("health.ok")}
+    check(ok == {2, 3}, "devices 2 and 3 answered (got %s)" % sorted(ok), r.context())
+    check(r.summary["health_failed"] == len(failed), "health_failed counts them", r.lines[-1])
+
+
 def device_panic(binary, tmp):
     r = run(binary, tmp, "panic", ["--duration", "3", "--rate", "10",
                                    "--device-panic", "3@1", "--snapshot-interval", "200",
@@ -291,6 +307,7 @@ def bad_flags(binary, tmp):
         (["--slow-client", "2"], "--slow-client"),
         (["--device-panic", "3"], "--device-panic"),
         (["--device-stall", "99"], "--device-stall"),
+        (["--device-drop", "x"], "--device-drop"),
         (["--snapshot-interval", "0"], "--snapshot-interval"),
         (["--bogus"], "--bogus"),
         (["--ingest-queue"], "--ingest-queue"),
@@ -310,7 +327,8 @@ def bad_flags(binary, tmp):
 
 
 CASES = {f.__name__: f for f in [
-    clean_run_balances, storage_backpressure, slow_client_lag, device_stall, device_panic,
+    clean_run_balances, storage_backpressure, slow_client_lag, device_stall, device_drop,
+    device_panic,
     sigterm_mid_run, sigint_mid_run, high_rate, json_log, bad_flags]}
 
 
