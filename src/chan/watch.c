@@ -331,6 +331,7 @@ static void modify_abandon(sl__hold_t *h)
 
 static int modify(chan_t *ch, int (*fn)(void *, void *), void (*vfn)(void *, void *), void *arg)
 {
+    SL__ASSERT(fn || vfn, "sl_watch_send_modify: NULL function");
     sl__lock(&ch->wlock);
     blk_t *b = spare_get(ch);
     if (!b) {

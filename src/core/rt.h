@@ -59,7 +59,8 @@ typedef struct sl__timer_heap {
 } sl__timer_heap_t;
 
 struct sl__worker;
-void sl__timer_arm(struct sl__worker *w, sl_timer_t *t, int64_t when);
+/* Returns 0, or SL_ENOMEM when the heap could not grow (nothing armed). */
+int sl__timer_arm(struct sl__worker *w, sl_timer_t *t, int64_t when);
 void sl__timer_cancel(struct sl__worker *w, sl_timer_t *t);
 int64_t sl__timer_next(struct sl__worker *w); /* earliest deadline, or SL_FOREVER */
 void sl__timers_run(struct sl__worker *w);    /* fires everything due at w->now */
@@ -215,7 +216,7 @@ struct sl_runtime {
     _Atomic long stacks_guarded;
     _Atomic long mprotect_guards; /* guards that cost a mapping */
     long mprotect_budget;
-    int madv_guard; /* 1: MADV_GUARD_INSTALL works, 0: no, -1: unknown */
+    _Atomic int madv_guard; /* 1: MADV_GUARD_INSTALL works, 0: no, -1: unknown */
     size_t page;
     sl__pool_t *pool;
     void *io; /* I/O state (src/io) */

@@ -202,6 +202,12 @@ static int wait_impl(sl_task_t *t, sl_clause_t *c, int n, int flags, int64_t dea
             return SL_ETIMEDOUT;
         }
 
+        /* The deadline timer goes in first: if the heap cannot grow, nothing is registered
+         * yet and the call fails cleanly. It cannot fire before we park (timers fire in the
+         * scheduler loop). */
+        if (eff != SL_FOREVER && sl__timer_arm(w, &t->wtimer, eff) != 0)
+            return SL_ENOMEM;
+
         /* Pass 2: register every clause; a clause found ready here completes at once. */
         uint32_t gen = ++t->wgen & 0xffffffu;
         atomic_store(&t->wstate, (gen << 8) | SL__W_WAITING);
@@ -213,6 +219,8 @@ static int wait_impl(sl_task_t *t, sl_clause_t *c, int n, int flags, int64_t dea
             if (atomic_compare_exchange_strong(
                     &t->wstate, &expect, (gen << 8) | (uint32_t)(SL__WIN_CANCEL + SL__W_BASE))) {
                 atomic_store(&t->wstate, SL__W_IDLE);
+                if (t->wtimer.slot >= 0)
+                    sl__timer_cancel(w, &t->wtimer);
                 t->saw_cancel = 1;
                 return SL_ECANCELED;
             }
@@ -231,13 +239,10 @@ static int wait_impl(sl_task_t *t, sl_clause_t *c, int n, int flags, int64_t dea
             c[i].w.res = 0;
             state = c[i].ops->arm(&c[i]);
         }
-        if (state != SL__DONE) {
-            if (eff != SL_FOREVER && state == SL__ARMED)
-                sl__timer_arm(w, &t->wtimer, eff);
+        if (state != SL__DONE)
             sl__park();
-            if (t->wtimer.slot >= 0)
-                sl__timer_cancel(w, &t->wtimer);
-        }
+        if (t->wtimer.slot >= 0)
+            sl__timer_cancel(w, &t->wtimer);
         uint32_t s = atomic_load_explicit(&t->wstate, memory_order_acquire);
         SL__ASSERT((s & 0xff) >= SL__W_BASE + SL__WIN_CANCEL, "woken without a claim");
         int win = (int)(s & 0xff) - SL__W_BASE;

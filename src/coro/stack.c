@@ -218,7 +218,7 @@ static void install_handler(void)
 }
 #endif
 
-#define ALTSTACK_SIZE (64 * 1024)
+#define ALTSTACK_SIZE ((size_t)64 * 1024)
 
 void sl__stack_thread_init(sl__worker_t *w)
 {

@@ -206,7 +206,7 @@ int sl_sock_name(int fd, struct sockaddr_storage *out, socklen_t *outlen)
 
 int sl_sock_port(int fd)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     int r = sl_sock_name(fd, &ss, NULL);
     if (r)
         return r;
@@ -237,7 +237,7 @@ int sl_tcp_listen(const char *host, int port, int backlog)
 /* Accept: c->buf = peer (may be NULL), c->w.aux = flags. */
 static int accept_attempt(sl_clause_t *c)
 {
-    struct sockaddr_storage tmp;
+    struct sockaddr_storage tmp = {0};
     struct sockaddr_storage *peer = c->buf ? c->buf : &tmp;
     for (;;) {
         socklen_t len = sizeof *peer;

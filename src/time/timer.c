@@ -55,24 +55,27 @@ static void sift_down(sl__timer_heap_t *h, int32_t i)
     x->slot = i;
 }
 
-void sl__timer_arm(sl__worker_t *w, sl_timer_t *t, int64_t when)
+int sl__timer_arm(sl__worker_t *w, sl_timer_t *t, int64_t when)
 {
     sl__timer_heap_t *h = &w->timers;
     if (t->slot >= 0)
         sl__timer_cancel(w, t);
     if (h->len == h->cap) {
         int32_t ncap = h->cap ? h->cap * 2 : 64;
-        sl_timer_t **nv = sl__alloc(w->rt, sizeof(*nv) * (size_t)ncap);
-        SL__ASSERT(nv, "out of memory growing the timer heap");
+        size_t psz = sizeof(void *); /* the heap holds pointers to timer nodes */
+        sl_timer_t **nv = sl__alloc(w->rt, psz * (size_t)ncap);
+        if (!nv)
+            return SL_ENOMEM;
         if (h->len)
-            memcpy(nv, h->v, sizeof(*nv) * (size_t)h->len);
-        sl__free(w->rt, h->v, sizeof(*nv) * (size_t)h->cap);
+            memcpy((void *)nv, (void *)h->v, psz * (size_t)h->len);
+        sl__free(w->rt, (void *)h->v, psz * (size_t)h->cap);
         h->v = nv;
         h->cap = ncap;
     }
     t->when = when;
     h->v[h->len] = t;
     sift_up(h, h->len++);
+    return 0;
 }
 
 void sl__timer_cancel(sl__worker_t *w, sl_timer_t *t)
@@ -137,7 +140,7 @@ void sl__timers_run(sl__worker_t *w)
 
 void sl__timer_heap_free(sl__worker_t *w)
 {
-    sl__free(w->rt, w->timers.v, sizeof(sl_timer_t *) * (size_t)w->timers.cap);
+    sl__free(w->rt, (void *)w->timers.v, sizeof(void *) * (size_t)w->timers.cap);
     w->timers.v = NULL;
     w->timers.len = w->timers.cap = 0;
 }
@@ -158,7 +161,12 @@ static int sleep_arm(sl_clause_t *c)
     c->timer.kind = SL__TIMER_CLAUSE;
     c->timer.owner = c;
     c->timer.slot = -1;
-    sl__timer_arm(w, &c->timer, c->arg64);
+    if (sl__timer_arm(w, &c->timer, c->arg64) != 0) {
+        if (!sl__claim_self(c))
+            return SL__LOST;
+        c->w.res = SL_ENOMEM;
+        return SL__DONE;
+    }
     return SL__ARMED;
 }
 
