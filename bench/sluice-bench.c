@@ -169,6 +169,10 @@ static int idle_child(void)
     return 0;
 }
 
+/* The program to re-run for idle_tasks children: argv[0] when it is a path (under valgrind,
+ * /proc/self/exe is valgrind's own launcher), else /proc/self/exe. */
+static const char *self_exe = "/proc/self/exe";
+
 static sample_t run_idle_child(void)
 {
     int fds[2];
@@ -188,8 +192,8 @@ static sample_t run_idle_child(void)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execl("/proc/self/exe", "sluice-bench", "--scale", scale, "--idle-child", (char *)NULL);
-        perror("sluice-bench: exec /proc/self/exe");
+        execl(self_exe, "sluice-bench", "--scale", scale, "--idle-child", (char *)NULL);
+        perror("sluice-bench: exec");
         _exit(127);
     }
     close(fds[1]);
@@ -267,6 +271,8 @@ static double parse_scale(const char *s)
 
 int main(int argc, char **argv)
 {
+    if (argc > 0 && strchr(argv[0], '/'))
+        self_exe = argv[0];
     const char *env = getenv("SLUICE_BENCH_SCALE");
     if (env && *env)
         bench_scale = parse_scale(env);
