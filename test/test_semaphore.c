@@ -866,7 +866,7 @@ static void *fair_task(void *arg)
 
 static void *main_fair(void *arg)
 {
-    (void)arg;
+    int workers = (int)(intptr_t)arg;
     struct fair *f = sl_malloc(sizeof *f);
     ASSERT_NOT_NULL(f);
     memset(f, 0, sizeof *f);
@@ -878,7 +878,7 @@ static void *main_fair(void *arg)
     for (int i = 0; i < FAIR_TASKS; i++) {
         a[i].f = f;
         a[i].id = i;
-        t[i] = spawn_on(i % 2, fair_task, &a[i]);
+        t[i] = spawn_on(i % workers, fair_task, &a[i]);
     }
     int leader = 0;
     ASSERT_OK(sl_barrier_wait(&f->start, &leader));
@@ -891,7 +891,11 @@ static void *main_fair(void *arg)
         join_ok(t[i]);
     ASSERT_EQ(f->pos, FAIR_TASKS * FAIR_ITERS);
     /* FIFO: once a task has queued, every other task is granted at most once before it, and
-     * at most once more while it releases and queues again. */
+     * at most once more while it releases and queues again. That bound is exact on one worker,
+     * where tasks switch only at waits. On two workers the OS may preempt a worker thread
+     * between a release and the next acquire (before the task has queued again), and the
+     * other worker's tasks then rightly take the permit for as long as that lasts: there the
+     * run checks completion and allocation only, and sem_04 checks strict FIFO order. */
     int last[FAIR_TASKS];
     for (int i = 0; i < FAIR_TASKS; i++)
         last[i] = -1;
@@ -902,7 +906,8 @@ static void *main_fair(void *arg)
             maxgap = k - last[id] - 1;
         last[id] = k;
     }
-    ASSERT_LE(maxgap, 2 * (FAIR_TASKS - 1));
+    if (workers == 1)
+        ASSERT_LE(maxgap, 2 * (FAIR_TASKS - 1));
     sl_sem_destroy(&f->sem);
     sl_barrier_destroy(&f->start);
     sl_barrier_destroy(&f->end);
@@ -912,5 +917,6 @@ static void *main_fair(void *arg)
 
 SL_TEST(sem_fairness_contention_2workers_no_alloc)
 {
-    run(2, main_fair, NULL);
+    run(1, main_fair, (void *)(intptr_t)1);
+    run(2, main_fair, (void *)(intptr_t)2);
 }
