@@ -459,10 +459,10 @@ static void nd_disarm(sl_clause_t *c)
 
 static int nd_complete(sl_clause_t *c)
 {
-    sl_notified_t *w = c->obj;
-    sl__lock(&w->notify->lock);
-    nd_finish_locked(w);
-    sl__unlock(&w->notify->lock);
+    /* This clause won: its node has left the queue (the notifier unlinked it before claiming,
+     * or our own arm found it ready), so no other thread can reach w any more, and the wake
+     * ordered the notifier's writes before this point. No lock needed. */
+    nd_finish_locked(c->obj);
     return 0;
 }
 
