@@ -1542,13 +1542,16 @@ static void *main_alloc(void *arg)
         ASSERT_OK(sl_mpsc_new(8, 50, &s.tx, &s.rx));
         spsc_round(&s, workers - 1); /* warm up: stacks, timer heap */
         long a0 = test_alloc_total();
-        /* The producer task itself costs a few allocations; the messages cost none. */
+        /* The producer task itself costs an allocation, and the first wait that really parks
+         * with a deadline on a worker grows its timer heap once (whether the warm-up parked
+         * depends on timing); the messages cost none: 20,000 and then 100,000 messages stay
+         * within the same small constant. */
         spsc_round(&s, workers - 1);
-        long per_round = test_alloc_total() - a0;
+        ASSERT_LE(test_alloc_total() - a0, 3);
         a0 = test_alloc_total();
         s.n *= 5;
         spsc_round(&s, workers - 1);
-        ASSERT_EQ(test_alloc_total() - a0, per_round);
+        ASSERT_LE(test_alloc_total() - a0, 3);
         sl_mpsc_tx_drop(s.tx);
         sl_mpsc_rx_drop(s.rx);
     }
@@ -1557,13 +1560,15 @@ static void *main_alloc(void *arg)
     spsc_t u = {.n = 20000, .burst = 50};
     ASSERT_OK(sl_mpsc_unbounded_new(8, &u.tx, &u.rx));
     spsc_round(&u, 0);
+    /* One allocation per message would be thousands here (blocks of 32 values); how far the
+     * producer runs ahead decides whether a spare block more is needed, so bound, not equal. */
     long a0 = test_alloc_total();
     spsc_round(&u, 0);
-    long per_round = test_alloc_total() - a0;
+    ASSERT_LE(test_alloc_total() - a0, 8);
     a0 = test_alloc_total();
     u.n *= 5;
     spsc_round(&u, 0);
-    ASSERT_EQ(test_alloc_total() - a0, per_round);
+    ASSERT_LE(test_alloc_total() - a0, 8);
     sl_mpsc_tx_drop(u.tx);
     sl_mpsc_rx_drop(u.rx);
     return NULL;

@@ -1154,6 +1154,14 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
             err = -errno;
             break;
         }
+        /* The timer heap's first 64 slots come with the worker, so that the first wait with a
+         * deadline on a worker does not allocate in the middle of a program's steady state. */
+        w->timers.v = sl__alloc(rt, sizeof(void *) * 64);
+        if (!w->timers.v) {
+            err = SL_ENOMEM;
+            break;
+        }
+        w->timers.cap = 64;
         w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (w->evfd < 0) {
             err = -errno;
