@@ -377,29 +377,27 @@ static int recv_poll(sl_clause_t *c)
     return rx_poll(c->obj, c->buf, (uint64_t *)c->arg);
 }
 
+/* Under the channel lock: something to read at the receiver's cursor, or the end. */
+static int recv_ready(const void *obj)
+{
+    const sl_broadcast_rx_t *rx = obj;
+    chan_t *ch = rx->ch;
+    uint64_t cur = atomic_load_explicit(&((sl_broadcast_rx_t *)rx)->next, memory_order_relaxed);
+    uint64_t t, s = atomic_load_explicit(&slot_at(ch, cur)[0], memory_order_relaxed);
+    return classify(ch, cur, s, &t) != RD_EMPTY ||
+           atomic_load_explicit(&ch->closed, memory_order_relaxed);
+}
+
 static int recv_arm(sl_clause_t *c)
 {
-    sl_broadcast_rx_t *rx = c->obj;
-    chan_t *ch = rx->ch;
-    int r = SL__ARMED;
-    sl__lock(&ch->lock);
-    uint64_t cur = atomic_load_explicit(&rx->next, memory_order_relaxed), t;
-    uint64_t s = atomic_load_explicit(&slot_at(ch, cur)[0], memory_order_relaxed);
-    if (classify(ch, cur, s, &t) != RD_EMPTY ||
-        atomic_load_explicit(&ch->closed, memory_order_relaxed))
-        r = sl__claim_self(c) ? SL__DONE : SL__LOST;
-    else
-        sl__waitq_push(&ch->recvq, &c->w);
-    sl__unlock(&ch->lock);
-    return r;
+    chan_t *ch = ((sl_broadcast_rx_t *)c->obj)->ch;
+    return sl__arm_cond(c, &ch->lock, &ch->recvq, recv_ready);
 }
 
 static void recv_disarm(sl_clause_t *c)
 {
     chan_t *ch = ((sl_broadcast_rx_t *)c->obj)->ch;
-    sl__lock(&ch->lock);
-    sl__waitq_remove(&ch->recvq, &c->w);
-    sl__unlock(&ch->lock);
+    sl__disarm_cond(c, &ch->lock, &ch->recvq);
 }
 
 /* The receive itself happens here, in the winning task, so a losing clause moves nothing. */
@@ -493,25 +491,21 @@ static int closed_poll(sl_clause_t *c)
     return atomic_load_explicit(&ch->nrx, memory_order_acquire) == 0 ? 0 : SL_EAGAIN;
 }
 
+static int no_receivers(const void *obj)
+{
+    return atomic_load_explicit(&((chan_t *)obj)->nrx, memory_order_relaxed) == 0;
+}
+
 static int closed_arm(sl_clause_t *c)
 {
     chan_t *ch = c->obj;
-    int r = SL__ARMED;
-    sl__lock(&ch->lock);
-    if (atomic_load_explicit(&ch->nrx, memory_order_relaxed) == 0)
-        r = sl__claim_self(c) ? SL__DONE : SL__LOST;
-    else
-        sl__waitq_push(&ch->closedq, &c->w);
-    sl__unlock(&ch->lock);
-    return r;
+    return sl__arm_cond(c, &ch->lock, &ch->closedq, no_receivers);
 }
 
 static void closed_disarm(sl_clause_t *c)
 {
     chan_t *ch = c->obj;
-    sl__lock(&ch->lock);
-    sl__waitq_remove(&ch->closedq, &c->w);
-    sl__unlock(&ch->lock);
+    sl__disarm_cond(c, &ch->lock, &ch->closedq);
 }
 
 /* A receiver that subscribed between the wake and now sends us back to waiting (BC-17). */

@@ -915,27 +915,21 @@ static int closed_poll(sl_clause_t *c)
     return r;
 }
 
+static int rx_gone(const void *obj)
+{
+    return ((const chan_t *)obj)->rx_closed;
+}
+
 static int closed_arm(sl_clause_t *c)
 {
     chan_t *ch = c->obj;
-    int state = SL__ARMED;
-    sl__lock(&ch->lock);
-    if (ch->rx_closed) {
-        state = sl__claim_self(c) ? SL__DONE : SL__LOST;
-        c->w.res = 0;
-    } else {
-        sl__waitq_push(&ch->closedq, &c->w);
-    }
-    sl__unlock(&ch->lock);
-    return state;
+    return sl__arm_cond(c, &ch->lock, &ch->closedq, rx_gone);
 }
 
 static void closed_disarm(sl_clause_t *c)
 {
     chan_t *ch = c->obj;
-    sl__lock(&ch->lock);
-    sl__waitq_remove(&ch->closedq, &c->w);
-    sl__unlock(&ch->lock);
+    sl__disarm_cond(c, &ch->lock, &ch->closedq);
 }
 
 static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_disarm, NULL};

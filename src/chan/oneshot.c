@@ -292,27 +292,21 @@ static int closed_poll(sl_clause_t *c)
     return r;
 }
 
+static int rx_gone(const void *obj)
+{
+    return (((const oneshot_t *)obj)->state & RX_CLOSED) != 0;
+}
+
 static int closed_arm(sl_clause_t *c)
 {
     oneshot_t *o = c->obj;
-    int state = SL__ARMED;
-    sl__lock(&o->lock);
-    if (o->state & RX_CLOSED) {
-        state = sl__claim_self(c) ? SL__DONE : SL__LOST;
-        c->w.res = 0;
-    } else {
-        sl__waitq_push(&o->txq, &c->w);
-    }
-    sl__unlock(&o->lock);
-    return state;
+    return sl__arm_cond(c, &o->lock, &o->txq, rx_gone);
 }
 
 static void closed_disarm(sl_clause_t *c)
 {
     oneshot_t *o = c->obj;
-    sl__lock(&o->lock);
-    sl__waitq_remove(&o->txq, &c->w);
-    sl__unlock(&o->lock);
+    sl__disarm_cond(c, &o->lock, &o->txq);
 }
 
 static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_disarm, NULL};

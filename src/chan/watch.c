@@ -462,27 +462,24 @@ static int changed_poll(sl_clause_t *c)
     return (s & 1) ? SL_ECLOSED : SL_EAGAIN;
 }
 
+/* Under the channel lock: a version this receiver has not seen, or the sender gone. */
+static int changed_ready(const void *obj)
+{
+    const sl_watch_rx_t *rx = obj;
+    uint64_t s = atomic_load_explicit(&rx->ch->state, memory_order_relaxed);
+    return st_version(s) != rx->seen || (s & 1);
+}
+
 static int changed_arm(sl_clause_t *c)
 {
-    sl_watch_rx_t *rx = c->obj;
-    chan_t *ch = rx->ch;
-    int r = SL__ARMED;
-    sl__lock(&ch->lock);
-    uint64_t s = atomic_load_explicit(&ch->state, memory_order_relaxed);
-    if (st_version(s) != rx->seen || (s & 1))
-        r = sl__claim_self(c) ? SL__DONE : SL__LOST;
-    else
-        sl__waitq_push(&ch->changedq, &c->w);
-    sl__unlock(&ch->lock);
-    return r;
+    chan_t *ch = ((sl_watch_rx_t *)c->obj)->ch;
+    return sl__arm_cond(c, &ch->lock, &ch->changedq, changed_ready);
 }
 
 static void changed_disarm(sl_clause_t *c)
 {
     chan_t *ch = ((sl_watch_rx_t *)c->obj)->ch;
-    sl__lock(&ch->lock);
-    sl__waitq_remove(&ch->changedq, &c->w);
-    sl__unlock(&ch->lock);
+    sl__disarm_cond(c, &ch->lock, &ch->changedq);
 }
 
 /* Marking seen happens here, in the winning task only. */
@@ -584,25 +581,21 @@ static int closed_poll(sl_clause_t *c)
     return atomic_load_explicit(&ch->nrx, memory_order_acquire) == 0 ? 0 : SL_EAGAIN;
 }
 
+static int no_receivers(const void *obj)
+{
+    return atomic_load_explicit(&((chan_t *)obj)->nrx, memory_order_relaxed) == 0;
+}
+
 static int closed_arm(sl_clause_t *c)
 {
     chan_t *ch = c->obj;
-    int r = SL__ARMED;
-    sl__lock(&ch->lock);
-    if (atomic_load_explicit(&ch->nrx, memory_order_relaxed) == 0)
-        r = sl__claim_self(c) ? SL__DONE : SL__LOST;
-    else
-        sl__waitq_push(&ch->closedq, &c->w);
-    sl__unlock(&ch->lock);
-    return r;
+    return sl__arm_cond(c, &ch->lock, &ch->closedq, no_receivers);
 }
 
 static void closed_disarm(sl_clause_t *c)
 {
     chan_t *ch = c->obj;
-    sl__lock(&ch->lock);
-    sl__waitq_remove(&ch->closedq, &c->w);
-    sl__unlock(&ch->lock);
+    sl__disarm_cond(c, &ch->lock, &ch->closedq);
 }
 
 static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_disarm,

@@ -158,25 +158,21 @@ static int cancel_poll(sl_clause_t *c)
     return sl_cancel_is_triggered(c->obj) ? 0 : SL_EAGAIN;
 }
 
+static int cancel_ready(const void *obj)
+{
+    return atomic_load_explicit(&((sl_cancel_t *)obj)->triggered, memory_order_relaxed);
+}
+
 static int cancel_arm(sl_clause_t *c)
 {
     sl_cancel_t *tok = c->obj;
-    int r = SL__ARMED;
-    sl__lock(&tok->tree->lock);
-    if (atomic_load_explicit(&tok->triggered, memory_order_relaxed))
-        r = sl__claim_self(c) ? SL__DONE : SL__LOST;
-    else
-        sl__waitq_push(&tok->waiters, &c->w);
-    sl__unlock(&tok->tree->lock);
-    return r;
+    return sl__arm_cond(c, &tok->tree->lock, &tok->waiters, cancel_ready);
 }
 
 static void cancel_disarm(sl_clause_t *c)
 {
     sl_cancel_t *tok = c->obj;
-    sl__lock(&tok->tree->lock);
-    sl__waitq_remove(&tok->waiters, &c->w);
-    sl__unlock(&tok->tree->lock);
+    sl__disarm_cond(c, &tok->tree->lock, &tok->waiters);
 }
 
 static const struct sl_clause_ops cancel_ops = {cancel_poll, cancel_arm, cancel_disarm, NULL};

@@ -333,6 +333,12 @@ sl_waiter_t *sl__waitq_claim_first(sl_waitq_t *q);
 int sl__waitq_claim_all(sl_waitq_t *q, int res, sl_waiter_t **list);
 void sl__waiters_wake(sl_waiter_t *list);
 
+/* Arm and disarm for the most common clause: one that waits for a one-way condition (closed,
+ * triggered, done) which its waitable announces, under `lock`, by claiming every waiter in
+ * `q` (sl__waitq_claim_all). ready(obj) is evaluated under the lock. */
+int sl__arm_cond(sl_clause_t *c, sl_lock_t *lock, sl_waitq_t *q, int (*ready)(const void *obj));
+void sl__disarm_cond(sl_clause_t *c, sl_lock_t *lock, sl_waitq_t *q);
+
 /* The generic wait: what sl_select() and every blocking call run. flags: SL_SELECT_FAIR,
  * SL__WAIT_POLLED (the caller has just polled every clause: skip the first poll pass). */
 #define SL__WAIT_POLLED 0x100

@@ -751,31 +751,21 @@ static int join_poll(sl_clause_t *c)
     return 0;
 }
 
+static int join_ready(const void *obj)
+{
+    return atomic_load_explicit(&((sl_task_t *)obj)->done, memory_order_acquire);
+}
+
 static int join_arm(sl_clause_t *c)
 {
     sl_task_t *t = c->obj;
-    int r = SL__ARMED;
-    sl__lock(&t->lock);
-    if (atomic_load_explicit(&t->done, memory_order_acquire)) {
-        if (sl__claim_self(c)) {
-            c->w.res = 0;
-            r = SL__DONE;
-        } else {
-            r = SL__LOST;
-        }
-    } else {
-        sl__waitq_push(&t->joiners, &c->w);
-    }
-    sl__unlock(&t->lock);
-    return r;
+    return sl__arm_cond(c, &t->lock, &t->joiners, join_ready);
 }
 
 static void join_disarm(sl_clause_t *c)
 {
     sl_task_t *t = c->obj;
-    sl__lock(&t->lock);
-    sl__waitq_remove(&t->joiners, &c->w);
-    sl__unlock(&t->lock);
+    sl__disarm_cond(c, &t->lock, &t->joiners);
 }
 
 static int join_complete(sl_clause_t *c)

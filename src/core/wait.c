@@ -98,6 +98,25 @@ void sl__waiters_wake(sl_waiter_t *list)
     }
 }
 
+int sl__arm_cond(sl_clause_t *c, sl_lock_t *lock, sl_waitq_t *q, int (*ready)(const void *obj))
+{
+    int r = SL__ARMED;
+    sl__lock(lock);
+    if (ready(c->obj))
+        r = sl__claim_self(c) ? SL__DONE : SL__LOST;
+    else
+        sl__waitq_push(q, &c->w);
+    sl__unlock(lock);
+    return r;
+}
+
+void sl__disarm_cond(sl_clause_t *c, sl_lock_t *lock, sl_waitq_t *q)
+{
+    sl__lock(lock);
+    sl__waitq_remove(q, &c->w);
+    sl__unlock(lock);
+}
+
 /* ---- Timeout scopes ---------------------------------------------------------------------- */
 
 void sl_timeout_enter(sl_timeout_t *to, int64_t deadline)
