@@ -6,24 +6,7 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static sl_runtime_opts_t opts(int workers)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    o.seed = 12345;
-    return o;
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o = opts(workers);
-    void *res = NULL;
-    ASSERT_OK(sl_run(&o, fn, arg, &res));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 static sl_broadcast_tx_t *mk(size_t cap, sl_broadcast_rx_t **rx)
 {
@@ -86,7 +69,7 @@ static void *bc01(void *a)
 
 SL_TEST(bcast_01_zero_capacity_rejected)
 {
-    run(1, bc01, NULL);
+    test_run(1, bc01, NULL);
 }
 
 /* ---- BC-02 ring length is the next power of two, and lag uses it (also section 2) ---- */
@@ -122,7 +105,7 @@ static void *bc02(void *a)
 
 SL_TEST(bcast_02_pow2_ring_and_lag_length)
 {
-    run(1, bc02, NULL);
+    test_run(1, bc02, NULL);
 }
 
 /* ---- BC-03 a sender made without a receiver is closed until subscribe ---- */
@@ -149,7 +132,7 @@ static void *bc03(void *a)
 
 SL_TEST(bcast_03_new_without_receiver_is_closed)
 {
-    run(1, bc03, NULL);
+    test_run(1, bc03, NULL);
 }
 
 /* ---- BC-04 send reports every subscribed receiver, readers or not ---- */
@@ -179,7 +162,7 @@ static void *bc04(void *a)
 
 SL_TEST(bcast_04_send_returns_receiver_count)
 {
-    run(1, bc04, NULL);
+    test_run(1, bc04, NULL);
 }
 
 /* ---- BC-05 send without receivers stores nothing; later sends work again ---- */
@@ -206,7 +189,7 @@ static void *bc05(void *a)
 
 SL_TEST(bcast_05_send_no_receivers_not_stored)
 {
-    run(1, bc05, NULL);
+    test_run(1, bc05, NULL);
 }
 
 /* ---- BC-06 send never waits; a full ring overwrites the oldest ---- */
@@ -228,7 +211,7 @@ static void *bc06(void *a)
 
 SL_TEST(bcast_06_send_never_waits_overwrites)
 {
-    run(1, bc06, NULL);
+    test_run(1, bc06, NULL);
 }
 
 /* ---- BC-07 subscribe and resubscribe start at the tail ---- */
@@ -257,7 +240,7 @@ static void *bc07(void *a)
 
 SL_TEST(bcast_07_subscribe_resubscribe_at_tail)
 {
-    run(1, bc07, NULL);
+    test_run(1, bc07, NULL);
 }
 
 /* ---- BC-08 every receiver gets every value, in order, as its own copy ---- */
@@ -286,7 +269,7 @@ static void *bc08(void *a)
 
 SL_TEST(bcast_08_all_receivers_all_values_in_order)
 {
-    run(1, bc08, NULL);
+    test_run(1, bc08, NULL);
 }
 
 /* ---- BC-09 try_recv on an empty channel, recv waits ---- */
@@ -327,7 +310,7 @@ static void *bc09(void *a)
 
 SL_TEST(bcast_09_try_recv_empty_recv_waits)
 {
-    run(1, bc09, NULL);
+    test_run(1, bc09, NULL);
 }
 
 /* ---- BC-10 exact lag arithmetic: every example of the checklist ---- */
@@ -391,7 +374,7 @@ static void *bc10(void *a)
 
 SL_TEST(bcast_10_lagged_exact_count)
 {
-    run(1, bc10, NULL);
+    test_run(1, bc10, NULL);
 }
 
 /* ---- BC-11 lag is per receiver and can recur ---- */
@@ -418,7 +401,7 @@ static void *bc11(void *a)
 
 SL_TEST(bcast_11_lag_per_receiver_and_recurs)
 {
-    run(1, bc11, NULL);
+    test_run(1, bc11, NULL);
 }
 
 /* ---- BC-12 receiver len counts overwritten values until the lag is reported ---- */
@@ -445,7 +428,7 @@ static void *bc12(void *a)
 
 SL_TEST(bcast_12_receiver_len_with_lag)
 {
-    run(1, bc12, NULL);
+    test_run(1, bc12, NULL);
 }
 
 /* ---- BC-13 sender len: held values still owed to a receiver ---- */
@@ -476,7 +459,7 @@ static void *bc13(void *a)
 
 SL_TEST(bcast_13_sender_len)
 {
-    run(1, bc13, NULL);
+    test_run(1, bc13, NULL);
 }
 
 /* ---- BC-14 senders gone: drain (lag first), then closed; waiters woken ---- */
@@ -525,7 +508,7 @@ static void *bc14(void *a)
 
 SL_TEST(bcast_14_close_drains_then_closed)
 {
-    run(1, bc14, NULL);
+    test_run(1, bc14, NULL);
 }
 
 /* ---- BC-15 resubscribe after close ---- */
@@ -547,7 +530,7 @@ static void *bc15(void *a)
 
 SL_TEST(bcast_15_resubscribe_closed_channel)
 {
-    run(1, bc15, NULL);
+    test_run(1, bc15, NULL);
 }
 
 /* ---- BC-16 dropping a receiver releases what it owed; nobody else is affected ---- */
@@ -571,7 +554,7 @@ static void *bc16(void *a)
 
 SL_TEST(bcast_16_drop_receiver_releases_values)
 {
-    run(1, bc16, NULL);
+    test_run(1, bc16, NULL);
 }
 
 /* ---- BC-17 tx closed: ready at zero receivers; a new subscriber sends it back to waiting -- */
@@ -604,7 +587,7 @@ static void *bc17(void *a)
 
 SL_TEST(bcast_17_sender_closed_with_resubscribe)
 {
-    run(1, bc17, NULL);
+    test_run(1, bc17, NULL);
 }
 
 /* ---- BC-18 weak sender ---- */
@@ -633,7 +616,7 @@ static void *bc18(void *a)
 
 SL_TEST(bcast_18_weak_sender)
 {
-    run(1, bc18, NULL);
+    test_run(1, bc18, NULL);
 }
 
 /* ---- BC-19 values are copied per receiver; recv is cancel-safe ---- */
@@ -665,7 +648,7 @@ static void *bc19(void *a)
 
 SL_TEST(bcast_19_copies_and_cancel_safe)
 {
-    run(1, bc19, NULL);
+    test_run(1, bc19, NULL);
 }
 
 /* ---- BC-20 error names and the lag count through the out-parameter ---- */
@@ -691,7 +674,7 @@ static void *bc20(void *a)
 
 SL_TEST(bcast_20_error_names_and_lag_count)
 {
-    run(1, bc20, NULL);
+    test_run(1, bc20, NULL);
 }
 
 /* ---- X-01 blocking receives consume the coop budget ---- */
@@ -728,7 +711,7 @@ static void *x01(void *a)
 
 SL_TEST(bcast_x01_coop_budget)
 {
-    run(1, x01, NULL);
+    test_run(1, x01, NULL);
 }
 
 /* ---- X-02 usable outside the runtime: plain threads, try forms ---- */
@@ -809,7 +792,7 @@ static void *x03(void *a)
 
 SL_TEST(bcast_x03_memory_ordering)
 {
-    run(2, x03, NULL);
+    test_run(2, x03, NULL);
 }
 
 /* ---- Stress: randomly slow receivers on 2 workers; received + lagged adds up exactly ---- */
@@ -902,7 +885,7 @@ static void *stress(void *a)
 
 SL_TEST(bcast_stress_slow_receivers_2workers)
 {
-    run(2, stress, NULL);
+    test_run(2, stress, NULL);
 }
 
 /* ---- No allocation per message or per wait in steady state ---- */
@@ -949,7 +932,7 @@ static void *alloc_main(void *a)
 
 SL_TEST(bcast_alloc_steady_state)
 {
-    run(1, alloc_main, NULL);
+    test_run(1, alloc_main, NULL);
 }
 
 /* ---- Cross-worker wakes: ping-pong between workers 0 and 1 ---- */
@@ -993,7 +976,7 @@ static void *pp_main(void *a)
 
 SL_TEST(bcast_cross_worker_wakes)
 {
-    run(2, pp_main, NULL);
+    test_run(2, pp_main, NULL);
 }
 
 /* ---- Select: a losing recv clause does not move the cursor ---- */
@@ -1044,7 +1027,7 @@ static void *sel_main(void *a)
 
 SL_TEST(bcast_select_loser_keeps_cursor)
 {
-    run(1, sel_main, NULL);
+    test_run(1, sel_main, NULL);
 }
 
 /* ---- Cancellation and timeouts ---- */
@@ -1078,7 +1061,7 @@ static void *cancel_main(void *a)
 
 SL_TEST(bcast_cancel_and_timeout)
 {
-    run(1, cancel_main, NULL);
+    test_run(1, cancel_main, NULL);
 }
 
 static void *closed_cancel_task(void *a)
@@ -1108,7 +1091,7 @@ static void *closed_cancel_main(void *a)
 
 SL_TEST(bcast_tx_closed_cancel_and_timeout)
 {
-    run(1, closed_cancel_main, NULL);
+    test_run(1, closed_cancel_main, NULL);
 }
 
 /* ---- The three forms of recv and tx_closed ---- */
@@ -1154,7 +1137,7 @@ static void *forms_main(void *a)
 
 SL_TEST(bcast_three_forms)
 {
-    run(1, forms_main, NULL);
+    test_run(1, forms_main, NULL);
 }
 
 static void *closed_forms_main(void *a)
@@ -1181,7 +1164,7 @@ static void *closed_forms_main(void *a)
 
 SL_TEST(bcast_tx_closed_forms_and_clause)
 {
-    run(1, closed_forms_main, NULL);
+    test_run(1, closed_forms_main, NULL);
 }
 
 /* ---- Out of memory leaves nothing behind ---- */
@@ -1207,5 +1190,5 @@ static void *oom_main(void *a)
 
 SL_TEST(bcast_out_of_memory)
 {
-    run(1, oom_main, NULL);
+    test_run(1, oom_main, NULL);
 }

@@ -6,16 +6,7 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 static int64_t ms(int64_t n)
 {
@@ -32,26 +23,6 @@ static void settle(int n)
         ASSERT_OK(sl_sleep(SL_MSEC));
     ASSERT_OK(sl_sleep(ms(10)));
     atomic_store(&started, 0);
-}
-
-/* Spawns fn(arg) on a given worker. */
-static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
-{
-    sl_spawn_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.worker = worker;
-    so.use_worker = 1;
-    sl_task_t *t;
-    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
-    return t;
-}
-
-static intptr_t join_value(sl_task_t *t)
-{
-    sl_join_t j;
-    ASSERT_OK(sl_task_join(t, &j));
-    ASSERT_EQ(j.status, SL_TASK_RETURNED);
-    return (intptr_t)j.value;
 }
 
 /* ---- pipe round trip ---- */
@@ -86,19 +57,19 @@ static void *main_pipe(void *arg)
     ASSERT_EQ(sl_write(p.fds[1], "hello", 5), 5);
     ASSERT_OK(sl_sleep(ms(5)));
     ASSERT_OK(sl_close(p.fds[1]));
-    ASSERT_EQ(join_value(t), 0);
+    ASSERT_EQ(test_join_value(t), 0);
     ASSERT_OK(sl_close(p.fds[0]));
     return NULL;
 }
 
 SL_TEST(pipe_roundtrip)
 {
-    run(1, main_pipe, NULL);
+    test_run(1, main_pipe, NULL);
 }
 
 SL_TEST(pipe_roundtrip_2workers)
 {
-    run(2, main_pipe, NULL);
+    test_run(2, main_pipe, NULL);
 }
 
 /* ---- registered on worker 0, waited on from worker 1 ---- */
@@ -111,19 +82,19 @@ static void *main_cross_worker(void *arg)
     ASSERT_OK(sl_pipe(p.fds));
     /* A wait from worker 0 registers the fd with worker 0's epoll. */
     ASSERT_ERR(sl_fd_wait_until(p.fds[0], SL_READABLE, sl_deadline_in(ms(1))), SL_ETIMEDOUT);
-    sl_task_t *t = spawn_on(1, read_hello, &p);
+    sl_task_t *t = test_spawn_on(1, read_hello, &p);
     ASSERT_OK(sl_sleep(ms(10)));
     ASSERT_EQ(sl_write(p.fds[1], "hello", 5), 5);
     ASSERT_OK(sl_sleep(ms(5)));
     ASSERT_OK(sl_close(p.fds[1]));
-    ASSERT_EQ(join_value(t), 0);
+    ASSERT_EQ(test_join_value(t), 0);
     ASSERT_OK(sl_close(p.fds[0]));
     return NULL;
 }
 
 SL_TEST(registered_on_w0_waited_on_w1)
 {
-    run(2, main_cross_worker, NULL);
+    test_run(2, main_cross_worker, NULL);
 }
 
 /* ---- write_all through a pipe much larger than its buffer ---- */
@@ -162,7 +133,7 @@ static void *main_write_all(void *arg)
     ASSERT_OK(sl_write_all(fds[1], data, BIG, &written));
     ASSERT_EQ_U(written, BIG);
     ASSERT_OK(sl_close(fds[1]));
-    ASSERT_EQ(join_value(t), BIG);
+    ASSERT_EQ(test_join_value(t), BIG);
     ASSERT_OK(sl_close(fds[0]));
     sl_free(data, BIG);
     return NULL;
@@ -170,7 +141,7 @@ static void *main_write_all(void *arg)
 
 SL_TEST(write_all_large)
 {
-    run(2, main_write_all, NULL);
+    test_run(2, main_write_all, NULL);
 }
 
 /* write_all into a full pipe nobody reads: the deadline reports how much went out. */
@@ -194,7 +165,7 @@ static void *main_write_all_deadline(void *arg)
 
 SL_TEST(write_all_deadline)
 {
-    run(1, main_write_all_deadline, NULL);
+    test_run(1, main_write_all_deadline, NULL);
 }
 
 /* ---- close wakes waiters ---- */
@@ -219,24 +190,24 @@ static void *main_close_wakes(void *arg)
     int workers = (int)(intptr_t)arg;
     int fds[2];
     ASSERT_OK(sl_pipe(fds));
-    sl_task_t *a = spawn_on(workers - 1, read_expect, &fds[0]);
-    sl_task_t *b = spawn_on(0, wait_readable, &fds[0]);
+    sl_task_t *a = test_spawn_on(workers - 1, read_expect, &fds[0]);
+    sl_task_t *b = test_spawn_on(0, wait_readable, &fds[0]);
     settle(2);
     ASSERT_OK(sl_close(fds[0]));
-    ASSERT_EQ(join_value(a), SL_ECLOSED);
-    ASSERT_EQ(join_value(b), SL_ECLOSED);
+    ASSERT_EQ(test_join_value(a), SL_ECLOSED);
+    ASSERT_EQ(test_join_value(b), SL_ECLOSED);
     ASSERT_OK(sl_close(fds[1]));
     return NULL;
 }
 
 SL_TEST(close_wakes_waiters)
 {
-    run(1, main_close_wakes, (void *)(intptr_t)1);
+    test_run(1, main_close_wakes, (void *)(intptr_t)1);
 }
 
 SL_TEST(close_wakes_waiters_2workers)
 {
-    run(2, main_close_wakes, (void *)(intptr_t)2);
+    test_run(2, main_close_wakes, (void *)(intptr_t)2);
 }
 
 /* The number is reused after sl_close(): the new fd must get its own events. */
@@ -252,7 +223,7 @@ static void *main_reuse(void *arg)
         ASSERT_OK(sl_task_yield());
         atomic_store(&started, 0);
         ASSERT_EQ(sl_write(fds[1], "z", 1), 1);
-        ASSERT_EQ(join_value(t), 1);
+        ASSERT_EQ(test_join_value(t), 1);
         ASSERT_OK(sl_close(fds[0]));
         ASSERT_OK(sl_close(fds[1]));
     }
@@ -261,7 +232,7 @@ static void *main_reuse(void *arg)
 
 SL_TEST(fd_number_reuse)
 {
-    run(2, main_reuse, NULL);
+    test_run(2, main_reuse, NULL);
 }
 
 /* ---- cancellation, deadlines, timeout scopes ---- */
@@ -271,7 +242,7 @@ static void *main_cancel(void *arg)
     int workers = (int)(intptr_t)arg;
     int fds[2];
     ASSERT_OK(sl_pipe(fds));
-    sl_task_t *t = spawn_on(workers - 1, read_expect, &fds[0]);
+    sl_task_t *t = test_spawn_on(workers - 1, read_expect, &fds[0]);
     settle(1);
     sl_task_abort(t);
     sl_join_t j;
@@ -291,12 +262,12 @@ static void *main_cancel(void *arg)
 
 SL_TEST(read_cancelled)
 {
-    run(1, main_cancel, (void *)(intptr_t)1);
+    test_run(1, main_cancel, (void *)(intptr_t)1);
 }
 
 SL_TEST(read_cancelled_2workers)
 {
-    run(2, main_cancel, (void *)(intptr_t)2);
+    test_run(2, main_cancel, (void *)(intptr_t)2);
 }
 
 static void *main_timeouts(void *arg)
@@ -318,7 +289,7 @@ static void *main_timeouts(void *arg)
 
 SL_TEST(read_deadline_and_timeout_scope)
 {
-    run(1, main_timeouts, NULL);
+    test_run(1, main_timeouts, NULL);
 }
 
 /* ---- try forms and readiness ---- */
@@ -348,7 +319,7 @@ static void *main_try(void *arg)
 
 SL_TEST(try_forms)
 {
-    run(1, main_try, NULL);
+    test_run(1, main_try, NULL);
 }
 
 /* Every task waiting for readability wakes on one write. */
@@ -359,11 +330,11 @@ static void *main_many_waiters(void *arg)
     ASSERT_OK(sl_pipe(fds));
     sl_task_t *t[6];
     for (int i = 0; i < 6; i++)
-        t[i] = spawn_on(i % 2, wait_readable, &fds[0]);
+        t[i] = test_spawn_on(i % 2, wait_readable, &fds[0]);
     settle(6);
     ASSERT_EQ(sl_write(fds[1], "x", 1), 1);
     for (int i = 0; i < 6; i++)
-        ASSERT_EQ(join_value(t[i]), SL_READABLE);
+        ASSERT_EQ(test_join_value(t[i]), SL_READABLE);
     ASSERT_OK(sl_close(fds[0]));
     ASSERT_OK(sl_close(fds[1]));
     return NULL;
@@ -371,7 +342,7 @@ static void *main_many_waiters(void *arg)
 
 SL_TEST(many_waiters_all_wake)
 {
-    run(2, main_many_waiters, NULL);
+    test_run(2, main_many_waiters, NULL);
 }
 
 /* ---- select ---- */
@@ -416,7 +387,7 @@ static void *main_select(void *arg)
 
 SL_TEST(select_clauses)
 {
-    run(1, main_select, NULL);
+    test_run(1, main_select, NULL);
 }
 
 static void *write_later(void *arg)
@@ -432,14 +403,14 @@ static void *main_select_wait(void *arg)
     (void)arg;
     int fds[2];
     ASSERT_OK(sl_pipe(fds));
-    sl_task_t *t = spawn_on(1, write_later, &fds[1]);
+    sl_task_t *t = test_spawn_on(1, write_later, &fds[1]);
     char buf[8];
     sl_clause_t c[2];
     sl_clause_read(&c[0], fds[0], buf, sizeof buf);
     sl_clause_sleep_until(&c[1], sl_deadline_in(10 * SL_SEC));
     ASSERT_EQ(sl_select(c, 2, SL_SELECT_FAIR, SL_FOREVER), 0);
     ASSERT_EQ(c[0].res, 5);
-    join_value(t);
+    test_join_value(t);
     ASSERT_OK(sl_close(fds[0]));
     ASSERT_OK(sl_close(fds[1]));
     return NULL;
@@ -447,7 +418,7 @@ static void *main_select_wait(void *arg)
 
 SL_TEST(select_read_waits)
 {
-    run(2, main_select_wait, NULL);
+    test_run(2, main_select_wait, NULL);
 }
 
 /* The fd table grows on the first wait; if that allocation fails the call says so and the
@@ -469,5 +440,5 @@ static void *main_nomem(void *arg)
 
 SL_TEST(fd_table_out_of_memory)
 {
-    run(1, main_nomem, NULL);
+    test_run(1, main_nomem, NULL);
 }

@@ -8,6 +8,7 @@
 #include <sluice.h>
 
 #include "test.h"
+#include "test_rt.h"
 
 static sl_runtime_opts_t opts(int workers, int budget)
 {
@@ -26,11 +27,6 @@ static void run_b(int workers, int budget, void *(*fn)(void *), void *arg)
     void *res = NULL;
     ASSERT_OK(sl_run(&o, fn, arg, &res));
     ASSERT_EQ(test_alloc_live(), 0);
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    run_b(workers, 0, fn, arg);
 }
 
 /* ---- task bodies ---- */
@@ -134,8 +130,8 @@ static void *main_js01(void *arg)
 
 SL_TEST(js01_spawn_starts_immediately)
 {
-    run(1, main_js01, NULL);
-    run(2, main_js01, NULL);
+    test_run(1, main_js01, NULL);
+    test_run(2, main_js01, NULL);
 }
 
 /* ---- JS-02: join_next in completion order; SL_EEMPTY iff empty ---- */
@@ -196,7 +192,7 @@ static void *main_js02(void *arg)
 
 SL_TEST(js02_join_next_completion_order)
 {
-    run(1, main_js02, NULL);
+    test_run(1, main_js02, NULL);
 }
 
 /* ---- JS-03: panicked and aborted results carry status, message and id ---- */
@@ -229,8 +225,8 @@ static void *main_js03(void *arg)
 
 SL_TEST(js03_panic_and_cancel_results)
 {
-    run(1, main_js03, NULL);
-    run(2, main_js03, NULL);
+    test_run(1, main_js03, NULL);
+    test_run(2, main_js03, NULL);
 }
 
 /* ---- JS-04: abort is a request; finished tasks are unaffected; twice = once ---- */
@@ -273,7 +269,7 @@ static void *main_js04(void *arg)
 
 SL_TEST(js04_abort_is_a_request)
 {
-    run(1, main_js04, NULL);
+    test_run(1, main_js04, NULL);
 }
 
 /* ---- JS-05: abort_all keeps the tasks; finished ones still report their own outcome ---- */
@@ -309,7 +305,7 @@ static void *main_js05(void *arg)
 
 SL_TEST(js05_abort_all_keeps_tasks)
 {
-    run(1, main_js05, NULL);
+    test_run(1, main_js05, NULL);
 }
 
 /* ---- JS-06: shutdown = abort_all + drain, even when cancelled or timed out ---- */
@@ -379,8 +375,8 @@ static void *main_js07(void *arg)
 
 SL_TEST(js07_detach_all)
 {
-    run(1, main_js07, NULL);
-    run(2, main_js07, NULL);
+    test_run(1, main_js07, NULL);
+    test_run(2, main_js07, NULL);
 }
 
 /* ---- JS-08: freeing the set aborts (and here also joins) what is left ---- */
@@ -403,8 +399,8 @@ static void *main_js08(void *arg)
 
 SL_TEST(js08_free_aborts)
 {
-    run(1, main_js08, NULL);
-    run(2, main_js08, NULL);
+    test_run(1, main_js08, NULL);
+    test_run(2, main_js08, NULL);
 }
 
 /* ---- JS-09: try_join_next never waits, ignores the budget ---- */
@@ -499,7 +495,7 @@ static void *main_js10(void *arg)
 
 SL_TEST(js10_join_all)
 {
-    run(1, main_js10, NULL);
+    test_run(1, main_js10, NULL);
 }
 
 /* ---- JS-11: join_next consumes the cooperative budget ---- */
@@ -567,7 +563,7 @@ static void *main_js12(void *arg)
 
 SL_TEST(js12_runtime_shutdown_cancels)
 {
-    run(2, main_js12, NULL);
+    test_run(2, main_js12, NULL);
     ASSERT_EQ(atomic_load(&js12_status), SL_TASK_CANCELLED);
 }
 
@@ -598,7 +594,7 @@ static void *main_js13(void *arg)
 
 SL_TEST(js13_results_kept_until_joined)
 {
-    run(1, main_js13, NULL);
+    test_run(1, main_js13, NULL);
 }
 
 /* ---- a loop of join_next over ready results lets other tasks run ---- */
@@ -643,7 +639,7 @@ static void *main_x01(void *arg)
 
 SL_TEST(x01_coop_budget)
 {
-    run(1, main_x01, NULL);
+    test_run(1, main_x01, NULL);
 }
 
 /* ---- the non-waiting calls work outside a task ---- */
@@ -688,7 +684,7 @@ static void *main_x02(void *arg)
 
 SL_TEST(x02_try_forms_outside_tasks)
 {
-    run(1, main_x02, NULL);
+    test_run(1, main_x02, NULL);
 }
 
 /* ---- what a task wrote is visible to whoever joins it (other worker) ---- */
@@ -727,7 +723,7 @@ static void *main_x03(void *arg)
 
 SL_TEST(x03_memory_ordering)
 {
-    run(2, main_x03, NULL);
+    test_run(2, main_x03, NULL);
 }
 
 /* ---- Failure isolation: one panic, the others complete ---- */
@@ -772,8 +768,8 @@ static void *main_failure_isolation(void *arg)
 
 SL_TEST(failure_isolation)
 {
-    run(1, main_failure_isolation, NULL);
-    run(2, main_failure_isolation, NULL);
+    test_run(1, main_failure_isolation, NULL);
+    test_run(2, main_failure_isolation, NULL);
 }
 
 /* ---- Deterministic free: afterwards every task has ended and cleaned up ---- */
@@ -801,8 +797,8 @@ static void *main_free_deterministic(void *arg)
 
 SL_TEST(free_deterministic)
 {
-    run(1, main_free_deterministic, NULL);
-    run(2, main_free_deterministic, NULL);
+    test_run(1, main_free_deterministic, NULL);
+    test_run(2, main_free_deterministic, NULL);
 }
 
 /* ---- 2-worker stress: 10,000 tasks in batches ---- */
@@ -840,7 +836,7 @@ static void *main_stress(void *arg)
 
 SL_TEST(stress_2workers)
 {
-    run(2, main_stress, NULL);
+    test_run(2, main_stress, NULL);
 }
 
 /* ---- join_next across workers ---- */
@@ -876,7 +872,7 @@ static void *main_across(void *arg)
 
 SL_TEST(join_next_across_workers)
 {
-    run(2, main_across, NULL);
+    test_run(2, main_across, NULL);
 }
 
 /* ---- Cancelling a task waiting in join_next loses nothing ---- */
@@ -953,7 +949,7 @@ static void *main_cancel_join(void *arg)
 
 SL_TEST(join_next_cancel_loses_nothing)
 {
-    run(2, main_cancel_join, NULL);
+    test_run(2, main_cancel_join, NULL);
 }
 
 /* ---- Deadlines and timeout scopes ---- */
@@ -985,7 +981,7 @@ static void *main_timeout(void *arg)
 
 SL_TEST(join_next_timeout)
 {
-    run(1, main_timeout, NULL);
+    test_run(1, main_timeout, NULL);
 }
 
 /* ---- A select clause that loses leaves no trace ---- */
@@ -1062,7 +1058,7 @@ static void *main_select(void *arg)
 
 SL_TEST(select_loser_leaves_no_trace)
 {
-    run(2, main_select, NULL);
+    test_run(2, main_select, NULL);
 }
 
 /* ---- Allocation: entries are recycled; nothing per join beyond the task itself ---- */
@@ -1103,5 +1099,5 @@ static void *main_alloc(void *arg)
 
 SL_TEST(alloc_reuses_entries)
 {
-    run(1, main_alloc, NULL);
+    test_run(1, main_alloc, NULL);
 }

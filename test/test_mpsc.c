@@ -10,36 +10,13 @@
 #include <sluice.h>
 
 #include "test.h"
+#include "test_rt.h"
 
 typedef uint64_t u64;
 
-static sl_runtime_opts_t opts(int workers)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    return o;
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o = opts(workers);
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
-
-static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
-{
-    sl_spawn_opts_t so = {.name = "t", .worker = worker, .use_worker = worker >= 0};
-    sl_task_t *t;
-    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
-    return t;
-}
-
 static sl_task_t *spawn(void *(*fn)(void *), void *arg)
 {
-    return spawn_on(-1, fn, arg);
+    return test_spawn_on(-1, fn, arg);
 }
 
 /* Lets every other task on this worker run up to its next wait. */
@@ -47,13 +24,6 @@ static void settle(void)
 {
     for (int i = 0; i < 8; i++)
         ASSERT_OK(sl_task_yield());
-}
-
-static intptr_t join(sl_task_t *t)
-{
-    sl_join_t j;
-    ASSERT_OK(sl_task_join(t, &j));
-    return (intptr_t)j.value;
 }
 
 static void fill(sl_mpsc_tx_t *tx, u64 from, size_t n)
@@ -164,7 +134,7 @@ static void *main_b02(void *arg)
 
 SL_TEST(mpsc_b02_new_channel_state)
 {
-    run(1, main_b02, NULL);
+    test_run(1, main_b02, NULL);
 }
 
 static void *main_b03(void *arg)
@@ -188,7 +158,7 @@ static void *main_b03(void *arg)
 
 SL_TEST(mpsc_b03_holds_exactly_capacity)
 {
-    run(1, main_b03, (void *)(uintptr_t)50);
+    test_run(1, main_b03, (void *)(uintptr_t)50);
 }
 
 static void *main_b04(void *arg)
@@ -218,7 +188,7 @@ static void *main_b04(void *arg)
 
 SL_TEST(mpsc_b04_reserve_counts_against_capacity)
 {
-    run(1, main_b04, NULL);
+    test_run(1, main_b04, NULL);
 }
 
 static void *main_b05(void *arg)
@@ -242,7 +212,7 @@ static void *main_b05(void *arg)
 
 SL_TEST(mpsc_b05_max_capacity_never_changes)
 {
-    run(1, main_b05, NULL);
+    test_run(1, main_b05, NULL);
 }
 
 /* ==== MPSC-B06..B08: ordering and fairness ==== */
@@ -266,7 +236,7 @@ static void *main_b06(void *arg)
 
 SL_TEST(mpsc_b06_fifo_across_senders)
 {
-    run(1, main_b06, NULL);
+    test_run(1, main_b06, NULL);
 }
 
 static void *main_b07(void *arg)
@@ -284,9 +254,9 @@ static void *main_b07(void *arg)
     ASSERT(!r1.done && !r2.done);
     /* Cancelling r1 loses its place; the freed slot goes to r2. */
     sl_task_abort(t1);
-    ASSERT_EQ(join(t1), SL_ECANCELED);
+    ASSERT_EQ(test_join_result(t1), SL_ECANCELED);
     ASSERT_EQ_U(recv1(rx), 100);
-    ASSERT_EQ(join(t2), 0);
+    ASSERT_EQ(test_join_result(t2), 0);
     ASSERT_EQ_U(sl_mpsc_permit_count(&r2.permit), 1);
     sl_mpsc_permit_drop(&r2.permit);
 
@@ -302,7 +272,7 @@ static void *main_b07(void *arg)
     for (u64 i = 0; i < 5; i++)
         ASSERT_EQ_U(recv1(rx), i);
     for (int i = 0; i < 4; i++)
-        ASSERT_EQ(join(ts[i]), 0);
+        ASSERT_EQ(test_join_result(ts[i]), 0);
     sl_mpsc_tx_drop(tx);
     sl_mpsc_rx_drop(rx);
     return NULL;
@@ -310,7 +280,7 @@ static void *main_b07(void *arg)
 
 SL_TEST(mpsc_b07_waiting_senders_are_fifo)
 {
-    run(1, main_b07, NULL);
+    test_run(1, main_b07, NULL);
 }
 
 static void *main_b08(void *arg)
@@ -332,7 +302,7 @@ static void *main_b08(void *arg)
     ASSERT_ERR(sl_mpsc_try_reserve(tx, &p), SL_EFULL);
     ASSERT(!r.done);
     ASSERT_EQ_U(recv1(rx), 1);
-    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ(test_join_result(t), 0);
     ASSERT_EQ_U(sl_mpsc_permit_count(&r.permit), 2);
     sl_mpsc_permit_drop(&r.permit);
     ASSERT_EQ_U(sl_mpsc_tx_capacity(tx), 2);
@@ -343,7 +313,7 @@ static void *main_b08(void *arg)
 
 SL_TEST(mpsc_b08_try_send_does_not_jump_the_queue)
 {
-    run(1, main_b08, NULL);
+    test_run(1, main_b08, NULL);
 }
 
 /* ==== MPSC-B09..B15: errors ==== */
@@ -360,7 +330,7 @@ static void *main_b09(void *arg)
     settle();
     ASSERT(!s.done);
     sl_mpsc_rx_close(rx); /* wakes the waiting sender with SL_ECLOSED */
-    ASSERT_EQ(join(t), SL_ECLOSED);
+    ASSERT_EQ(test_join_result(t), SL_ECLOSED);
     ASSERT_EQ_U(s.val, 77);
     u64 v = 5;
     ASSERT_ERR(sl_mpsc_send(tx, &v), SL_ECLOSED);
@@ -375,7 +345,7 @@ static void *main_b09(void *arg)
 
 SL_TEST(mpsc_b09_send_on_closed_hands_value_back)
 {
-    run(1, main_b09, NULL);
+    test_run(1, main_b09, NULL);
 }
 
 SL_TEST(mpsc_b10_try_send_closed_wins_over_full)
@@ -413,7 +383,7 @@ static void *main_b11(void *arg)
 
 SL_TEST(mpsc_b11_reserve_on_closed_channel)
 {
-    run(1, main_b11, NULL);
+    test_run(1, main_b11, NULL);
 }
 
 static void *main_b12(void *arg)
@@ -438,7 +408,7 @@ static void *main_b12(void *arg)
 
 SL_TEST(mpsc_b12_reserve_many_above_capacity)
 {
-    run(1, main_b12, NULL);
+    test_run(1, main_b12, NULL);
 }
 
 static void *main_b13(void *arg)
@@ -466,7 +436,7 @@ static void *main_b13(void *arg)
 
 SL_TEST(mpsc_b13_reserve_many_zero)
 {
-    run(1, main_b13, NULL);
+    test_run(1, main_b13, NULL);
 }
 
 static void *main_b14(void *arg)
@@ -498,7 +468,7 @@ static void *main_b14(void *arg)
 
 SL_TEST(mpsc_b14_reserve_many_yields_exactly_n)
 {
-    run(1, main_b14, NULL);
+    test_run(1, main_b14, NULL);
 }
 
 SL_TEST(mpsc_b15_error_codes_have_messages)
@@ -548,7 +518,7 @@ static void *main_b16(void *arg)
 
 SL_TEST(mpsc_b16_last_sender_drop_drains_then_closed)
 {
-    run(1, main_b16, NULL);
+    test_run(1, main_b16, NULL);
 }
 
 static void *main_b17(void *arg)
@@ -566,7 +536,7 @@ static void *main_b17(void *arg)
 
 SL_TEST(mpsc_b17_no_sender_recv_is_closed_at_once)
 {
-    run(1, main_b17, NULL);
+    test_run(1, main_b17, NULL);
 }
 
 static void *main_b18(void *arg)
@@ -591,7 +561,7 @@ static void *main_b18(void *arg)
 
 SL_TEST(mpsc_b18_tx_is_closed_tracks_receiver_only)
 {
-    run(1, main_b18, NULL);
+    test_run(1, main_b18, NULL);
 }
 
 static void *main_b19(void *arg)
@@ -604,14 +574,14 @@ static void *main_b19(void *arg)
     sl_task_t *t[3];
     for (int i = 0; i < 3; i++) {
         w[i] = (op_t){.tx = sl_mpsc_tx_clone(tx)};
-        t[i] = spawn_on(i % workers, do_closed, &w[i]);
+        t[i] = test_spawn_on(i % workers, do_closed, &w[i]);
     }
     ASSERT_OK(sl_sleep(2 * SL_MSEC));
     ASSERT_ERR(sl_mpsc_tx_try_closed(tx), SL_EAGAIN);
     ASSERT_ERR(sl_mpsc_tx_closed_until(tx, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
     sl_mpsc_rx_drop(rx);
     for (int i = 0; i < 3; i++) {
-        ASSERT_EQ(join(t[i]), 0);
+        ASSERT_EQ(test_join_result(t[i]), 0);
         sl_mpsc_tx_drop(w[i].tx);
     }
     ASSERT_OK(sl_mpsc_tx_closed(tx)); /* already closed: at once */
@@ -622,8 +592,8 @@ static void *main_b19(void *arg)
 
 SL_TEST(mpsc_b19_tx_closed_completes_for_every_sender)
 {
-    run(1, main_b19, (void *)(intptr_t)1);
-    run(2, main_b19, (void *)(intptr_t)2);
+    test_run(1, main_b19, (void *)(intptr_t)1);
+    test_run(2, main_b19, (void *)(intptr_t)2);
 }
 
 static void *main_b20(void *arg)
@@ -640,7 +610,7 @@ static void *main_b20(void *arg)
     settle();
     sl_mpsc_rx_close(rx);
     sl_mpsc_rx_close(rx); /* idempotent */
-    ASSERT_EQ(join(t), SL_ECLOSED);
+    ASSERT_EQ(test_join_result(t), SL_ECLOSED);
     ASSERT(sl_mpsc_rx_is_closed(rx));
     ASSERT_EQ_U(sl_mpsc_rx_len(rx), 2);
     u64 v = 3;
@@ -654,7 +624,7 @@ static void *main_b20(void *arg)
     settle();
     ASSERT(!r.done);
     ASSERT_OK(sl_mpsc_permit_send(&p, &v));
-    ASSERT_EQ(join(rt), 0);
+    ASSERT_EQ(test_join_result(rt), 0);
     ASSERT_EQ_U(r.val, 3);
     ASSERT_ERR(sl_mpsc_recv(rx, &v), SL_ECLOSED);
     sl_mpsc_tx_drop(tx);
@@ -664,7 +634,7 @@ static void *main_b20(void *arg)
 
 SL_TEST(mpsc_b20_close_keeps_buffer_and_reserved_permits)
 {
-    run(1, main_b20, NULL);
+    test_run(1, main_b20, NULL);
 }
 
 static void *main_b21(void *arg)
@@ -692,7 +662,7 @@ static void *main_b21(void *arg)
     settle();
     ASSERT(!r.done);
     sl_mpsc_permit_drop(&p);
-    ASSERT_EQ(join(t), SL_ECLOSED);
+    ASSERT_EQ(test_join_result(t), SL_ECLOSED);
     sl_mpsc_tx_drop(tx);
     sl_mpsc_rx_drop(rx);
     sl_mpsc_tx_drop(tx2);
@@ -702,7 +672,7 @@ static void *main_b21(void *arg)
 
 SL_TEST(mpsc_b21_closed_with_permit_is_empty_until_released)
 {
-    run(1, main_b21, NULL);
+    test_run(1, main_b21, NULL);
 }
 
 static void *main_b22(void *arg)
@@ -719,14 +689,14 @@ static void *main_b22(void *arg)
     settle();
     ASSERT_EQ_U(sl_mpsc_tx_capacity(tx), 0); /* it absorbed the free unit */
     sl_mpsc_rx_close(rx);
-    ASSERT_EQ(join(t), SL_ECLOSED);
+    ASSERT_EQ(test_join_result(t), SL_ECLOSED);
     ASSERT_EQ_U(sl_mpsc_tx_capacity(tx), 1);
     op_t rv = {.rx = rx};
     sl_task_t *rt = spawn(do_recv, &rv);
     settle();
     ASSERT(!rv.done);
     sl_mpsc_permit_drop(&p);
-    ASSERT_EQ(join(rt), SL_ECLOSED);
+    ASSERT_EQ(test_join_result(rt), SL_ECLOSED);
     sl_mpsc_tx_drop(tx);
     sl_mpsc_rx_drop(rx);
 
@@ -743,14 +713,14 @@ static void *main_b22(void *arg)
     ASSERT_EQ_U(recv1(rx), 0);
     rv = (op_t){.rx = rx};
     ASSERT_ERR(sl_mpsc_recv(rx, &rv.val), SL_ECLOSED);
-    ASSERT_EQ(join(t), SL_ECANCELED);
+    ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     sl_mpsc_rx_drop(rx);
     return NULL;
 }
 
 SL_TEST(mpsc_b22_failed_or_cancelled_reserve_wakes_closed_receiver)
 {
-    run(1, main_b22, NULL);
+    test_run(1, main_b22, NULL);
 }
 
 static void *main_b23(void *arg)
@@ -766,7 +736,7 @@ static void *main_b23(void *arg)
     u64 v = 1;
     ASSERT_ERR(sl_mpsc_send(tx, &v), SL_ECLOSED);
     ASSERT(sl_mpsc_tx_is_closed(tx));
-    sl_mpsc_tx_drop(tx); /* last handle: everything is freed (run() checks) */
+    sl_mpsc_tx_drop(tx); /* last handle: everything is freed (test_run() checks) */
 
     ASSERT_OK(sl_mpsc_new(8, 4, &tx, &rx));
     fill(tx, 0, 4);
@@ -778,7 +748,7 @@ static void *main_b23(void *arg)
 
 SL_TEST(mpsc_b23_rx_drop_discards_buffered_values)
 {
-    run(1, main_b23, NULL);
+    test_run(1, main_b23, NULL);
 }
 
 static void *main_b24(void *arg)
@@ -800,7 +770,7 @@ static void *main_b24(void *arg)
 
 SL_TEST(mpsc_b24_permit_send_succeeds_after_receiver_gone)
 {
-    run(1, main_b24, NULL);
+    test_run(1, main_b24, NULL);
 }
 
 static void *main_b25(void *arg)
@@ -819,7 +789,7 @@ static void *main_b25(void *arg)
     ASSERT(!r.done);
     u64 v = 42;
     ASSERT_OK(sl_mpsc_permit_send(&p, &v));
-    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ(test_join_result(t), 0);
     ASSERT_EQ_U(r.val, 42);
     ASSERT(sl_mpsc_rx_is_closed(rx));
     ASSERT_ERR(sl_mpsc_recv(rx, &v), SL_ECLOSED);
@@ -829,7 +799,7 @@ static void *main_b25(void *arg)
 
 SL_TEST(mpsc_b25_permit_keeps_stream_open)
 {
-    run(1, main_b25, NULL);
+    test_run(1, main_b25, NULL);
 }
 
 /* ==== MPSC-B26..B30: receive variants ==== */
@@ -857,7 +827,7 @@ static void *main_b26(void *arg)
 
 SL_TEST(mpsc_b26_recv_many_zero_returns_at_once)
 {
-    run(1, main_b26, NULL);
+    test_run(1, main_b26, NULL);
 }
 
 typedef struct rm {
@@ -896,7 +866,7 @@ static void *main_b27(void *arg)
     sl_task_t *t = spawn(do_recv_many, &m);
     settle();
     fill(tx, 10, 3);
-    join(t);
+    test_join_result(t);
     ASSERT_EQ(m.res, 0);
     ASSERT_EQ_U(m.n, 3);
     ASSERT_EQ_U(m.buf[0], 10);
@@ -913,7 +883,7 @@ static void *main_b27(void *arg)
 
 SL_TEST(mpsc_b27_recv_many_takes_what_is_available)
 {
-    run(1, main_b27, NULL);
+    test_run(1, main_b27, NULL);
 }
 
 typedef struct b28 {
@@ -940,7 +910,7 @@ static void *main_b28(void *arg)
     sl_mpsc_rx_t *rx;
     b28_t s = {.n = 20000};
     ASSERT_OK(sl_mpsc_new(8, 64, &s.tx, &rx));
-    sl_task_t *t = spawn_on(1, b28_producer, &s);
+    sl_task_t *t = test_spawn_on(1, b28_producer, &s);
     long got = 0;
     while (got < s.n) {
         long sent = atomic_load_explicit(&s.sent, memory_order_acquire);
@@ -960,7 +930,7 @@ static void *main_b28(void *arg)
             }
         }
     }
-    join(t);
+    test_join_result(t);
     u64 v;
     ASSERT_ERR(sl_mpsc_try_recv(rx, &v), SL_ECLOSED);
     sl_mpsc_rx_drop(rx);
@@ -969,7 +939,7 @@ static void *main_b28(void *arg)
 
 SL_TEST(mpsc_b28_try_recv_never_spuriously_empty)
 {
-    run(2, main_b28, NULL);
+    test_run(2, main_b28, NULL);
 }
 
 static void *main_b29(void *arg)
@@ -998,7 +968,7 @@ static void *main_b29(void *arg)
 
 SL_TEST(mpsc_b29_only_the_current_wait_is_registered)
 {
-    run(1, main_b29, NULL);
+    test_run(1, main_b29, NULL);
 }
 
 static void *main_b30(void *arg)
@@ -1012,7 +982,7 @@ static void *main_b30(void *arg)
     sl_task_t *t = spawn(do_recv, &r);
     settle();
     sl_task_abort(t);
-    ASSERT_EQ(join(t), SL_ECANCELED);
+    ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     fill(tx, 1, 1);
     ASSERT_EQ_U(sl_mpsc_rx_len(rx), 1);
     /* send cancelled: not sent. */
@@ -1020,13 +990,13 @@ static void *main_b30(void *arg)
     t = spawn(do_send, &s);
     settle();
     sl_task_abort(t);
-    ASSERT_EQ(join(t), SL_ECANCELED);
+    ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     /* reserve cancelled: holds nothing. */
     op_t q = {.tx = tx, .n = 1};
     t = spawn(do_reserve_many, &q);
     settle();
     sl_task_abort(t);
-    ASSERT_EQ(join(t), SL_ECANCELED);
+    ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     ASSERT_EQ_U(recv1(rx), 1);
     ASSERT_EQ_U(sl_mpsc_tx_capacity(tx), 1);
     u64 v;
@@ -1038,7 +1008,7 @@ static void *main_b30(void *arg)
 
 SL_TEST(mpsc_b30_cancel_safety)
 {
-    run(1, main_b30, NULL);
+    test_run(1, main_b30, NULL);
 }
 
 /* ==== MPSC-B31..B35 ==== */
@@ -1066,7 +1036,7 @@ static void *main_b31(void *arg)
 
 SL_TEST(mpsc_b31_send_until_deadline)
 {
-    run(1, main_b31, NULL);
+    test_run(1, main_b31, NULL);
 }
 
 typedef struct thr {
@@ -1147,7 +1117,7 @@ static void *main_b33(void *arg)
 
 SL_TEST(mpsc_b33_weak_senders)
 {
-    run(1, main_b33, NULL);
+    test_run(1, main_b33, NULL);
 }
 
 SL_TEST(mpsc_b34_same_channel)
@@ -1190,7 +1160,7 @@ static void *main_b35(void *arg)
     /* With everything buffered, recv still yielded when the budget (128) ran out. */
     ASSERT_GE(atomic_load(&turns) - before, 1024 / 128 - 1);
     sl_task_abort(t);
-    join(t);
+    test_join_result(t);
     sl_mpsc_tx_drop(tx);
     sl_mpsc_rx_drop(rx);
     return NULL;
@@ -1198,7 +1168,7 @@ static void *main_b35(void *arg)
 
 SL_TEST(mpsc_b35_recv_consumes_coop_budget)
 {
-    run(1, main_b35, NULL);
+    test_run(1, main_b35, NULL);
 }
 
 /* ==== MPSC-U01..U04: unbounded ==== */
@@ -1224,7 +1194,7 @@ static void *main_u01(void *arg)
 
 SL_TEST(mpsc_u01_unbounded_send_never_waits)
 {
-    run(1, main_u01, NULL);
+    test_run(1, main_u01, NULL);
 }
 
 static void *main_u02(void *arg)
@@ -1247,7 +1217,7 @@ static void *main_u02(void *arg)
 
 SL_TEST(mpsc_u02_unbounded_close_drains_then_closed)
 {
-    run(1, main_u02, NULL);
+    test_run(1, main_u02, NULL);
 }
 
 static void *main_u03(void *arg)
@@ -1279,7 +1249,7 @@ static void *main_u03(void *arg)
     sl_mpsc_tx_t *up;
     ASSERT_ERR(sl_mpsc_weak_upgrade(w, &up), SL_ECLOSED);
     sl_mpsc_rx_close(rx);
-    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ(test_join_result(t), 0);
     sl_mpsc_weak_drop(w);
     sl_mpsc_rx_drop(rx);
     return NULL;
@@ -1287,7 +1257,7 @@ static void *main_u03(void *arg)
 
 SL_TEST(mpsc_u03_unbounded_shares_closure_rules)
 {
-    run(1, main_u03, NULL);
+    test_run(1, main_u03, NULL);
 }
 
 static void *main_u04(void *arg)
@@ -1311,7 +1281,7 @@ static void *main_u04(void *arg)
 
 SL_TEST(mpsc_u04_unbounded_has_no_limit)
 {
-    run(1, main_u04, NULL);
+    test_run(1, main_u04, NULL);
 }
 
 /* ==== X-01..X-03 and section 2 ==== */
@@ -1334,7 +1304,7 @@ static void *main_x01(void *arg)
     sl_runtime_stats(sl_runtime_current(), &st);
     ASSERT_GE_U(st.budget_yields, 1024 / 128 - 1);
     sl_task_abort(t);
-    join(t);
+    test_join_result(t);
     sl_mpsc_tx_drop(tx);
     sl_mpsc_rx_drop(rx);
     return NULL;
@@ -1342,7 +1312,7 @@ static void *main_x01(void *arg)
 
 SL_TEST(x01_coop_budget_on_send)
 {
-    run(1, main_x01, NULL);
+    test_run(1, main_x01, NULL);
 }
 
 static void *main_x02(void *arg)
@@ -1371,7 +1341,7 @@ SL_TEST(x02_works_outside_a_runtime)
     ASSERT_OK(sl_mpsc_unbounded_new(8, &t.tx, &t.rx));
     pthread_t th;
     ASSERT_OK(pthread_create(&th, NULL, unbounded_thread_sender, &t));
-    sl_runtime_opts_t o = opts(1);
+    sl_runtime_opts_t o = test_opts(1);
     ASSERT_OK(sl_run(&o, main_x02, &t, NULL));
     pthread_join(th, NULL);
     sl_mpsc_rx_drop(t.rx);
@@ -1401,7 +1371,7 @@ static void *main_x03(void *arg)
     sl_mpsc_tx_t *tx;
     sl_mpsc_rx_t *rx;
     ASSERT_OK(sl_mpsc_new(sizeof(payload_t *), 8, &tx, &rx));
-    sl_task_t *t = spawn_on(1, x03_producer, tx);
+    sl_task_t *t = test_spawn_on(1, x03_producer, tx);
     payload_t *p;
     long i = 0;
     while (sl_mpsc_recv(rx, &p) == 0) {
@@ -1411,21 +1381,21 @@ static void *main_x03(void *arg)
         i++;
     }
     ASSERT_EQ(i, 2000);
-    join(t);
+    test_join_result(t);
     sl_mpsc_rx_drop(rx);
     return NULL;
 }
 
 SL_TEST(x03_send_publishes_memory_across_workers)
 {
-    run(2, main_x03, NULL);
+    test_run(2, main_x03, NULL);
 }
 
 SL_TEST(capacity_table_exact_numbers)
 {
     size_t caps[] = {1, 3, 50, 1000};
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
-        run(1, main_b03, (void *)(uintptr_t)caps[i]);
+        test_run(1, main_b03, (void *)(uintptr_t)caps[i]);
 }
 
 /* ==== Stress: 7 producers into a bounded(50) across 2 workers ==== */
@@ -1464,7 +1434,7 @@ static void *main_stress(void *arg)
     sl_task_t *ts[NPROD];
     for (uint32_t i = 0; i < NPROD; i++) {
         ps[i] = (prod_t){sl_mpsc_tx_clone(tx), i, n};
-        ts[i] = spawn_on((int)(i % 2), producer, &ps[i]);
+        ts[i] = test_spawn_on((int)(i % 2), producer, &ps[i]);
     }
     sl_mpsc_tx_drop(tx);
     uint32_t next[NPROD] = {0};
@@ -1483,7 +1453,7 @@ static void *main_stress(void *arg)
     ASSERT_EQ(r, SL_ECLOSED);
     for (int i = 0; i < NPROD; i++) {
         ASSERT_EQ(next[i], n);
-        join(ts[i]);
+        test_join_result(ts[i]);
     }
     ASSERT_EQ_U(total, (unsigned long)NPROD * n);
     sl_mpsc_rx_drop(rx);
@@ -1492,7 +1462,7 @@ static void *main_stress(void *arg)
 
 SL_TEST(stress_7_producers_bounded50_2workers_lose_and_duplicate_nothing)
 {
-    run(2, main_stress, (void *)(uintptr_t)30000);
+    test_run(2, main_stress, (void *)(uintptr_t)30000);
 }
 
 /* ==== Allocation counting: nothing per message or per wait in steady state ==== */
@@ -1522,7 +1492,7 @@ static void *spsc_producer(void *arg)
 
 static void spsc_round(spsc_t *s, int worker)
 {
-    sl_task_t *t = spawn_on(worker, spsc_producer, s);
+    sl_task_t *t = test_spawn_on(worker, spsc_producer, s);
     for (long i = 0; i < s->n; i++) {
         u64 v;
         if (s->timed)
@@ -1531,7 +1501,7 @@ static void spsc_round(spsc_t *s, int worker)
             ASSERT_OK(sl_mpsc_recv(s->rx, &v));
         ASSERT_EQ_U(v, (u64)i);
     }
-    join(t);
+    test_join_result(t);
 }
 
 static void *main_alloc(void *arg)
@@ -1576,8 +1546,8 @@ static void *main_alloc(void *arg)
 
 SL_TEST(alloc_no_allocation_per_message_or_wait)
 {
-    run(1, main_alloc, (void *)(intptr_t)1);
-    run(2, main_alloc, (void *)(intptr_t)2);
+    test_run(1, main_alloc, (void *)(intptr_t)1);
+    test_run(2, main_alloc, (void *)(intptr_t)2);
 }
 
 /* ==== Cross-worker wakes ==== */
@@ -1591,26 +1561,26 @@ static void *main_cross(void *arg)
     ASSERT_EQ(sl_worker_index(), 0);
     /* A receiver parked on worker 1 is woken by a send on worker 0. */
     op_t r = {.rx = rx};
-    sl_task_t *t = spawn_on(1, do_recv, &r);
+    sl_task_t *t = test_spawn_on(1, do_recv, &r);
     ASSERT_OK(sl_sleep(5 * SL_MSEC));
     u64 v = 31;
     ASSERT_OK(sl_mpsc_send(tx, &v));
-    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ(test_join_result(t), 0);
     ASSERT_EQ_U(r.val, 31);
     /* A sender parked on worker 1 (channel full) is woken by a recv on worker 0. */
     fill(tx, 1, 1);
     op_t s = {.tx = tx, .val = 2};
-    t = spawn_on(1, do_send, &s);
+    t = test_spawn_on(1, do_send, &s);
     ASSERT_OK(sl_sleep(5 * SL_MSEC));
     ASSERT_EQ_U(recv1(rx), 1);
-    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ(test_join_result(t), 0);
     ASSERT_EQ_U(recv1(rx), 2);
     /* closed() on worker 1 woken by a close on worker 0. */
     op_t c = {.tx = tx};
-    t = spawn_on(1, do_closed, &c);
+    t = test_spawn_on(1, do_closed, &c);
     ASSERT_OK(sl_sleep(5 * SL_MSEC));
     sl_mpsc_rx_close(rx);
-    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ(test_join_result(t), 0);
     sl_mpsc_tx_drop(tx);
     sl_mpsc_rx_drop(rx);
     return NULL;
@@ -1618,7 +1588,7 @@ static void *main_cross(void *arg)
 
 SL_TEST(cross_worker_wakes)
 {
-    run(2, main_cross, NULL);
+    test_run(2, main_cross, NULL);
 }
 
 /* ==== Select: losing clauses leave no trace ==== */
@@ -1660,13 +1630,13 @@ static void *main_select_recv(void *arg)
         two_t s = {0};
         for (int i = 0; i < 2; i++)
             ASSERT_OK(sl_mpsc_new(8, 4, &s.tx[i], &s.rx[i]));
-        sl_task_t *t = spawn_on(workers - 1, select_recv2, &s);
+        sl_task_t *t = test_spawn_on(workers - 1, select_recv2, &s);
         if (round % 2)
             ASSERT_OK(sl_sleep(SL_MSEC / 4));
         u64 a = 100, b = 200;
         ASSERT_OK(sl_mpsc_send(s.tx[0], &a));
         ASSERT_OK(sl_mpsc_send(s.tx[1], &b));
-        join(t);
+        test_join_result(t);
         ASSERT(s.win == 0 || s.win == 1);
         ASSERT_EQ(s.res, 0);
         ASSERT_EQ_U(s.v[s.win], s.win ? 200 : 100);
@@ -1685,8 +1655,8 @@ static void *main_select_recv(void *arg)
 
 SL_TEST(select_losing_recv_clause_takes_nothing)
 {
-    run(1, main_select_recv, (void *)(intptr_t)1);
-    run(2, main_select_recv, (void *)(intptr_t)2);
+    test_run(1, main_select_recv, (void *)(intptr_t)1);
+    test_run(2, main_select_recv, (void *)(intptr_t)2);
 }
 
 static void *main_select_send(void *arg)
@@ -1698,13 +1668,13 @@ static void *main_select_send(void *arg)
             ASSERT_OK(sl_mpsc_new(8, 1, &s.tx[i], &s.rx[i]));
             fill(s.tx[i], 1, 1);
         }
-        sl_task_t *t = spawn_on(workers - 1, select_send2, &s);
+        sl_task_t *t = test_spawn_on(workers - 1, select_send2, &s);
         if (round % 2)
             ASSERT_OK(sl_sleep(SL_MSEC / 4));
         u64 x;
         ASSERT_OK(sl_mpsc_recv(s.rx[0], &x));
         ASSERT_OK(sl_mpsc_recv(s.rx[1], &x));
-        join(t);
+        test_join_result(t);
         ASSERT(s.win == 0 || s.win == 1);
         ASSERT_EQ(s.res, 0);
         int lose = 1 - s.win;
@@ -1723,8 +1693,8 @@ static void *main_select_send(void *arg)
 
 SL_TEST(select_losing_send_clause_enqueues_nothing)
 {
-    run(1, main_select_send, (void *)(intptr_t)1);
-    run(2, main_select_send, (void *)(intptr_t)2);
+    test_run(1, main_select_send, (void *)(intptr_t)1);
+    test_run(2, main_select_send, (void *)(intptr_t)2);
 }
 
 static void *main_select_reserve(void *arg)
@@ -1762,7 +1732,7 @@ static void *main_select_reserve(void *arg)
 
 SL_TEST(select_losing_reserve_clause_holds_nothing)
 {
-    run(1, main_select_reserve, NULL);
+    test_run(1, main_select_reserve, NULL);
 }
 
 /* ==== Cancellation and timeout scopes ==== */
@@ -1774,16 +1744,16 @@ static void *main_cancel(void *arg)
     sl_mpsc_rx_t *rx;
     ASSERT_OK(sl_mpsc_new(8, 1, &tx, &rx));
     op_t r = {.rx = rx};
-    sl_task_t *t = spawn_on(workers - 1, do_recv, &r);
+    sl_task_t *t = test_spawn_on(workers - 1, do_recv, &r);
     wait_started(&r);
     sl_task_abort(t);
-    ASSERT_EQ(join(t), SL_ECANCELED);
+    ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     fill(tx, 4, 1);
     op_t s = {.tx = tx, .val = 9};
-    t = spawn_on(workers - 1, do_send, &s);
+    t = test_spawn_on(workers - 1, do_send, &s);
     wait_started(&s);
     sl_task_abort(t);
-    ASSERT_EQ(join(t), SL_ECANCELED);
+    ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     ASSERT_EQ_U(sl_mpsc_rx_len(rx), 1); /* 9 was not enqueued */
     ASSERT_EQ_U(recv1(rx), 4);          /* 4 was not consumed */
     u64 v;
@@ -1795,8 +1765,8 @@ static void *main_cancel(void *arg)
 
 SL_TEST(cancel_waiting_send_and_recv_return_ecanceled)
 {
-    run(1, main_cancel, (void *)(intptr_t)1);
-    run(2, main_cancel, (void *)(intptr_t)2);
+    test_run(1, main_cancel, (void *)(intptr_t)1);
+    test_run(2, main_cancel, (void *)(intptr_t)2);
 }
 
 static void *main_timeout(void *arg)
@@ -1831,7 +1801,7 @@ static void *main_timeout(void *arg)
 
 SL_TEST(timeout_scope_gives_etimedout)
 {
-    run(1, main_timeout, NULL);
+    test_run(1, main_timeout, NULL);
 }
 
 /* ==== The three forms of every blocking operation ==== */
@@ -1892,5 +1862,5 @@ static void *main_forms(void *arg)
 
 SL_TEST(three_forms_of_every_blocking_op)
 {
-    run(1, main_forms, NULL);
+    test_run(1, main_forms, NULL);
 }

@@ -5,46 +5,13 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static sl_runtime_opts_t opts(int workers)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    return o;
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o = opts(workers);
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 static uint64_t parks(void)
 {
     sl_runtime_stats_t st;
     sl_runtime_stats(sl_runtime_current(), &st);
     return st.parks;
-}
-
-static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
-{
-    sl_spawn_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.worker = worker;
-    so.use_worker = worker >= 0;
-    sl_task_t *t;
-    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
-    return t;
-}
-
-static void join_ok(sl_task_t *t)
-{
-    sl_join_t j;
-    ASSERT_OK(sl_task_join(t, &j));
-    ASSERT_EQ(j.status, SL_TASK_RETURNED);
 }
 
 /* A task that locks (kind 0 mutex, 1 read, 2 write), records its order, and unlocks. */
@@ -79,7 +46,7 @@ static void *locker(void *arg)
 static sl_task_t *spawn_locker(int worker, struct locker *l)
 {
     uint64_t base = parks();
-    sl_task_t *t = spawn_on(worker, locker, l);
+    sl_task_t *t = test_spawn_on(worker, locker, l);
     while (parks() < base + 1 && !atomic_load(&l->done))
         sl_task_yield();
     return t;
@@ -106,7 +73,7 @@ static void *main_mx_01(void *arg)
     }
     sl_mutex_unlock(&g);
     for (int i = 0; i < N; i++) {
-        join_ok(t[i]);
+        test_join_ok(t[i]);
         ASSERT_OK(l[i].res);
         ASSERT_EQ(l[i].order, i);
     }
@@ -116,8 +83,8 @@ static void *main_mx_01(void *arg)
 
 SL_TEST(mx_01_mutex_fifo)
 {
-    run(1, main_mx_01, (void *)(intptr_t)1);
-    run(2, main_mx_01, (void *)(intptr_t)2);
+    test_run(1, main_mx_01, (void *)(intptr_t)1);
+    test_run(2, main_mx_01, (void *)(intptr_t)2);
 }
 
 /* ---- MX-02 ---- */
@@ -139,7 +106,7 @@ static void *main_mx_02(void *arg)
     sl_mutex_unlock(&g);
     /* Handed to the queued task: try_lock fails although nobody runs with it yet. */
     ASSERT_ERR(sl_mutex_try_lock(&m, &h), SL_EAGAIN);
-    join_ok(t);
+    test_join_ok(t);
     ASSERT_OK(sl_mutex_try_lock(&m, &h));
     sl_mutex_unlock(&h);
     sl_mutex_destroy(&m);
@@ -148,7 +115,7 @@ static void *main_mx_02(void *arg)
 
 SL_TEST(mx_02_try_lock_fails_when_held_or_queued)
 {
-    run(1, main_mx_02, NULL);
+    test_run(1, main_mx_02, NULL);
 }
 
 /* ---- MX-03 ---- */
@@ -167,7 +134,7 @@ static void *main_mx_03(void *arg)
     sl_mutex_t m;
     sl_mutex_guard_t g;
     sl_mutex_init(&m);
-    sl_task_t *t = spawn_on(w, panic_locked, &m);
+    sl_task_t *t = test_spawn_on(w, panic_locked, &m);
     sl_join_t j;
     ASSERT_OK(sl_task_join(t, &j));
     ASSERT_EQ(j.status, SL_TASK_PANICKED);
@@ -185,8 +152,8 @@ static void *main_mx_03(void *arg)
 
 SL_TEST(mx_03_no_poisoning_panic_unlocks)
 {
-    run(1, main_mx_03, (void *)(intptr_t)1);
-    run(2, main_mx_03, (void *)(intptr_t)2);
+    test_run(1, main_mx_03, (void *)(intptr_t)1);
+    test_run(2, main_mx_03, (void *)(intptr_t)2);
 }
 
 /* ---- RW-01 ---- */
@@ -217,8 +184,8 @@ static void *main_rw_01(void *arg)
     ASSERT_EQ(atomic_load(&rd.done), 0);
     sl_rwlock_unlock(&r1);
     sl_rwlock_unlock(&r2);
-    join_ok(tw);
-    join_ok(tr);
+    test_join_ok(tw);
+    test_join_ok(tr);
     ASSERT_EQ(wr.order, 0);
     ASSERT_EQ(rd.order, 1);
     ASSERT_OK(sl_rwlock_try_write(&rw, &x));
@@ -230,8 +197,8 @@ static void *main_rw_01(void *arg)
 
 SL_TEST(rw_01_write_preferring_fifo)
 {
-    run(1, main_rw_01, (void *)(intptr_t)1);
-    run(2, main_rw_01, (void *)(intptr_t)2);
+    test_run(1, main_rw_01, (void *)(intptr_t)1);
+    test_run(2, main_rw_01, (void *)(intptr_t)2);
 }
 
 /* ---- RW-02 ---- */
@@ -269,7 +236,7 @@ static void *main_rw_02(void *arg)
 
 SL_TEST(rw_02_max_readers_downgrade)
 {
-    run(1, main_rw_02, NULL);
+    test_run(1, main_rw_02, NULL);
 }
 
 /* ---- BR-01 ---- */
@@ -302,9 +269,9 @@ static void *main_br_01(void *arg)
     memset(&b, 0, sizeof b);
     sl_barrier_init(&b.b, N);
     for (int i = 0; i < N; i++)
-        t[i] = spawn_on(workers > 1 ? i % 2 : -1, bar_task, &b);
+        t[i] = test_spawn_on(workers > 1 ? i % 2 : -1, bar_task, &b);
     for (int i = 0; i < N; i++)
-        join_ok(t[i]);
+        test_join_ok(t[i]);
     ASSERT_EQ(atomic_load(&b.leaders), 50); /* exactly one per generation */
     ASSERT_EQ(atomic_load(&b.passed), 50 * N);
     sl_barrier_destroy(&b.b);
@@ -322,8 +289,8 @@ static void *main_br_01(void *arg)
 
 SL_TEST(br_01_barrier_one_leader_reusable)
 {
-    run(1, main_br_01, (void *)(intptr_t)1);
-    run(2, main_br_01, (void *)(intptr_t)2);
+    test_run(1, main_br_01, (void *)(intptr_t)1);
+    test_run(2, main_br_01, (void *)(intptr_t)2);
 }
 
 /* ---- BR-02 ---- */
@@ -352,7 +319,7 @@ static void *main_br_02(void *arg)
 
 SL_TEST(br_02_barrier_not_cancel_safe)
 {
-    run(1, main_br_02, NULL);
+    test_run(1, main_br_02, NULL);
 }
 
 /* ---- Forms, cancellation and select for locks ---- */
@@ -373,7 +340,7 @@ static void *main_forms(void *arg)
     sl_mutex_init(&m);
     ASSERT_OK(sl_mutex_lock(&m, &g));
     uint64_t base = parks();
-    sl_task_t *t = spawn_on(w, cancelled_locker, &m);
+    sl_task_t *t = test_spawn_on(w, cancelled_locker, &m);
     while (parks() < base + 1)
         sl_task_yield();
     sl_task_abort(t);
@@ -412,8 +379,8 @@ static void *main_forms(void *arg)
 
 SL_TEST(lock_forms_cancel_select)
 {
-    run(1, main_forms, (void *)(intptr_t)1);
-    run(2, main_forms, (void *)(intptr_t)2);
+    test_run(1, main_forms, (void *)(intptr_t)1);
+    test_run(2, main_forms, (void *)(intptr_t)2);
 }
 
 /* ---- Contended mutex on 2 workers: mutual exclusion, no allocation ---- */
@@ -455,13 +422,13 @@ static void *main_mc(void *arg)
     sl_barrier_init(&s.end, MC_TASKS + 1);
     sl_task_t *t[MC_TASKS];
     for (int i = 0; i < MC_TASKS; i++)
-        t[i] = spawn_on(i % 2, mc_task, &s);
+        t[i] = test_spawn_on(i % 2, mc_task, &s);
     ASSERT_OK(sl_barrier_wait(&s.start, NULL));
     long before = test_alloc_total();
     ASSERT_OK(sl_barrier_wait(&s.end, NULL));
     ASSERT_EQ(test_alloc_total() - before, 0);
     for (int i = 0; i < MC_TASKS; i++)
-        join_ok(t[i]);
+        test_join_ok(t[i]);
     ASSERT_EQ(s.counter, (long)MC_TASKS * MC_ITERS);
     sl_mutex_destroy(&s.m);
     return NULL;
@@ -469,5 +436,5 @@ static void *main_mc(void *arg)
 
 SL_TEST(mutex_contended_2workers_no_alloc)
 {
-    run(2, main_mc, NULL);
+    test_run(2, main_mc, NULL);
 }

@@ -11,16 +11,7 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 static int64_t ms(int64_t n)
 {
@@ -39,27 +30,9 @@ static void settle(int n)
     atomic_store(&started, 0);
 }
 
-static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
-{
-    sl_spawn_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.worker = worker;
-    so.use_worker = 1;
-    sl_task_t *t;
-    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
-    return t;
-}
-
-static sl_join_t join(sl_task_t *t)
-{
-    sl_join_t j;
-    ASSERT_OK(sl_task_join(t, &j));
-    return j;
-}
-
 static intptr_t join_value(sl_task_t *t)
 {
-    sl_join_t j = join(t);
+    sl_join_t j = test_join(t);
     ASSERT_EQ(j.status, SL_TASK_RETURNED);
     return (intptr_t)j.value;
 }
@@ -160,7 +133,7 @@ static void *main_echo(void *arg)
     int port = sl_sock_port(l);
     /* Every spawn happens on worker 0 (the tasks still spread by stealing): two workers
      * mapping fresh stacks at once trip a TSan report in the core (rt->madv_guard). */
-    sl_task_t *acc = spawn_on(0, accept_loop, &l);
+    sl_task_t *acc = test_spawn_on(0, accept_loop, &l);
     static client_ctx_t ctx[CLIENTS];
     sl_task_t *cl[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
@@ -169,7 +142,7 @@ static void *main_echo(void *arg)
         ASSERT_OK(sl_task_spawn(echo_client, &ctx[i], &cl[i]));
     }
     for (int i = 0; i < CLIENTS; i++)
-        ASSERT_EQ(join(cl[i]).status, SL_TASK_RETURNED);
+        ASSERT_EQ(test_join(cl[i]).status, SL_TASK_RETURNED);
     ASSERT_OK(sl_close(l));
     ASSERT_EQ(join_value(acc), CLIENTS);
     return NULL;
@@ -177,12 +150,12 @@ static void *main_echo(void *arg)
 
 SL_TEST(tcp_echo_many_clients)
 {
-    run(2, main_echo, NULL);
+    test_run(2, main_echo, NULL);
 }
 
 SL_TEST(tcp_echo_many_clients_1worker)
 {
-    run(1, main_echo, NULL);
+    test_run(1, main_echo, NULL);
 }
 
 /* ---- connect errors and deadlines ---- */
@@ -203,7 +176,7 @@ static void *main_refused(void *arg)
 
 SL_TEST(connect_refused)
 {
-    run(1, main_refused, NULL);
+    test_run(1, main_refused, NULL);
 }
 
 /* A listener that never accepts: once its accept queue is full, the kernel drops further
@@ -238,7 +211,7 @@ static void *main_connect_deadline(void *arg)
 
 SL_TEST(connect_deadline)
 {
-    run(1, main_connect_deadline, NULL);
+    test_run(1, main_connect_deadline, NULL);
 }
 
 /* ---- reads and accepts that are cut short ---- */
@@ -267,7 +240,7 @@ static void *main_read_timeout(void *arg)
 
 SL_TEST(read_timeout_and_shutdown)
 {
-    run(1, main_read_timeout, NULL);
+    test_run(1, main_read_timeout, NULL);
 }
 
 static void *accept_one(void *arg)
@@ -292,15 +265,15 @@ static void *main_cancel(void *arg)
     ASSERT_GE(l, 0);
     int a, b;
     tcp_pair(&a, &b);
-    sl_task_t *ta = spawn_on(workers - 1, accept_one, &l);
-    sl_task_t *tr = spawn_on(workers - 1, read_one, &a);
+    sl_task_t *ta = test_spawn_on(workers - 1, accept_one, &l);
+    sl_task_t *tr = test_spawn_on(workers - 1, read_one, &a);
     settle(2);
     sl_task_abort(ta);
     sl_task_abort(tr);
-    sl_join_t j = join(ta);
+    sl_join_t j = test_join(ta);
     ASSERT_EQ(j.status, SL_TASK_CANCELLED);
     ASSERT_EQ((intptr_t)j.value, SL_ECANCELED);
-    j = join(tr);
+    j = test_join(tr);
     ASSERT_EQ(j.status, SL_TASK_CANCELLED);
     ASSERT_EQ((intptr_t)j.value, SL_ECANCELED);
     ASSERT_OK(sl_close(a));
@@ -311,12 +284,12 @@ static void *main_cancel(void *arg)
 
 SL_TEST(accept_and_read_cancelled)
 {
-    run(1, main_cancel, (void *)(intptr_t)1);
+    test_run(1, main_cancel, (void *)(intptr_t)1);
 }
 
 SL_TEST(accept_and_read_cancelled_2workers)
 {
-    run(2, main_cancel, (void *)(intptr_t)2);
+    test_run(2, main_cancel, (void *)(intptr_t)2);
 }
 
 static void *main_close_wakes(void *arg)
@@ -326,8 +299,8 @@ static void *main_close_wakes(void *arg)
     ASSERT_GE(l, 0);
     int a, b;
     tcp_pair(&a, &b);
-    sl_task_t *ta = spawn_on(workers - 1, accept_one, &l);
-    sl_task_t *tr = spawn_on(workers - 1, read_one, &a);
+    sl_task_t *ta = test_spawn_on(workers - 1, accept_one, &l);
+    sl_task_t *tr = test_spawn_on(workers - 1, read_one, &a);
     settle(2);
     ASSERT_OK(sl_close(l));
     ASSERT_OK(sl_close(a));
@@ -339,12 +312,12 @@ static void *main_close_wakes(void *arg)
 
 SL_TEST(close_wakes_accept_and_read)
 {
-    run(1, main_close_wakes, (void *)(intptr_t)1);
+    test_run(1, main_close_wakes, (void *)(intptr_t)1);
 }
 
 SL_TEST(close_wakes_accept_and_read_2workers)
 {
-    run(2, main_close_wakes, (void *)(intptr_t)2);
+    test_run(2, main_close_wakes, (void *)(intptr_t)2);
 }
 
 /* ---- select over a socket ---- */
@@ -375,7 +348,7 @@ static void *main_select(void *arg)
 
 SL_TEST(select_readable_or_sleep)
 {
-    run(2, main_select, NULL);
+    test_run(2, main_select, NULL);
 }
 
 /* ---- registered on worker 0, waited on from worker 1 ---- */
@@ -398,7 +371,7 @@ static void *main_cross(void *arg)
     tcp_pair(&a, &b);
     char c;
     ASSERT_ERR(sl_read_until(a, &c, 1, sl_deadline_in(ms(1))), SL_ETIMEDOUT); /* registers */
-    sl_task_t *t = spawn_on(1, read_on_w1, &a);
+    sl_task_t *t = test_spawn_on(1, read_on_w1, &a);
     ASSERT_OK(sl_sleep(ms(10)));
     ASSERT_EQ(sl_write(b, "w0!", 3), 3);
     join_value(t);
@@ -409,7 +382,7 @@ static void *main_cross(void *arg)
 
 SL_TEST(registered_on_w0_waited_on_w1)
 {
-    run(2, main_cross, NULL);
+    test_run(2, main_cross, NULL);
 }
 
 /* ---- no allocation per wait ---- */
@@ -444,7 +417,7 @@ static void *main_no_alloc(void *arg)
     int workers = (int)(intptr_t)arg;
     int a, b;
     tcp_pair(&a, &b);
-    sl_task_t *t = spawn_on(workers - 1, echo_n, &b);
+    sl_task_t *t = test_spawn_on(workers - 1, echo_n, &b);
     round_trips(a, 100); /* warm up: tables, stacks */
     long before = test_alloc_total();
     round_trips(a, 2000);
@@ -459,12 +432,12 @@ static void *main_no_alloc(void *arg)
 
 SL_TEST(no_alloc_per_round_trip)
 {
-    run(1, main_no_alloc, (void *)(intptr_t)1);
+    test_run(1, main_no_alloc, (void *)(intptr_t)1);
 }
 
 SL_TEST(no_alloc_per_round_trip_2workers)
 {
-    run(2, main_no_alloc, (void *)(intptr_t)2);
+    test_run(2, main_no_alloc, (void *)(intptr_t)2);
 }
 
 /* ---- UDP ---- */
@@ -488,7 +461,7 @@ static void *main_udp(void *arg)
     ASSERT_GE(srv, 0);
     int cli = sl_udp_bind("127.0.0.1", 0);
     ASSERT_GE(cli, 0);
-    sl_task_t *t = spawn_on(sl_runtime_workers(sl_runtime_current()) - 1, udp_echo, &srv);
+    sl_task_t *t = test_spawn_on(sl_runtime_workers(sl_runtime_current()) - 1, udp_echo, &srv);
     ASSERT_OK(sl_sleep(ms(5)));
     struct sockaddr_storage to;
     socklen_t tolen;
@@ -520,7 +493,7 @@ static void *main_udp(void *arg)
 
 SL_TEST(udp_roundtrip)
 {
-    run(2, main_udp, NULL);
+    test_run(2, main_udp, NULL);
 }
 
 /* ---- Unix domain sockets ---- */
@@ -575,7 +548,7 @@ static void *main_unix(void *arg)
 
 SL_TEST(unix_stream_roundtrip)
 {
-    run(2, main_unix, NULL);
+    test_run(2, main_unix, NULL);
 }
 
 /* ---- name resolution ---- */
@@ -620,5 +593,5 @@ static void *main_resolve(void *arg)
 
 SL_TEST(resolve_localhost)
 {
-    run(2, main_resolve, NULL);
+    test_run(2, main_resolve, NULL);
 }

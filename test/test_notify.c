@@ -5,46 +5,13 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static sl_runtime_opts_t opts(int workers)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    return o;
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o = opts(workers);
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 static uint64_t parks(void)
 {
     sl_runtime_stats_t st;
     sl_runtime_stats(sl_runtime_current(), &st);
     return st.parks;
-}
-
-static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
-{
-    sl_spawn_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.worker = worker;
-    so.use_worker = worker >= 0;
-    sl_task_t *t;
-    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
-    return t;
-}
-
-static void join_ok(sl_task_t *t)
-{
-    sl_join_t j;
-    ASSERT_OK(sl_task_join(t, &j));
-    ASSERT_EQ(j.status, SL_TASK_RETURNED);
 }
 
 /* A task that waits on a notifier and records when it was woken. */
@@ -80,7 +47,7 @@ static void wt_init(struct wt *a, sl_notify_t *n, atomic_int *seq)
 static sl_task_t *spawn_wt(int worker, struct wt *a)
 {
     uint64_t base = parks();
-    sl_task_t *t = spawn_on(worker, waiter, a);
+    sl_task_t *t = test_spawn_on(worker, waiter, a);
     while (parks() < base + 1 && !atomic_load(&a->done))
         sl_task_yield();
     return t;
@@ -105,7 +72,7 @@ static void *main_nt_01(void *arg)
 
 SL_TEST(nt_01_notify_one_stores_one_permit)
 {
-    run(1, main_nt_01, NULL);
+    test_run(1, main_nt_01, NULL);
 }
 
 /* ---- NT-02 ---- */
@@ -123,12 +90,12 @@ static void *main_nt_02(void *arg)
         t[i] = spawn_wt(w, &a[i]);
     }
     sl_notify_one(&n); /* oldest */
-    join_ok(t[0]);
+    test_join_ok(t[0]);
     sl_notify_last(&n); /* newest */
-    join_ok(t[2]);
+    test_join_ok(t[2]);
     ASSERT_EQ(atomic_load(&a[1].done), 0);
     sl_notify_one(&n);
-    join_ok(t[1]);
+    test_join_ok(t[1]);
     ASSERT_EQ(a[0].order, 0);
     ASSERT_EQ(a[2].order, 1);
     ASSERT_EQ(a[1].order, 2);
@@ -139,8 +106,8 @@ static void *main_nt_02(void *arg)
 
 SL_TEST(nt_02_notify_one_fifo_notify_last_lifo)
 {
-    run(1, main_nt_02, (void *)(intptr_t)1);
-    run(2, main_nt_02, (void *)(intptr_t)2);
+    test_run(1, main_nt_02, (void *)(intptr_t)1);
+    test_run(2, main_nt_02, (void *)(intptr_t)2);
 }
 
 /* ---- NT-03 ---- */
@@ -167,7 +134,7 @@ static void *main_nt_03(void *arg)
 
 SL_TEST(nt_03_unpolled_notified_is_not_a_waiter)
 {
-    run(1, main_nt_03, NULL);
+    test_run(1, main_nt_03, NULL);
 }
 
 /* ---- NT-04 ---- */
@@ -190,7 +157,7 @@ static void *main_nt_04(void *arg)
     sl_notify_waiters(&n);
     sl_notified_init(&after, &n);
     for (int i = 0; i < 3; i++) {
-        join_ok(t[i]);
+        test_join_ok(t[i]);
         ASSERT_OK(atomic_load(&a[i].res));
     }
     ASSERT_OK(sl_notified_try_wait(&before));
@@ -205,8 +172,8 @@ static void *main_nt_04(void *arg)
 
 SL_TEST(nt_04_notify_waiters_wakes_created_before_stores_nothing)
 {
-    run(1, main_nt_04, (void *)(intptr_t)1);
-    run(2, main_nt_04, (void *)(intptr_t)2);
+    test_run(1, main_nt_04, (void *)(intptr_t)1);
+    test_run(2, main_nt_04, (void *)(intptr_t)2);
 }
 
 /* ---- NT-05 ---- */
@@ -235,7 +202,7 @@ static void *main_nt_05(void *arg)
 
 SL_TEST(nt_05_notify_waiters_priority_preserves_permit)
 {
-    run(1, main_nt_05, NULL);
+    test_run(1, main_nt_05, NULL);
 }
 
 /* ---- NT-06 ---- */
@@ -277,7 +244,7 @@ static void *main_nt_06(void *arg)
 
 SL_TEST(nt_06_chosen_then_dropped_passes_on)
 {
-    run(1, main_nt_06, NULL);
+    test_run(1, main_nt_06, NULL);
 }
 
 /* ---- NT-07 ---- */
@@ -301,7 +268,7 @@ static void *main_nt_07(void *arg)
 
 SL_TEST(nt_07_broadcast_then_dropped_forwards_nothing)
 {
-    run(1, main_nt_07, NULL);
+    test_run(1, main_nt_07, NULL);
 }
 
 /* ---- NT-08 ---- */
@@ -323,7 +290,7 @@ static void *main_nt_08(void *arg)
     /* A plain waiter that gave up is skipped the same way. */
     wt_init(&a, &n, NULL);
     a.deadline = sl_deadline_in(SL_MSEC);
-    join_ok(spawn_wt(-1, &a));
+    test_join_ok(spawn_wt(-1, &a));
     ASSERT_EQ(atomic_load(&a.res), SL_ETIMEDOUT);
     sl_notify_one(&n);
     ASSERT_OK(sl_notify_try_wait(&n));
@@ -333,7 +300,7 @@ static void *main_nt_08(void *arg)
 
 SL_TEST(nt_08_dropped_waiter_unregisters)
 {
-    run(1, main_nt_08, NULL);
+    test_run(1, main_nt_08, NULL);
 }
 
 /* ---- NT-09 ---- */
@@ -366,7 +333,7 @@ static void *main_nt_09(void *arg)
 
 SL_TEST(nt_09_enable_registers_and_consumes_permit)
 {
-    run(1, main_nt_09, NULL);
+    test_run(1, main_nt_09, NULL);
 }
 
 /* ---- NT-10 ---- */
@@ -388,7 +355,7 @@ static void *main_nt_10(void *arg)
 
 SL_TEST(nt_10_consumed_then_dropped_not_returned)
 {
-    run(1, main_nt_10, NULL);
+    test_run(1, main_nt_10, NULL);
 }
 
 /* ---- NT-11 ---- */
@@ -413,7 +380,7 @@ static void *main_nt_11(void *arg)
 
 SL_TEST(nt_11_notified_is_fused)
 {
-    run(1, main_nt_11, NULL);
+    test_run(1, main_nt_11, NULL);
 }
 
 /* ---- NT-12 ---- */
@@ -436,10 +403,10 @@ static void *main_nt_12(void *arg)
     late.deadline = sl_deadline_in(2 * SL_MSEC);
     sl_task_t *tl = spawn_wt(-1, &late);
     for (int i = 0; i < N; i++) {
-        join_ok(t[i]);
+        test_join_ok(t[i]);
         ASSERT_OK(atomic_load(&a[i].res));
     }
-    join_ok(tl);
+    test_join_ok(tl);
     ASSERT_EQ(atomic_load(&late.res), SL_ETIMEDOUT);
     sl_notify_destroy(&n);
     return NULL;
@@ -447,8 +414,8 @@ static void *main_nt_12(void *arg)
 
 SL_TEST(nt_12_notify_waiters_batches_all)
 {
-    run(1, main_nt_12, (void *)(intptr_t)1);
-    run(2, main_nt_12, (void *)(intptr_t)2);
+    test_run(1, main_nt_12, (void *)(intptr_t)1);
+    test_run(2, main_nt_12, (void *)(intptr_t)2);
 }
 
 /* ---- Races across workers: a notification is never lost ---- */
@@ -516,16 +483,16 @@ static void *main_race(void *arg)
         r.deadline = mode == 1 ? SL_FOREVER : sl_deadline_in(2 * SL_MSEC + lead);
         /* A queues first (unless its deadline passed before it ran), then B. */
         uint64_t base = parks();
-        r.a = spawn_on(1, race_a, &r);
+        r.a = test_spawn_on(1, race_a, &r);
         while (parks() < base + 1 && !atomic_load(&r.a_done))
             sl_task_yield();
         base = parks();
-        sl_task_t *b = spawn_on(1, race_b, &r);
+        sl_task_t *b = test_spawn_on(1, race_b, &r);
         while (parks() < base + 1)
             sl_task_yield();
         sl_task_t *ab = NULL;
         if (mode == 1) {
-            ab = spawn_on(1, race_aborter, &r);
+            ab = test_spawn_on(1, race_aborter, &r);
             ASSERT_OK(sl_barrier_wait(&r.bar, NULL));
             for (int k = 0; k < it % 5; k++)
                 sl_task_yield();
@@ -538,9 +505,9 @@ static void *main_race(void *arg)
         sl_join_t j;
         ASSERT_OK(sl_task_join(r.a, &j));
         if (ab)
-            join_ok(ab);
+            test_join_ok(ab);
         sl_cancel_trigger(r.tok);
-        join_ok(b);
+        test_join_ok(b);
         int a_got = atomic_load(&r.a_res) == 0;
         int b_got = atomic_load(&r.b_idx) == 0;
         int stored = sl_notify_try_wait(&r.n) == 0;
@@ -556,17 +523,17 @@ static void *main_race(void *arg)
 
 SL_TEST(notify_race_timeout_never_lost_2workers)
 {
-    run(2, main_race, (void *)(intptr_t)0);
+    test_run(2, main_race, (void *)(intptr_t)0);
 }
 
 SL_TEST(notify_race_abort_never_lost_2workers)
 {
-    run(2, main_race, (void *)(intptr_t)1);
+    test_run(2, main_race, (void *)(intptr_t)1);
 }
 
 SL_TEST(notified_race_timeout_passes_on_2workers)
 {
-    run(2, main_race, (void *)(intptr_t)2);
+    test_run(2, main_race, (void *)(intptr_t)2);
 }
 
 /* ---- Select: a losing notified clause consumes nothing ---- */
@@ -604,7 +571,7 @@ static void *main_select(void *arg)
 
 SL_TEST(notify_select_loser_consumes_nothing)
 {
-    run(1, main_select, NULL);
+    test_run(1, main_select, NULL);
 }
 
 /* ---- Forms, cancellation, timeout scope, task end ---- */
@@ -645,7 +612,7 @@ static void *main_forms(void *arg)
     ASSERT_OK(sl_notify_wait_until(&n, SL_FOREVER));
 
     uint64_t base = parks();
-    sl_task_t *t = spawn_on(w, cancel_waiter, &n);
+    sl_task_t *t = test_spawn_on(w, cancel_waiter, &n);
     while (parks() < base + 1)
         sl_task_yield();
     sl_task_abort(t);
@@ -657,7 +624,7 @@ static void *main_forms(void *arg)
 
     /* A task that ends (panics) while chosen passes the notification on. */
     base = parks();
-    t = spawn_on(w, enabled_then_panic, &n);
+    t = test_spawn_on(w, enabled_then_panic, &n);
     while (parks() < base + 1)
         sl_task_yield();
     sl_notify_one(&n);
@@ -670,8 +637,8 @@ static void *main_forms(void *arg)
 
 SL_TEST(notify_three_forms_cancel_timeout_task_end)
 {
-    run(1, main_forms, (void *)(intptr_t)1);
-    run(2, main_forms, (void *)(intptr_t)2);
+    test_run(1, main_forms, (void *)(intptr_t)1);
+    test_run(2, main_forms, (void *)(intptr_t)2);
 }
 
 /* ---- Cross-worker ping-pong without allocation ---- */
@@ -703,7 +670,7 @@ static void *main_pp(void *arg)
     sl_notify_init(&p.pong);
     sl_barrier_init(&p.start, 2);
     sl_barrier_init(&p.end, 2);
-    sl_task_t *t = spawn_on(1, ponger, &p);
+    sl_task_t *t = test_spawn_on(1, ponger, &p);
     ASSERT_OK(sl_barrier_wait(&p.start, NULL));
     long before = test_alloc_total();
     for (int i = 0; i < PP_ROUNDS; i++) {
@@ -712,7 +679,7 @@ static void *main_pp(void *arg)
     }
     ASSERT_OK(sl_barrier_wait(&p.end, NULL));
     ASSERT_EQ(test_alloc_total() - before, 0);
-    join_ok(t);
+    test_join_ok(t);
     sl_notify_destroy(&p.ping);
     sl_notify_destroy(&p.pong);
     return NULL;
@@ -720,5 +687,5 @@ static void *main_pp(void *arg)
 
 SL_TEST(notify_cross_worker_ping_pong_no_alloc)
 {
-    run(2, main_pp, NULL);
+    test_run(2, main_pp, NULL);
 }

@@ -12,49 +12,19 @@
 #include <sluice.h>
 
 #include "test.h"
+#include "test_rt.h"
 
 typedef uint64_t u64;
 
-static sl_runtime_opts_t opts(int workers)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    return o;
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o = opts(workers);
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
-
-static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
-{
-    sl_spawn_opts_t so = {.name = "t", .worker = worker, .use_worker = worker >= 0};
-    sl_task_t *t;
-    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
-    return t;
-}
-
 static sl_task_t *spawn(void *(*fn)(void *), void *arg)
 {
-    return spawn_on(-1, fn, arg);
+    return test_spawn_on(-1, fn, arg);
 }
 
 static void settle(void)
 {
     for (int i = 0; i < 8; i++)
         ASSERT_OK(sl_task_yield());
-}
-
-static intptr_t join(sl_task_t *t)
-{
-    sl_join_t j;
-    ASSERT_OK(sl_task_join(t, &j));
-    return (intptr_t)j.value;
 }
 
 typedef struct op {
@@ -131,7 +101,7 @@ static void *main_os01(void *arg)
     ASSERT(!r.done);
     v = 43;
     ASSERT_OK(sl_oneshot_send(tx, &v));
-    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ(test_join_result(t), 0);
     ASSERT_EQ_U(r.val, 43);
     sl_oneshot_rx_drop(rx);
     return NULL;
@@ -139,7 +109,7 @@ static void *main_os01(void *arg)
 
 SL_TEST(os01_send_then_recv)
 {
-    run(1, main_os01, NULL);
+    test_run(1, main_os01, NULL);
 }
 
 SL_TEST(os02_send_after_receiver_closed_or_dropped_fails)
@@ -179,14 +149,14 @@ static void *main_os03(void *arg)
     settle();
     ASSERT(!r.done);
     sl_oneshot_tx_drop(tx);
-    ASSERT_EQ(join(t), SL_ECLOSED);
+    ASSERT_EQ(test_join_result(t), SL_ECLOSED);
     sl_oneshot_rx_drop(rx);
     return NULL;
 }
 
 SL_TEST(os03_sender_dropped_without_sending)
 {
-    run(1, main_os03, NULL);
+    test_run(1, main_os03, NULL);
 }
 
 SL_TEST(os04_try_recv_empty_keeps_receiver_usable)
@@ -261,7 +231,7 @@ static void *main_os06(void *arg)
     ASSERT(!sl_oneshot_tx_is_closed(tx));
     sl_oneshot_rx_close(rx);
     ASSERT(sl_oneshot_tx_is_closed(tx));
-    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ(test_join_result(t), 0);
     ASSERT_ERR(sl_oneshot_send(tx, &v), SL_ECLOSED);
     ASSERT_ERR(sl_oneshot_try_recv(rx, &out), SL_ECLOSED); /* nothing was sent */
     sl_oneshot_rx_drop(rx);
@@ -284,7 +254,7 @@ static void *main_os06(void *arg)
 
 SL_TEST(os06_receiver_close)
 {
-    run(1, main_os06, NULL);
+    test_run(1, main_os06, NULL);
 }
 
 SL_TEST(os07_is_terminated)
@@ -349,7 +319,7 @@ static void *main_os09(void *arg)
 
 SL_TEST(os09_receiver_drop_discards_unread_value)
 {
-    run(1, main_os09, NULL);
+    test_run(1, main_os09, NULL);
 }
 
 static void *main_os10(void *arg)
@@ -359,12 +329,12 @@ static void *main_os10(void *arg)
     sl_oneshot_rx_t *rx;
     ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
     op_t c = {.tx = tx};
-    sl_task_t *t = spawn_on(workers - 1, do_closed, &c);
+    sl_task_t *t = test_spawn_on(workers - 1, do_closed, &c);
     ASSERT_OK(sl_sleep(2 * SL_MSEC));
     ASSERT(!sl_oneshot_tx_is_closed(tx));
     ASSERT(!c.done);
     sl_oneshot_rx_drop(rx);
-    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ(test_join_result(t), 0);
     ASSERT(sl_oneshot_tx_is_closed(tx));
     ASSERT_OK(sl_oneshot_tx_closed(tx));
     sl_oneshot_tx_drop(tx);
@@ -373,8 +343,8 @@ static void *main_os10(void *arg)
 
 SL_TEST(os10_tx_is_closed_and_closed_wait)
 {
-    run(1, main_os10, (void *)(intptr_t)1);
-    run(2, main_os10, (void *)(intptr_t)2);
+    test_run(1, main_os10, (void *)(intptr_t)1);
+    test_run(2, main_os10, (void *)(intptr_t)2);
 }
 
 static void *main_os11(void *arg)
@@ -387,7 +357,7 @@ static void *main_os11(void *arg)
     sl_task_t *t = spawn(do_recv, &r);
     settle();
     sl_task_abort(t);
-    ASSERT_EQ(join(t), SL_ECANCELED);
+    ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     ASSERT(!sl_oneshot_rx_is_terminated(rx));
     u64 v = 3, out = 0;
     ASSERT_ERR(sl_oneshot_recv_until(rx, &out, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
@@ -400,7 +370,7 @@ static void *main_os11(void *arg)
 
 SL_TEST(os11_recv_is_cancel_safe)
 {
-    run(1, main_os11, NULL);
+    test_run(1, main_os11, NULL);
 }
 
 SL_TEST(os12_error_codes_have_messages)
@@ -455,7 +425,7 @@ static void *main_health(void *arg)
         sl_mpsc_tx_t *req;
         health_t h = {.answer = answer};
         ASSERT_OK(sl_mpsc_new(sizeof(sl_oneshot_tx_t *), 4, &req, &h.req));
-        sl_task_t *t = spawn_on(workers - 1, responder, &h);
+        sl_task_t *t = test_spawn_on(workers - 1, responder, &h);
         u64 status = 0;
         int64_t t0 = sl_now(); /* deadlines count from the cached clock */
         if (answer) {
@@ -467,7 +437,7 @@ static void *main_health(void *arg)
             sl_task_abort(t);
         }
         sl_mpsc_tx_drop(req);
-        join(t);
+        test_join_result(t);
         sl_mpsc_rx_drop(h.req);
     }
     return NULL;
@@ -475,8 +445,8 @@ static void *main_health(void *arg)
 
 SL_TEST(health_check_under_500ms_timeout)
 {
-    run(1, main_health, (void *)(intptr_t)1);
-    run(2, main_health, (void *)(intptr_t)2);
+    test_run(1, main_health, (void *)(intptr_t)1);
+    test_run(2, main_health, (void *)(intptr_t)2);
 }
 
 /* ==== Select: losing clauses leave no trace ==== */
@@ -506,13 +476,13 @@ static void *main_select(void *arg)
         two_t s = {0};
         for (int i = 0; i < 2; i++)
             ASSERT_OK(sl_oneshot_new(8, &s.tx[i], &s.rx[i]));
-        sl_task_t *t = spawn_on(workers - 1, select_recv2, &s);
+        sl_task_t *t = test_spawn_on(workers - 1, select_recv2, &s);
         if (round % 2)
             ASSERT_OK(sl_sleep(SL_MSEC / 4));
         u64 a = 100, b = 200;
         ASSERT_OK(sl_oneshot_send(s.tx[0], &a));
         ASSERT_OK(sl_oneshot_send(s.tx[1], &b));
-        join(t);
+        test_join_result(t);
         ASSERT(s.win == 0 || s.win == 1);
         ASSERT_EQ(s.res, 0);
         ASSERT_EQ_U(s.v[s.win], s.win ? 200 : 100);
@@ -544,8 +514,8 @@ static void *main_select(void *arg)
 
 SL_TEST(select_losing_recv_clause_takes_nothing)
 {
-    run(1, main_select, (void *)(intptr_t)1);
-    run(2, main_select, (void *)(intptr_t)2);
+    test_run(1, main_select, (void *)(intptr_t)1);
+    test_run(2, main_select, (void *)(intptr_t)2);
 }
 
 /* ==== Cancellation, timeout scopes, three forms ==== */
@@ -557,15 +527,15 @@ static void *main_cancel(void *arg)
     sl_oneshot_rx_t *rx;
     ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
     op_t r = {.rx = rx};
-    sl_task_t *t = spawn_on(workers - 1, do_recv, &r);
+    sl_task_t *t = test_spawn_on(workers - 1, do_recv, &r);
     wait_started(&r);
     sl_task_abort(t);
-    ASSERT_EQ(join(t), SL_ECANCELED);
+    ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     op_t c = {.tx = tx};
-    t = spawn_on(workers - 1, do_closed, &c);
+    t = test_spawn_on(workers - 1, do_closed, &c);
     wait_started(&c);
     sl_task_abort(t);
-    ASSERT_EQ(join(t), SL_ECANCELED);
+    ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     u64 v = 6, out;
     ASSERT_OK(sl_oneshot_send(tx, &v));
     ASSERT_OK(sl_oneshot_try_recv(rx, &out));
@@ -576,8 +546,8 @@ static void *main_cancel(void *arg)
 
 SL_TEST(cancel_waiting_recv_and_closed_return_ecanceled)
 {
-    run(1, main_cancel, (void *)(intptr_t)1);
-    run(2, main_cancel, (void *)(intptr_t)2);
+    test_run(1, main_cancel, (void *)(intptr_t)1);
+    test_run(2, main_cancel, (void *)(intptr_t)2);
 }
 
 static void *main_timeout(void *arg)
@@ -600,7 +570,7 @@ static void *main_timeout(void *arg)
 
 SL_TEST(timeout_scope_gives_etimedout)
 {
-    run(1, main_timeout, NULL);
+    test_run(1, main_timeout, NULL);
 }
 
 static void *main_forms(void *arg)
@@ -633,7 +603,7 @@ static void *main_forms(void *arg)
 
 SL_TEST(three_forms_of_every_blocking_op)
 {
-    run(1, main_forms, NULL);
+    test_run(1, main_forms, NULL);
 }
 
 /* ==== Cross-worker wakes ==== */
@@ -645,26 +615,26 @@ static void *main_cross(void *arg)
     sl_oneshot_rx_t *rx;
     ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
     op_t r = {.rx = rx};
-    sl_task_t *t = spawn_on(1, do_recv, &r);
+    sl_task_t *t = test_spawn_on(1, do_recv, &r);
     ASSERT_OK(sl_sleep(5 * SL_MSEC));
     u64 v = 77;
     ASSERT_OK(sl_oneshot_send(tx, &v));
-    ASSERT_EQ(join(t), 0);
+    ASSERT_EQ(test_join_result(t), 0);
     ASSERT_EQ_U(r.val, 77);
     sl_oneshot_rx_drop(rx);
     ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
     r = (op_t){.rx = rx};
-    t = spawn_on(1, do_recv, &r);
+    t = test_spawn_on(1, do_recv, &r);
     ASSERT_OK(sl_sleep(5 * SL_MSEC));
     sl_oneshot_tx_drop(tx);
-    ASSERT_EQ(join(t), SL_ECLOSED);
+    ASSERT_EQ(test_join_result(t), SL_ECLOSED);
     sl_oneshot_rx_drop(rx);
     return NULL;
 }
 
 SL_TEST(cross_worker_wakes)
 {
-    run(2, main_cross, NULL);
+    test_run(2, main_cross, NULL);
 }
 
 /* ==== Allocation counting and an RPC stress (the oneshot_rpc workload's shape) ==== */
@@ -706,20 +676,20 @@ static void *main_rpc(void *arg)
     sl_mpsc_tx_t *tx;
     sl_mpsc_rx_t *rx;
     ASSERT_OK(sl_mpsc_new(sizeof(req_t), 32, &tx, &rx));
-    sl_task_t *t = spawn_on(workers - 1, actor, rx);
+    sl_task_t *t = test_spawn_on(workers - 1, actor, rx);
     u64 counter = 0;
     rpc_round(tx, 100, &counter);
     long allocs = rpc_round(tx, 20000, &counter);
     ASSERT_EQ(allocs, 20000); /* exactly one allocation per oneshot, none per wait */
     ASSERT_EQ_U(counter, 20100);
     sl_mpsc_tx_drop(tx);
-    join(t);
+    test_join_result(t);
     sl_mpsc_rx_drop(rx);
     return NULL;
 }
 
 SL_TEST(alloc_one_per_oneshot_rpc_round_trip)
 {
-    run(1, main_rpc, (void *)(intptr_t)1);
-    run(2, main_rpc, (void *)(intptr_t)2);
+    test_run(1, main_rpc, (void *)(intptr_t)1);
+    test_run(2, main_rpc, (void *)(intptr_t)2);
 }

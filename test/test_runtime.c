@@ -10,22 +10,7 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static sl_runtime_opts_t opts(int workers)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    return o;
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o = opts(workers);
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 /* ---- ping-pong across two workers, with tokens as one-shot signals ---- */
 
@@ -77,7 +62,7 @@ static void *main_pingpong(void *arg)
 
 SL_TEST(pingpong_two_workers)
 {
-    run(2, main_pingpong, NULL);
+    test_run(2, main_pingpong, NULL);
 }
 
 /* ---- 100 tasks on 2 workers: spawn, yield, sleep, abort, join (the TSan workload) ---- */
@@ -118,7 +103,7 @@ static void *main_hundred(void *arg)
 
 SL_TEST(hundred_tasks_two_workers)
 {
-    run(2, main_hundred, NULL);
+    test_run(2, main_hundred, NULL);
 }
 
 /* ---- stealing: a worker with nothing to do takes unstarted tasks ---- */
@@ -155,7 +140,7 @@ static void *main_steal(void *arg)
 
 SL_TEST(idle_worker_steals)
 {
-    run(2, main_steal, NULL);
+    test_run(2, main_steal, NULL);
 }
 
 /* ---- blocking pool ---- */
@@ -199,8 +184,8 @@ static void *main_blocking(void *arg)
 
 SL_TEST(blocking_pool)
 {
-    run(1, main_blocking, NULL);
-    run(2, main_blocking, NULL);
+    test_run(1, main_blocking, NULL);
+    test_run(2, main_blocking, NULL);
 }
 
 /* The workers keep running other tasks while pool threads block. */
@@ -236,7 +221,7 @@ static void *main_pool_nonblocking(void *arg)
 
 SL_TEST(blocking_pool_does_not_block_worker)
 {
-    run(1, main_pool_nonblocking, NULL);
+    test_run(1, main_pool_nonblocking, NULL);
 }
 
 /* ---- stack overflow names the task ---- */
@@ -394,7 +379,7 @@ static void *main_alloc_fail(void *arg)
 
 SL_TEST(allocation_failure)
 {
-    run(1, main_alloc_fail, NULL);
+    test_run(1, main_alloc_fail, NULL);
 }
 
 /* ---- misuse outside a task is a clear abort, not a crash ---- */
@@ -417,7 +402,7 @@ SL_TEST(blocking_call_outside_task_aborts)
 
 SL_TEST(runtime_reuse)
 {
-    sl_runtime_opts_t o = opts(2);
+    sl_runtime_opts_t o = test_opts(2);
     sl_runtime_t *rt;
     ASSERT_OK(sl_runtime_new(&o, &rt));
     ASSERT_EQ(sl_runtime_workers(rt), 2);

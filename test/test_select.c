@@ -2,16 +2,7 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 static void *wait_on(void *arg);
 
@@ -54,7 +45,7 @@ static void *main_biased(void *arg)
 
 SL_TEST(select_biased_and_fair)
 {
-    run(1, main_biased, NULL);
+    test_run(1, main_biased, NULL);
 }
 
 /* The join clause that loses does not consume the handle; the one that wins does. */
@@ -102,8 +93,8 @@ static void *wait_on(void *arg)
 
 SL_TEST(select_leaves_no_trace)
 {
-    run(1, main_no_trace, NULL);
-    run(2, main_no_trace, NULL);
+    test_run(1, main_no_trace, NULL);
+    test_run(2, main_no_trace, NULL);
 }
 
 static void *main_deadline(void *arg)
@@ -132,7 +123,7 @@ static void *main_deadline(void *arg)
 
 SL_TEST(select_deadline)
 {
-    run(1, main_deadline, NULL);
+    test_run(1, main_deadline, NULL);
 }
 
 /* A task cancelled while in a select gets SL_ECANCELED and no clause completes. */
@@ -163,8 +154,8 @@ static void *main_cancel_select(void *arg)
 
 SL_TEST(select_cancelled)
 {
-    run(1, main_cancel_select, NULL);
-    run(2, main_cancel_select, NULL);
+    test_run(1, main_cancel_select, NULL);
+    test_run(2, main_cancel_select, NULL);
 }
 
 /* ---- cancellation tokens ---- */
@@ -215,8 +206,8 @@ static void *main_tokens(void *arg)
 
 SL_TEST(cancel_token_tree)
 {
-    run(1, main_tokens, NULL);
-    run(2, main_tokens, NULL);
+    test_run(1, main_tokens, NULL);
+    test_run(2, main_tokens, NULL);
 }
 
 static void *main_token_reparent(void *arg)
@@ -236,5 +227,5 @@ static void *main_token_reparent(void *arg)
 
 SL_TEST(cancel_token_drop_reparents)
 {
-    run(1, main_token_reparent, NULL);
+    test_run(1, main_token_reparent, NULL);
 }

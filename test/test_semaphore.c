@@ -5,22 +5,7 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static sl_runtime_opts_t opts(int workers)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    return o;
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o = opts(workers);
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 static uint64_t parks(void)
 {
@@ -33,24 +18,6 @@ static void settle(void)
 {
     for (int i = 0; i < 20; i++)
         sl_task_yield();
-}
-
-static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
-{
-    sl_spawn_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.worker = worker;
-    so.use_worker = worker >= 0;
-    sl_task_t *t;
-    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
-    return t;
-}
-
-static void join_ok(sl_task_t *t)
-{
-    sl_join_t j;
-    ASSERT_OK(sl_task_join(t, &j));
-    ASSERT_EQ(j.status, SL_TASK_RETURNED);
 }
 
 /* A task that acquires n permits, detaches them into a->p and records its completion. */
@@ -91,7 +58,7 @@ static void acq_init(struct acq *a, sl_sem_t *s, size_t n)
 static sl_task_t *spawn_acq(int worker, struct acq *a)
 {
     uint64_t base = parks();
-    sl_task_t *t = spawn_on(worker, acquirer, a);
+    sl_task_t *t = test_spawn_on(worker, acquirer, a);
     while (parks() < base + 1 && !atomic_load(&a->done))
         sl_task_yield();
     return t;
@@ -120,7 +87,7 @@ static void *main_sem_01(void *arg)
 
 SL_TEST(sem_01_new_available_max)
 {
-    run(1, main_sem_01, NULL);
+    test_run(1, main_sem_01, NULL);
 }
 
 /* ---- SEM-02 ---- */
@@ -149,7 +116,7 @@ static void *main_sem_02(void *arg)
 
 SL_TEST(sem_02_acquire_available_release_returns)
 {
-    run(1, main_sem_02, NULL);
+    test_run(1, main_sem_02, NULL);
 }
 
 /* ---- SEM-03 ---- */
@@ -178,7 +145,7 @@ static void *main_sem_03(void *arg)
 
 SL_TEST(sem_03_try_acquire_no_permits_closed)
 {
-    run(1, main_sem_03, NULL);
+    test_run(1, main_sem_03, NULL);
 }
 
 /* ---- SEM-04 ---- */
@@ -204,7 +171,7 @@ static void *main_sem_04(void *arg)
         settle();
     }
     for (int i = 0; i < N; i++) {
-        join_ok(t[i]);
+        test_join_ok(t[i]);
         ASSERT_OK(atomic_load(&a[i].res));
         ASSERT_EQ(a[i].order, i);
         sl_sem_permit_release(&a[i].p);
@@ -216,8 +183,8 @@ static void *main_sem_04(void *arg)
 
 SL_TEST(sem_04_strict_fifo)
 {
-    run(1, main_sem_04, (void *)(intptr_t)1);
-    run(2, main_sem_04, (void *)(intptr_t)2);
+    test_run(1, main_sem_04, (void *)(intptr_t)1);
+    test_run(2, main_sem_04, (void *)(intptr_t)2);
 }
 
 /* ---- SEM-05 ---- */
@@ -238,7 +205,7 @@ static void *main_sem_05(void *arg)
     sl_task_t *tb = spawn_acq(w, &b);
     ASSERT_ERR(sl_sem_try_acquire(&s, &p), SL_EAGAIN);
     sl_sem_permit_release(&held);
-    join_ok(ta);
+    test_join_ok(ta);
     ASSERT_OK(atomic_load(&a.res));
     ASSERT_EQ_U(sl_sem_available(&s), 0);
     settle();
@@ -248,7 +215,7 @@ static void *main_sem_05(void *arg)
     ASSERT_EQ(atomic_load(&b.done), 0); /* now owes 2 */
     ASSERT_EQ_U(sl_sem_available(&s), 0);
     ASSERT_OK(sl_sem_add_permits(&s, 2));
-    join_ok(tb);
+    test_join_ok(tb);
     ASSERT_OK(atomic_load(&b.res));
     sl_sem_permit_release(&a.p);
     sl_sem_permit_release(&b.p);
@@ -272,8 +239,8 @@ static void *main_sem_05(void *arg)
 
 SL_TEST(sem_05_fifo_large_request_blocks_small)
 {
-    run(1, main_sem_05, (void *)(intptr_t)1);
-    run(2, main_sem_05, (void *)(intptr_t)2);
+    test_run(1, main_sem_05, (void *)(intptr_t)1);
+    test_run(2, main_sem_05, (void *)(intptr_t)2);
 }
 
 /* ---- SEM-06 ---- */
@@ -298,7 +265,7 @@ static void *main_sem_06(void *arg)
     acq_init(&a, &s, 8);
     a.deadline = sl_deadline_in(5 * SL_MSEC);
     t = spawn_acq(w, &a);
-    join_ok(t);
+    test_join_ok(t);
     ASSERT_EQ(atomic_load(&a.res), SL_ETIMEDOUT);
     ASSERT_EQ_U(sl_sem_available(&s), 6);
     sl_sem_permit_release(&four);
@@ -309,8 +276,8 @@ static void *main_sem_06(void *arg)
 
 SL_TEST(sem_06_cancel_partial_gives_back)
 {
-    run(1, main_sem_06, (void *)(intptr_t)1);
-    run(2, main_sem_06, (void *)(intptr_t)2);
+    test_run(1, main_sem_06, (void *)(intptr_t)1);
+    test_run(2, main_sem_06, (void *)(intptr_t)2);
 }
 
 /* ---- SEM-07 ---- */
@@ -331,7 +298,7 @@ static void *main_sem_07(void *arg)
     sl_sem_permit_release(&p);
     sl_sem_close(&s);
     ASSERT_ERR(sl_sem_acquire_many(&s, 0, &p), SL_ECLOSED);
-    join_ok(t);
+    test_join_ok(t);
     ASSERT_EQ(atomic_load(&a.res), SL_ECLOSED);
     sl_sem_destroy(&s);
     return NULL;
@@ -339,7 +306,7 @@ static void *main_sem_07(void *arg)
 
 SL_TEST(sem_07_acquire_zero_immediate)
 {
-    run(1, main_sem_07, NULL);
+    test_run(1, main_sem_07, NULL);
 }
 
 /* ---- SEM-08 ---- */
@@ -354,7 +321,7 @@ static void *main_sem_08(void *arg)
     sl_task_t *t = spawn_acq(w, &a);
     ASSERT_EQ(atomic_load(&a.done), 0);
     ASSERT_OK(sl_sem_add_permits(&s, 5));
-    join_ok(t);
+    test_join_ok(t);
     ASSERT_OK(atomic_load(&a.res));
     ASSERT_EQ_U(sl_sem_available(&s), 3);
     sl_sem_permit_release(&a.p);
@@ -365,8 +332,8 @@ static void *main_sem_08(void *arg)
 
 SL_TEST(sem_08_request_larger_than_total_waits)
 {
-    run(1, main_sem_08, (void *)(intptr_t)1);
-    run(2, main_sem_08, (void *)(intptr_t)2);
+    test_run(1, main_sem_08, (void *)(intptr_t)1);
+    test_run(2, main_sem_08, (void *)(intptr_t)2);
 }
 
 /* ---- SEM-09 ---- */
@@ -382,8 +349,8 @@ static void *main_sem_09(void *arg)
     acq_init(&b, &s, 3);
     sl_task_t *tb = spawn_acq(-1, &b);
     ASSERT_OK(sl_sem_add_permits(&s, 7));
-    join_ok(ta);
-    join_ok(tb);
+    test_join_ok(ta);
+    test_join_ok(tb);
     ASSERT_OK(atomic_load(&a.res));
     ASSERT_OK(atomic_load(&b.res));
     ASSERT_EQ_U(sl_sem_available(&s), 2);
@@ -406,7 +373,7 @@ static void *main_sem_09(void *arg)
 
 SL_TEST(sem_09_add_permits_fifo_max_closed)
 {
-    run(1, main_sem_09, NULL);
+    test_run(1, main_sem_09, NULL);
 }
 
 /* ---- SEM-10 ---- */
@@ -434,7 +401,7 @@ static void *main_sem_10(void *arg)
 
 SL_TEST(sem_10_forget_permits_min_keeps_closed)
 {
-    run(1, main_sem_10, NULL);
+    test_run(1, main_sem_10, NULL);
 }
 
 /* ---- SEM-11 ---- */
@@ -476,7 +443,7 @@ static void *main_sem_11(void *arg)
 
 SL_TEST(sem_11_permit_forget_merge_split)
 {
-    run(1, main_sem_11, NULL);
+    test_run(1, main_sem_11, NULL);
 }
 
 /* ---- SEM-12 ---- */
@@ -499,7 +466,7 @@ static void *main_sem_12(void *arg)
     sl_sem_close(&s);
     ASSERT(sl_sem_is_closed(&s));
     for (int i = 0; i < N; i++) {
-        join_ok(t[i]);
+        test_join_ok(t[i]);
         ASSERT_EQ(atomic_load(&a[i].res), SL_ECLOSED);
     }
     /* The first waiter's absorbed 2 went back to the counter. */
@@ -518,8 +485,8 @@ static void *main_sem_12(void *arg)
 
 SL_TEST(sem_12_close_fails_waiters)
 {
-    run(1, main_sem_12, (void *)(intptr_t)1);
-    run(2, main_sem_12, (void *)(intptr_t)2);
+    test_run(1, main_sem_12, (void *)(intptr_t)1);
+    test_run(2, main_sem_12, (void *)(intptr_t)2);
 }
 
 /* ---- SEM-13 ---- */
@@ -543,7 +510,7 @@ static void *main_sem_13(void *arg)
     ASSERT_OK(sl_task_join(ta, &j));
     ASSERT_EQ(atomic_load(&a.res), SL_ECANCELED);
     ASSERT_OK(sl_sem_add_permits(&s, 1));
-    join_ok(tb);
+    test_join_ok(tb);
     ASSERT_OK(atomic_load(&b.res));
     ASSERT_EQ(b.order, 0);
     sl_sem_permit_release(&b.p);
@@ -553,7 +520,7 @@ static void *main_sem_13(void *arg)
 
 SL_TEST(sem_13_acquire_not_cancel_safe_loses_place)
 {
-    run(1, main_sem_13, NULL);
+    test_run(1, main_sem_13, NULL);
 }
 
 /* ---- SEM-14 ---- */
@@ -594,7 +561,7 @@ static void *main_sem_15(void *arg)
     /* One add wakes all 100, 32 per lock hold; the extra 5 go to the counter. */
     ASSERT_OK(sl_sem_add_permits(&s, N + 5));
     for (int i = 0; i < N; i++) {
-        join_ok(t[i]);
+        test_join_ok(t[i]);
         ASSERT_OK(atomic_load(&a[i].res));
         sl_sem_permit_release(&a[i].p);
     }
@@ -606,8 +573,8 @@ static void *main_sem_15(void *arg)
 
 SL_TEST(sem_15_release_wakes_in_batches)
 {
-    run(1, main_sem_15, (void *)(intptr_t)1);
-    run(2, main_sem_15, (void *)(intptr_t)2);
+    test_run(1, main_sem_15, (void *)(intptr_t)1);
+    test_run(2, main_sem_15, (void *)(intptr_t)2);
 }
 
 /* ---- Tracking: panic, cancel, hand-over ---- */
@@ -648,7 +615,7 @@ static void *main_tracking(void *arg)
     int w = (int)(intptr_t)arg - 1;
     sl_sem_t s;
     ASSERT_OK(sl_sem_init(&s, 5));
-    sl_task_t *t = spawn_on(w, panic_holding, &s);
+    sl_task_t *t = test_spawn_on(w, panic_holding, &s);
     sl_join_t j;
     ASSERT_OK(sl_task_join(t, &j));
     ASSERT_EQ(j.status, SL_TASK_PANICKED);
@@ -658,7 +625,7 @@ static void *main_tracking(void *arg)
     struct holder h;
     memset(&h, 0, sizeof h);
     h.s = &s;
-    t = spawn_on(w, hold_then_sleep, &h);
+    t = test_spawn_on(w, hold_then_sleep, &h);
     while (!atomic_load(&h.got))
         sl_task_yield();
     ASSERT_EQ_U(sl_sem_available(&s), 2);
@@ -672,8 +639,8 @@ static void *main_tracking(void *arg)
     sl_sem_permit_detach(&h.p);
     struct holder h2 = h; /* a bitwise copy of the detached record */
     memset(&h.p, 0, sizeof h.p);
-    t = spawn_on(w, adopter, &h2);
-    join_ok(t);
+    t = test_spawn_on(w, adopter, &h2);
+    test_join_ok(t);
     ASSERT_EQ(atomic_load(&h2.got), 2);
     ASSERT_EQ_U(sl_sem_available(&s), 5);
 
@@ -690,8 +657,8 @@ static void *main_tracking(void *arg)
 
 SL_TEST(sem_tracked_released_on_panic_cancel_handover)
 {
-    run(1, main_tracking, (void *)(intptr_t)1);
-    run(2, main_tracking, (void *)(intptr_t)2);
+    test_run(1, main_tracking, (void *)(intptr_t)1);
+    test_run(2, main_tracking, (void *)(intptr_t)2);
 }
 
 /* ---- Three forms, cancellation, timeout scope ---- */
@@ -723,7 +690,7 @@ static void *main_forms(void *arg)
 
 SL_TEST(sem_three_forms_timeout)
 {
-    run(1, main_forms, NULL);
+    test_run(1, main_forms, NULL);
 }
 
 static void *cancelled_acquirer(void *arg)
@@ -745,7 +712,7 @@ static void *main_cancel(void *arg)
     (void)arg;
     sl_sem_t s;
     ASSERT_OK(sl_sem_init(&s, 1));
-    sl_task_t *t = spawn_on(-1, cancelled_acquirer, &s);
+    sl_task_t *t = test_spawn_on(-1, cancelled_acquirer, &s);
     sl_join_t j;
     ASSERT_OK(sl_task_join(t, &j));
     ASSERT_EQ(j.status, SL_TASK_CANCELLED);
@@ -756,7 +723,7 @@ static void *main_cancel(void *arg)
 
 SL_TEST(sem_ecanceled)
 {
-    run(1, main_cancel, NULL);
+    test_run(1, main_cancel, NULL);
 }
 
 /* ---- Select: a losing acquire clause holds no permit ---- */
@@ -809,12 +776,12 @@ static void *main_select2(void *arg)
     ASSERT_OK(sl_sem_init(&s, 0));
     sl_clause_sem_acquire(&c[0], &s, 2, NULL); /* raw */
     sl_clause_sleep_until(&c[1], sl_deadline_in(10 * SL_SEC));
-    sl_task_t *t = spawn_on(-1, releaser, &s);
+    sl_task_t *t = test_spawn_on(-1, releaser, &s);
     ASSERT_EQ(sl_select(c, 2, SL_SELECT_FAIR, SL_FOREVER), 0);
     ASSERT_OK(c[0].res);
     ASSERT_EQ_U(sl_sem_available(&s), 1);
     sl_sem_release_raw(&s, 2);
-    join_ok(t);
+    test_join_ok(t);
     /* A closed semaphore completes the clause with SL_ECLOSED. */
     sl_sem_close(&s);
     sl_clause_sem_acquire(&c[0], &s, 1, NULL);
@@ -826,9 +793,9 @@ static void *main_select2(void *arg)
 
 SL_TEST(sem_select_loser_holds_nothing)
 {
-    run(1, main_select, NULL);
-    run(1, main_select2, NULL);
-    run(2, main_select2, NULL);
+    test_run(1, main_select, NULL);
+    test_run(1, main_select2, NULL);
+    test_run(2, main_select2, NULL);
 }
 
 /* ---- Fairness under contention on 2 workers; no allocation in steady state ---- */
@@ -878,7 +845,7 @@ static void *main_fair(void *arg)
     for (int i = 0; i < FAIR_TASKS; i++) {
         a[i].f = f;
         a[i].id = i;
-        t[i] = spawn_on(i % workers, fair_task, &a[i]);
+        t[i] = test_spawn_on(i % workers, fair_task, &a[i]);
     }
     int leader = 0;
     ASSERT_OK(sl_barrier_wait(&f->start, &leader));
@@ -888,7 +855,7 @@ static void *main_fair(void *arg)
     long after = test_alloc_total();
     ASSERT_EQ(after - before, 0); /* no allocation per acquire/release/wake */
     for (int i = 0; i < FAIR_TASKS; i++)
-        join_ok(t[i]);
+        test_join_ok(t[i]);
     ASSERT_EQ(f->pos, FAIR_TASKS * FAIR_ITERS);
     /* FIFO: once a task has queued, every other task is granted at most once before it, and
      * at most once more while it releases and queues again. That bound is exact on one worker,
@@ -917,6 +884,6 @@ static void *main_fair(void *arg)
 
 SL_TEST(sem_fairness_contention_2workers_no_alloc)
 {
-    run(1, main_fair, (void *)(intptr_t)1);
-    run(2, main_fair, (void *)(intptr_t)2);
+    test_run(1, main_fair, (void *)(intptr_t)1);
+    test_run(2, main_fair, (void *)(intptr_t)2);
 }

@@ -7,16 +7,7 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 static int64_t ms(int64_t n)
 {
@@ -35,24 +26,6 @@ static void settle(int n)
     atomic_store(&started, 0);
 }
 
-static sl_task_t *spawn_on(int worker, void *(*fn)(void *), void *arg)
-{
-    sl_spawn_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.worker = worker;
-    so.use_worker = 1;
-    sl_task_t *t;
-    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
-    return t;
-}
-
-static sl_join_t join(sl_task_t *t)
-{
-    sl_join_t j;
-    ASSERT_OK(sl_task_join(t, &j));
-    return j;
-}
-
 static void *wait_sig(void *arg)
 {
     int signo = (int)(intptr_t)arg;
@@ -64,13 +37,13 @@ static void *wait_sig(void *arg)
 static void kill_and_wake(int signo)
 {
     int workers = sl_runtime_workers(sl_runtime_current());
-    sl_task_t *t = spawn_on(workers - 1, wait_sig, (void *)(intptr_t)signo);
+    sl_task_t *t = test_spawn_on(workers - 1, wait_sig, (void *)(intptr_t)signo);
     /* Give it time to park; if it has not, the signal stays pending and is not lost either.
      * Listening here first makes sure the signal can never hit its default action. */
     ASSERT_OK(sl_signal_listen(signo));
     settle(1);
     ASSERT_EQ(kill(getpid(), signo), 0);
-    sl_join_t j = join(t);
+    sl_join_t j = test_join(t);
     ASSERT_EQ(j.status, SL_TASK_RETURNED);
     ASSERT_EQ((intptr_t)j.value, 0);
 }
@@ -86,12 +59,12 @@ static void *main_three(void *arg)
 
 SL_TEST(sigterm_sigint_sighup)
 {
-    run(1, main_three, NULL);
+    test_run(1, main_three, NULL);
 }
 
 SL_TEST(sigterm_sigint_sighup_2workers)
 {
-    run(2, main_three, NULL);
+    test_run(2, main_three, NULL);
 }
 
 /* Listening started, the signal arrives, then the wait: it is not lost. */
@@ -113,12 +86,12 @@ static void *main_before_wait(void *arg)
 
 SL_TEST(signal_before_wait_not_lost)
 {
-    run(1, main_before_wait, NULL);
+    test_run(1, main_before_wait, NULL);
 }
 
 SL_TEST(signal_before_wait_not_lost_2workers)
 {
-    run(2, main_before_wait, NULL);
+    test_run(2, main_before_wait, NULL);
 }
 
 /* Every waiter of a signal wakes (broadcast). */
@@ -128,11 +101,11 @@ static void *main_broadcast(void *arg)
     ASSERT_OK(sl_signal_listen(SIGUSR1));
     sl_task_t *t[6];
     for (int i = 0; i < 6; i++)
-        t[i] = spawn_on(i % 2, wait_sig, (void *)(intptr_t)SIGUSR1);
+        t[i] = test_spawn_on(i % 2, wait_sig, (void *)(intptr_t)SIGUSR1);
     settle(6);
     ASSERT_EQ(kill(getpid(), SIGUSR1), 0);
     for (int i = 0; i < 6; i++) {
-        sl_join_t j = join(t[i]);
+        sl_join_t j = test_join(t[i]);
         ASSERT_EQ(j.status, SL_TASK_RETURNED);
         ASSERT_EQ((intptr_t)j.value, 0);
     }
@@ -141,7 +114,7 @@ static void *main_broadcast(void *arg)
 
 SL_TEST(broadcast_to_every_waiter)
 {
-    run(2, main_broadcast, NULL);
+    test_run(2, main_broadcast, NULL);
 }
 
 /* Cancellation, deadlines, bad signals, select. */
@@ -152,10 +125,10 @@ static void *main_misc(void *arg)
     ASSERT_ERR(sl_signal_listen(SIGSEGV), SL_EINVAL);
     ASSERT_ERR(sl_signal_wait_until(SIGUSR2, sl_deadline_in(ms(5))), SL_ETIMEDOUT);
 
-    sl_task_t *t = spawn_on(0, wait_sig, (void *)(intptr_t)SIGUSR2);
+    sl_task_t *t = test_spawn_on(0, wait_sig, (void *)(intptr_t)SIGUSR2);
     settle(1);
     sl_task_abort(t);
-    sl_join_t j = join(t);
+    sl_join_t j = test_join(t);
     ASSERT_EQ(j.status, SL_TASK_CANCELLED);
     ASSERT_EQ((intptr_t)j.value, SL_ECANCELED);
 
@@ -176,7 +149,7 @@ static void *main_misc(void *arg)
 
 SL_TEST(cancel_deadline_select)
 {
-    run(2, main_misc, NULL);
+    test_run(2, main_misc, NULL);
 }
 
 /* Two runtimes in a row: the second registers the pipe afresh. */
@@ -189,6 +162,6 @@ static void *main_second(void *arg)
 
 SL_TEST(two_runtimes_in_a_row)
 {
-    run(2, main_second, NULL);
-    run(1, main_second, NULL);
+    test_run(2, main_second, NULL);
+    test_run(1, main_second, NULL);
 }

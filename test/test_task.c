@@ -10,23 +10,7 @@
 #include "core/rt.h"
 
 #include "test.h"
-
-static sl_runtime_opts_t opts(int workers)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    return o;
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o = opts(workers);
-    void *res = NULL;
-    ASSERT_OK(sl_run(&o, fn, arg, &res));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 /* ---- spawn and join ---- */
 
@@ -51,7 +35,7 @@ static void *main_spawn_join(void *arg)
 
 SL_TEST(spawn_join)
 {
-    sl_runtime_opts_t o = opts(1);
+    sl_runtime_opts_t o = test_opts(1);
     void *res = NULL;
     ASSERT_OK(sl_run(&o, main_spawn_join, NULL, &res));
     ASSERT_EQ((uintptr_t)res, 7);
@@ -60,7 +44,7 @@ SL_TEST(spawn_join)
 
 SL_TEST(spawn_join_2workers)
 {
-    run(2, main_spawn_join, NULL);
+    test_run(2, main_spawn_join, NULL);
 }
 
 /* ---- many tasks ---- */
@@ -110,12 +94,12 @@ static void *main_many(void *arg)
 
 SL_TEST(hundred_thousand_tasks)
 {
-    run(1, main_many, (void *)(intptr_t)MANY);
+    test_run(1, main_many, (void *)(intptr_t)MANY);
 }
 
 SL_TEST(hundred_thousand_tasks_2workers)
 {
-    run(2, main_many, (void *)(intptr_t)MANY);
+    test_run(2, main_many, (void *)(intptr_t)MANY);
 }
 
 /* ---- abort ---- */
@@ -147,8 +131,8 @@ static void *main_abort_sleep(void *arg)
 
 SL_TEST(abort_sleep)
 {
-    run(1, main_abort_sleep, NULL);
-    run(2, main_abort_sleep, NULL);
+    test_run(1, main_abort_sleep, NULL);
+    test_run(2, main_abort_sleep, NULL);
 }
 
 static void *never_runs(void *arg)
@@ -173,7 +157,7 @@ static void *main_abort_before_start(void *arg)
 
 SL_TEST(abort_before_start)
 {
-    run(1, main_abort_before_start, NULL);
+    test_run(1, main_abort_before_start, NULL);
 }
 
 static void *joiner(void *arg)
@@ -206,8 +190,8 @@ static void *main_abort_join(void *arg)
 
 SL_TEST(abort_join)
 {
-    run(1, main_abort_join, NULL);
-    run(2, main_abort_join, NULL);
+    test_run(1, main_abort_join, NULL);
+    test_run(2, main_abort_join, NULL);
 }
 
 /* ---- shield ---- */
@@ -240,7 +224,7 @@ static void *main_shield(void *arg)
 
 SL_TEST(shield)
 {
-    run(1, main_shield, NULL);
+    test_run(1, main_shield, NULL);
 }
 
 /* ---- panic ---- */
@@ -296,7 +280,7 @@ static void *main_panic(void *arg)
 
 SL_TEST(panic_isolated)
 {
-    run(1, main_panic, NULL);
+    test_run(1, main_panic, NULL);
 }
 
 static void *main_panics(void *arg)
@@ -307,7 +291,7 @@ static void *main_panics(void *arg)
 
 SL_TEST(main_panic_reported)
 {
-    sl_runtime_opts_t o = opts(1);
+    sl_runtime_opts_t o = test_opts(1);
     ASSERT_ERR(sl_run(&o, main_panics, NULL, NULL), SL_EPANIC);
     ASSERT_EQ(test_alloc_live(), 0);
 }
@@ -337,7 +321,7 @@ static void *main_leaves(void *arg)
 SL_TEST(shutdown_cancels_all)
 {
     bg_done = 0;
-    run(2, main_leaves, NULL);
+    test_run(2, main_leaves, NULL);
     /* Tasks that had not started yet never ran; the rest saw SL_ECANCELED. */
     ASSERT_LE(bg_done, 100);
 }
@@ -379,7 +363,7 @@ static void *main_budget(void *arg)
 
 SL_TEST(budget_prevents_starvation)
 {
-    run(1, main_budget, NULL);
+    test_run(1, main_budget, NULL);
 }
 
 /* ---- names, ids, spawn on a worker ---- */
@@ -412,7 +396,7 @@ static void *main_spawn_on(void *arg)
 
 SL_TEST(spawn_on_worker)
 {
-    run(2, main_spawn_on, NULL);
+    test_run(2, main_spawn_on, NULL);
 }
 
 /* ---- ping-pong across workers with tokens as the hand-off ---- */
@@ -430,16 +414,16 @@ static void *main_try_join(void *arg)
 
 SL_TEST(try_join)
 {
-    run(1, main_try_join, NULL);
+    test_run(1, main_try_join, NULL);
 }
 
 SL_TEST(runtime_options)
 {
-    sl_runtime_opts_t o = opts(1);
+    sl_runtime_opts_t o = test_opts(1);
     o.stack_size = 100;
     sl_runtime_t *rt;
     ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
-    o = opts(-1);
+    o = test_opts(-1);
     ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
     ASSERT_STR_EQ(sl_err_name(SL_ETIMEDOUT), "SL_ETIMEDOUT");
     ASSERT_STR_EQ(sl_strerror(SL_ECLOSED), "channel or primitive closed");
@@ -493,7 +477,7 @@ static void *main_abort_running(void *arg)
 
 SL_TEST(abort_takes_effect_when_noticed)
 {
-    run(2, main_abort_running, NULL);
+    test_run(2, main_abort_running, NULL);
 }
 
 /* Spawned tasks get their stack when they first run: a batch of tasks that each run to
@@ -521,7 +505,7 @@ static void *main_stack_reuse(void *arg)
 
 SL_TEST(stacks_taken_at_first_run)
 {
-    run(1, main_stack_reuse, NULL);
+    test_run(1, main_stack_reuse, NULL);
 }
 
 /* ---- a tracked hold left in a returned frame is caught, not followed ---- */

@@ -2,16 +2,7 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    ASSERT_OK(sl_run(&o, fn, arg, NULL));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 static void *main_sleep(void *arg)
 {
@@ -34,7 +25,7 @@ static void *main_sleep(void *arg)
 
 SL_TEST(sleep_never_early)
 {
-    run(1, main_sleep, NULL);
+    test_run(1, main_sleep, NULL);
 }
 
 /* Sleeps of different lengths wake in deadline order. */
@@ -66,7 +57,7 @@ static void *main_sleep_order(void *arg)
 
 SL_TEST(timers_fire_in_order)
 {
-    run(1, main_sleep_order, NULL);
+    test_run(1, main_sleep_order, NULL);
 }
 
 /* ---- intervals ---- */
@@ -93,7 +84,7 @@ static void *main_interval_basic(void *arg)
 
 SL_TEST(interval_first_tick_immediate)
 {
-    run(1, main_interval_basic, NULL);
+    test_run(1, main_interval_basic, NULL);
 }
 
 /* Block the worker past several ticks (a busy wait: nothing else runs), then look at the tick
@@ -152,17 +143,17 @@ static void *main_interval_missed(void *arg)
 
 SL_TEST(interval_missed_burst)
 {
-    run(1, main_interval_missed, (void *)(intptr_t)SL_MISSED_BURST);
+    test_run(1, main_interval_missed, (void *)(intptr_t)SL_MISSED_BURST);
 }
 
 SL_TEST(interval_missed_delay)
 {
-    run(1, main_interval_missed, (void *)(intptr_t)SL_MISSED_DELAY);
+    test_run(1, main_interval_missed, (void *)(intptr_t)SL_MISSED_DELAY);
 }
 
 SL_TEST(interval_missed_skip)
 {
-    run(1, main_interval_missed, (void *)(intptr_t)SL_MISSED_SKIP);
+    test_run(1, main_interval_missed, (void *)(intptr_t)SL_MISSED_SKIP);
 }
 
 static void *main_interval_reset(void *arg)
@@ -182,7 +173,7 @@ static void *main_interval_reset(void *arg)
 
 SL_TEST(interval_reset)
 {
-    run(1, main_interval_reset, NULL);
+    test_run(1, main_interval_reset, NULL);
 }
 
 /* ---- timeout scopes ---- */
@@ -208,7 +199,7 @@ static void *main_timeout_basic(void *arg)
 
 SL_TEST(timeout_scope)
 {
-    run(1, main_timeout_basic, NULL);
+    test_run(1, main_timeout_basic, NULL);
 }
 
 static void *main_timeout_nest(void *arg)
@@ -244,7 +235,7 @@ static void *main_timeout_nest(void *arg)
 
 SL_TEST(timeouts_nest)
 {
-    run(1, main_timeout_nest, NULL);
+    test_run(1, main_timeout_nest, NULL);
 }
 
 static int slow_op(void *arg)
@@ -263,7 +254,7 @@ static void *main_timeout_run(void *arg)
 
 SL_TEST(timeout_run)
 {
-    run(1, main_timeout_run, NULL);
+    test_run(1, main_timeout_run, NULL);
 }
 
 /* A timeout around a join of another task, on 2 workers. */
@@ -289,7 +280,7 @@ static void *main_join_until(void *arg)
 
 SL_TEST(join_until_deadline)
 {
-    run(2, main_join_until, NULL);
+    test_run(2, main_join_until, NULL);
 }
 
 /* Arming and cancelling a deadline allocates nothing once the heap has grown. */
@@ -314,5 +305,5 @@ static void *main_timer_alloc(void *arg)
 
 SL_TEST(deadlines_do_not_allocate)
 {
-    run(1, main_timer_alloc, NULL);
+    test_run(1, main_timer_alloc, NULL);
 }

@@ -8,6 +8,7 @@
 #include <sluice.h>
 
 #include "test.h"
+#include "test_rt.h"
 
 static sl_runtime_opts_t opts(int workers, int budget)
 {
@@ -26,11 +27,6 @@ static void run_b(int workers, int budget, void *(*fn)(void *), void *arg)
     void *res = NULL;
     ASSERT_OK(sl_run(&o, fn, arg, &res));
     ASSERT_EQ(test_alloc_live(), 0);
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    run_b(workers, 0, fn, arg);
 }
 
 static atomic_int started, finished, cleaned;
@@ -122,7 +118,7 @@ static void *main_tt01(void *arg)
 
 SL_TEST(tt01_new_is_open_and_empty)
 {
-    run(1, main_tt01, NULL);
+    test_run(1, main_tt01, NULL);
 }
 
 /* ---- TT-02: wait completes only when closed and empty; at once if already so ---- */
@@ -157,8 +153,8 @@ static void *main_tt02(void *arg)
 
 SL_TEST(tt02_wait_needs_closed_and_empty)
 {
-    run(1, main_tt02, NULL);
-    run(2, main_tt02, NULL);
+    test_run(1, main_tt02, NULL);
+    test_run(2, main_tt02, NULL);
 }
 
 /* ---- TT-03: a transient closed-and-empty moment completes a wait already registered ---- */
@@ -193,8 +189,8 @@ static void *main_tt03(void *arg)
 
 SL_TEST(tt03_aba_resistance)
 {
-    run(1, main_tt03, NULL);
-    run(2, main_tt03, NULL);
+    test_run(1, main_tt03, NULL);
+    test_run(2, main_tt03, NULL);
 }
 
 /* ---- TT-04: going empty while open does not complete a wait ---- */
@@ -222,8 +218,8 @@ static void *main_tt04(void *arg)
 
 SL_TEST(tt04_no_completion_while_open)
 {
-    run(1, main_tt04, NULL);
-    run(2, main_tt04, NULL);
+    test_run(1, main_tt04, NULL);
+    test_run(2, main_tt04, NULL);
 }
 
 /* ---- TT-05: close/reopen return values; closing does not stop spawning ---- */
@@ -254,7 +250,7 @@ static void *main_tt05(void *arg)
 
 SL_TEST(tt05_close_reopen_results)
 {
-    run(1, main_tt05, NULL);
+    test_run(1, main_tt05, NULL);
 }
 
 /* ---- TT-06: tokens count like tasks ---- */
@@ -292,7 +288,7 @@ static void *main_tt06(void *arg)
 
 SL_TEST(tt06_tokens_count)
 {
-    run(1, main_tt06, NULL);
+    test_run(1, main_tt06, NULL);
 }
 
 /* ---- TT-07: dropping does not abort; clones share; cleanups are done when wait returns ---- */
@@ -341,8 +337,8 @@ static void *main_tt07(void *arg)
 
 SL_TEST(tt07_drop_clone_and_cleanup)
 {
-    run(1, main_tt07, NULL);
-    run(2, main_tt07, NULL);
+    test_run(1, main_tt07, NULL);
+    test_run(2, main_tt07, NULL);
 }
 
 /* ---- TT-08: closing while tasks are exiting still completes the wait ---- */
@@ -368,7 +364,7 @@ static void *main_tt08(void *arg)
 
 SL_TEST(tt08_close_during_exit)
 {
-    run(2, main_tt08, NULL);
+    test_run(2, main_tt08, NULL);
 }
 
 /* ---- waits consume the cooperative budget ---- */
@@ -442,8 +438,8 @@ static void *main_x02(void *arg)
 
 SL_TEST(x02_try_forms_outside_tasks)
 {
-    run(1, main_x02, NULL);
-    run(2, main_x02, NULL);
+    test_run(1, main_x02, NULL);
+    test_run(2, main_x02, NULL);
 }
 
 /* ---- writes of tracked tasks are visible once wait returns ---- */
@@ -482,7 +478,7 @@ static void *main_x03(void *arg)
 
 SL_TEST(x03_memory_ordering)
 {
-    run(2, main_x03, NULL);
+    test_run(2, main_x03, NULL);
 }
 
 /* ---- The deadline form, timeout scopes, cancellation ---- */
@@ -516,7 +512,7 @@ static void *main_wait_forms(void *arg)
 
 SL_TEST(wait_deadline_timeout_cancel)
 {
-    run(1, main_wait_forms, NULL);
+    test_run(1, main_wait_forms, NULL);
 }
 
 /* ---- The select clause ---- */
@@ -548,8 +544,8 @@ static void *main_clause(void *arg)
 
 SL_TEST(select_clause)
 {
-    run(1, main_clause, NULL);
-    run(2, main_clause, NULL);
+    test_run(1, main_clause, NULL);
+    test_run(2, main_clause, NULL);
 }
 
 /* ---- Waiters on both workers, tasks on both workers ---- */
@@ -591,7 +587,7 @@ static void *main_across(void *arg)
 
 SL_TEST(wait_across_workers)
 {
-    run(2, main_across, NULL);
+    test_run(2, main_across, NULL);
 }
 
 /* ---- Stress: 10,000 tracked tasks on 2 workers ---- */
@@ -618,7 +614,7 @@ static void *main_stress(void *arg)
 
 SL_TEST(stress_2workers)
 {
-    run(2, main_stress, NULL);
+    test_run(2, main_stress, NULL);
 }
 
 /* ---- Allocation: nothing per tracked task beyond the task ---- */
@@ -645,5 +641,5 @@ static void *main_alloc(void *arg)
 
 SL_TEST(alloc_per_task)
 {
-    run(1, main_alloc, NULL);
+    test_run(1, main_alloc, NULL);
 }

@@ -6,24 +6,7 @@
 #include <sluice.h>
 
 #include "test.h"
-
-static sl_runtime_opts_t opts(int workers)
-{
-    sl_runtime_opts_t o;
-    sl_runtime_opts_init(&o);
-    o.workers = workers;
-    o.alloc = test_alloc;
-    o.seed = 4242;
-    return o;
-}
-
-static void run(int workers, void *(*fn)(void *), void *arg)
-{
-    sl_runtime_opts_t o = opts(workers);
-    void *res = NULL;
-    ASSERT_OK(sl_run(&o, fn, arg, &res));
-    ASSERT_EQ(test_alloc_live(), 0);
-}
+#include "test_rt.h"
 
 static sl_watch_tx_t *mk(uint64_t init, sl_watch_rx_t **rx)
 {
@@ -86,7 +69,7 @@ static void *w01(void *a)
 
 SL_TEST(watch_01_initial_value_seen)
 {
-    run(1, w01, NULL);
+    test_run(1, w01, NULL);
 }
 
 /* ---- W-02 send reaches every receiver; waiting changed() completes and marks seen ---- */
@@ -117,7 +100,7 @@ static void *w02(void *a)
 
 SL_TEST(watch_02_send_notifies_all)
 {
-    run(1, w02, NULL);
+    test_run(1, w02, NULL);
 }
 
 /* ---- W-03 coalescing ---- */
@@ -138,7 +121,7 @@ static void *w03(void *a)
 
 SL_TEST(watch_03_coalescing)
 {
-    run(1, w03, NULL);
+    test_run(1, w03, NULL);
 }
 
 /* ---- W-04 send without receivers fails and stores nothing ---- */
@@ -163,7 +146,7 @@ static void *w04(void *a)
 
 SL_TEST(watch_04_send_no_receivers_not_stored)
 {
-    run(1, w04, NULL);
+    test_run(1, w04, NULL);
 }
 
 /* ---- W-05 send_replace always stores and returns the old value ---- */
@@ -191,7 +174,7 @@ static void *w05(void *a)
 
 SL_TEST(watch_05_send_replace)
 {
-    run(1, w05, NULL);
+    test_run(1, w05, NULL);
 }
 
 /* ---- W-06 send_modify always notifies; send_if_modified only when told ---- */
@@ -241,7 +224,7 @@ static void *w06(void *a)
 
 SL_TEST(watch_06_send_modify_and_if_modified)
 {
-    run(1, w06, NULL);
+    test_run(1, w06, NULL);
 }
 
 /* ---- W-07 a panic inside the modify function: changes kept, no bump, channel usable ---- */
@@ -280,7 +263,7 @@ static void *w07(void *a)
 
 SL_TEST(watch_07_modify_panic_not_poisoned)
 {
-    run(1, w07, NULL);
+    test_run(1, w07, NULL);
 }
 
 /* ---- W-08 the sender can subscribe; it reopens the channel ---- */
@@ -305,7 +288,7 @@ static void *w08(void *a)
 
 SL_TEST(watch_08_subscribe_reopens_seen_current)
 {
-    run(1, w08, NULL);
+    test_run(1, w08, NULL);
 }
 
 /* ---- W-09 a cloned receiver starts with its source's seen version ---- */
@@ -328,7 +311,7 @@ static void *w09(void *a)
 
 SL_TEST(watch_09_clone_copies_seen_version)
 {
-    run(1, w09, NULL);
+    test_run(1, w09, NULL);
 }
 
 /* ---- W-10 borrow does not mark seen; borrow_and_update does; refs report has_changed ---- */
@@ -366,7 +349,7 @@ static void *w10(void *a)
 
 SL_TEST(watch_10_borrow_vs_borrow_and_update)
 {
-    run(1, w10, NULL);
+    test_run(1, w10, NULL);
 }
 
 /* ---- W-11 closed: has_changed errs, changed() once for unseen, borrow keeps last ---- */
@@ -407,7 +390,7 @@ static void *w11(void *a)
 
 SL_TEST(watch_11_closed_changed_once_then_error)
 {
-    run(1, w11, NULL);
+    test_run(1, w11, NULL);
 }
 
 /* ---- W-12 mark_changed / mark_unchanged ---- */
@@ -431,7 +414,7 @@ static void *w12(void *a)
 
 SL_TEST(watch_12_mark_changed_unchanged)
 {
-    run(1, w12, NULL);
+    test_run(1, w12, NULL);
 }
 
 /* ---- W-13 wait_for ---- */
@@ -488,7 +471,7 @@ static void *w13(void *a)
 
 SL_TEST(watch_13_wait_for)
 {
-    run(1, w13, NULL);
+    test_run(1, w13, NULL);
 }
 
 /* ---- W-14 sender closed: no receivers ---- */
@@ -524,7 +507,7 @@ static void *w14(void *a)
 
 SL_TEST(watch_14_sender_closed)
 {
-    run(1, w14, NULL);
+    test_run(1, w14, NULL);
 }
 
 /* ---- W-15 several senders; closed only when all are gone ---- */
@@ -556,7 +539,7 @@ static void *w15(void *a)
 
 SL_TEST(watch_15_multiple_senders)
 {
-    run(1, w15, NULL);
+    test_run(1, w15, NULL);
 }
 
 /* ---- W-16 changed() is cancel-safe; the value lives while any handle does ---- */
@@ -583,7 +566,7 @@ static void *w16(void *a)
 
 SL_TEST(watch_16_changed_cancel_safe_value_lifetime)
 {
-    run(1, w16, NULL);
+    test_run(1, w16, NULL);
 }
 
 /* ---- W-17 one send wakes every waiter (many waiters, two workers) ---- */
@@ -623,7 +606,7 @@ static void *w17(void *a)
 
 SL_TEST(watch_17_one_send_wakes_all)
 {
-    run(2, w17, NULL);
+    test_run(2, w17, NULL);
 }
 
 /* ---- X-01 changed() consumes the coop budget ---- */
@@ -658,7 +641,7 @@ static void *x01(void *a)
 
 SL_TEST(watch_x01_coop_budget)
 {
-    run(1, x01, NULL);
+    test_run(1, x01, NULL);
 }
 
 /* ---- X-02 usable outside the runtime ---- */
@@ -738,7 +721,7 @@ static void *x03(void *a)
 
 SL_TEST(watch_x03_memory_ordering)
 {
-    run(2, x03, NULL);
+    test_run(2, x03, NULL);
 }
 
 /* ---- Stress: 1 writer, 4 readers on 2 workers; values whole and monotonic ---- */
@@ -816,7 +799,7 @@ static void *ws_main(void *a)
 
 SL_TEST(watch_stress_readers_2workers)
 {
-    run(2, ws_main, NULL);
+    test_run(2, ws_main, NULL);
 }
 
 /* ---- No allocation per send, borrow or wait in steady state ---- */
@@ -869,7 +852,7 @@ static void *alloc_main(void *a)
 
 SL_TEST(watch_alloc_steady_state)
 {
-    run(1, alloc_main, NULL);
+    test_run(1, alloc_main, NULL);
 }
 
 /* ---- Cross-worker wakes: ping-pong ---- */
@@ -911,7 +894,7 @@ static void *pp_main(void *a)
 
 SL_TEST(watch_cross_worker_wakes)
 {
-    run(2, pp_main, NULL);
+    test_run(2, pp_main, NULL);
 }
 
 /* ---- Select: a losing changed clause marks nothing seen ---- */
@@ -952,7 +935,7 @@ static void *sel_main(void *a)
 
 SL_TEST(watch_select_loser_not_seen)
 {
-    run(1, sel_main, NULL);
+    test_run(1, sel_main, NULL);
 }
 
 /* ---- Cancellation and timeouts ---- */
@@ -993,7 +976,7 @@ static void *cancel_main(void *a)
 
 SL_TEST(watch_cancel_and_timeout)
 {
-    run(1, cancel_main, NULL);
+    test_run(1, cancel_main, NULL);
 }
 
 /* ---- The three forms of changed, wait_for and tx_closed ---- */
@@ -1050,7 +1033,7 @@ static void *forms_main(void *a)
 
 SL_TEST(watch_three_forms)
 {
-    run(1, forms_main, NULL);
+    test_run(1, forms_main, NULL);
 }
 
 /* ---- A zero-copy borrow stays valid and unchanged across sends ---- */
@@ -1078,7 +1061,7 @@ static void *ref_main(void *a)
 
 SL_TEST(watch_borrow_ref_survives_sends)
 {
-    run(1, ref_main, NULL);
+    test_run(1, ref_main, NULL);
 }
 
 /* ---- Out of memory ---- */
@@ -1120,5 +1103,5 @@ static void *oom_main(void *a)
 
 SL_TEST(watch_out_of_memory)
 {
-    run(1, oom_main, NULL);
+    test_run(1, oom_main, NULL);
 }

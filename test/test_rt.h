@@ -1,0 +1,75 @@
+/*
+ * Runtime scaffolding shared by the test programs: a runtime under the counting allocator
+ * that must end with nothing allocated, spawning on a chosen worker, and joins that assert.
+ * Include after test.h.
+ */
+#ifndef SLUICE_TEST_RT_H
+#define SLUICE_TEST_RT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include <sluice.h>
+
+#include "test.h"
+
+/* Default options with `workers` workers and the counting allocator. */
+static inline sl_runtime_opts_t test_opts(int workers)
+{
+    sl_runtime_opts_t o;
+    sl_runtime_opts_init(&o);
+    o.workers = workers;
+    o.alloc = test_alloc;
+    return o;
+}
+
+/* Runs fn(arg) as the main task of a fresh runtime and checks that nothing leaked. */
+static inline void test_run(int workers, void *(*fn)(void *), void *arg)
+{
+    sl_runtime_opts_t o = test_opts(workers);
+    ASSERT_OK(sl_run(&o, fn, arg, NULL));
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
+/* Spawns fn(arg) on worker `worker`, or on the spawning worker when worker < 0. */
+static inline sl_task_t *test_spawn_on(int worker, void *(*fn)(void *), void *arg)
+{
+    sl_spawn_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.name = "t";
+    so.worker = worker;
+    so.use_worker = worker >= 0;
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
+    return t;
+}
+
+/* Joins t and returns its outcome, whatever it was. */
+static inline sl_join_t test_join(sl_task_t *t)
+{
+    sl_join_t j;
+    ASSERT_OK(sl_task_join(t, &j));
+    return j;
+}
+
+/* Joins t and returns its return value, whatever its status. */
+static inline intptr_t test_join_result(sl_task_t *t)
+{
+    return (intptr_t)test_join(t).value;
+}
+
+/* Joins t, asserts that it returned normally, and returns its value. */
+static inline intptr_t test_join_value(sl_task_t *t)
+{
+    sl_join_t j = test_join(t);
+    ASSERT_EQ(j.status, SL_TASK_RETURNED);
+    return (intptr_t)j.value;
+}
+
+/* Joins t and asserts that it returned normally. */
+static inline void test_join_ok(sl_task_t *t)
+{
+    (void)test_join_value(t);
+}
+
+#endif /* SLUICE_TEST_RT_H */
