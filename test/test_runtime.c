@@ -414,3 +414,63 @@ SL_TEST(runtime_reuse)
     sl_runtime_free(rt);
     ASSERT_EQ(test_alloc_live(), 0);
 }
+
+/* ---- the blocking pool is bounded, and idle threads exit ---- */
+
+static int pool_now, pool_max;
+
+static void *count_concurrency(void *arg)
+{
+    (void)arg;
+    int n = __atomic_add_fetch(&pool_now, 1, __ATOMIC_SEQ_CST);
+    int m = __atomic_load_n(&pool_max, __ATOMIC_SEQ_CST);
+    while (n > m &&
+           !__atomic_compare_exchange_n(&pool_max, &m, n, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        ;
+    usleep(3000);
+    __atomic_sub_fetch(&pool_now, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void *pool_user(void *arg)
+{
+    (void)arg;
+    ASSERT_OK(sl_blocking(count_concurrency, NULL, NULL));
+    return NULL;
+}
+
+static void *main_pool_bounded(void *arg)
+{
+    (void)arg;
+    pool_now = pool_max = 0;
+    sl_task_t *t[12];
+    for (int i = 0; i < 12; i++)
+        ASSERT_OK(sl_task_spawn(pool_user, NULL, &t[i]));
+    for (int i = 0; i < 12; i++)
+        test_join_ok(t[i]);
+    /* Twelve jobs at once, never more than two threads running them. */
+    ASSERT_LE(pool_max, 2);
+    ASSERT_GE(pool_max, 1);
+    sl_runtime_stats_t st;
+    sl_runtime_stats(sl_runtime_current(), &st);
+    ASSERT_LE_U(st.blocking_threads, 2);
+    /* Idle threads exit after blocking_idle_ns (20 ms here). */
+    for (int i = 0; i < 5000 && st.blocking_threads > 0; i++) {
+        ASSERT_OK(sl_sleep(SL_MSEC));
+        sl_runtime_stats(sl_runtime_current(), &st);
+    }
+    ASSERT_EQ_U(st.blocking_threads, 0);
+    /* And the pool starts threads again on demand. */
+    ASSERT_OK(sl_task_spawn(pool_user, NULL, &t[0]));
+    test_join_ok(t[0]);
+    return NULL;
+}
+
+SL_TEST(blocking_pool_bounded_and_idle_threads_exit)
+{
+    sl_runtime_opts_t o = test_opts(2);
+    o.blocking_threads = 2;
+    o.blocking_idle_ns = 20 * SL_MSEC;
+    ASSERT_OK(sl_run(&o, main_pool_bounded, NULL, NULL));
+    ASSERT_EQ(test_alloc_live(), 0);
+}

@@ -48,7 +48,8 @@ typedef struct sl_runtime_stats {
     uint64_t steals;
     uint64_t budget_yields;
     uint64_t stacks_live;
-    uint64_t stacks_guarded; /* live stacks that have a real guard page */
+    uint64_t stacks_guarded;   /* live stacks that have a real guard page */
+    uint64_t blocking_threads; /* blocking-pool threads alive now */
 } sl_runtime_stats_t;
 
 /**

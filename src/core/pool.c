@@ -145,6 +145,17 @@ int sl_blocking(void *(*fn)(void *), void *arg, void **result)
     return 0;
 }
 
+int sl__pool_threads(sl_runtime_t *rt)
+{
+    sl__pool_t *p = __atomic_load_n(&rt->pool, __ATOMIC_ACQUIRE);
+    if (!p)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    int n = p->threads;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
 void sl__pool_shutdown(sl_runtime_t *rt)
 {
     sl__pool_t *p = rt->pool;

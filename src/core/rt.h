@@ -355,6 +355,7 @@ int sl__wait_precheck(sl_task_t *t);
 /* ---- Blocking pool --------------------------------------------------------------------- */
 
 void sl__pool_shutdown(sl_runtime_t *rt);
+int sl__pool_threads(sl_runtime_t *rt); /* threads alive now */
 
 /* ---- I/O hooks (src/io) ------------------------------------------------------------------ */
 

@@ -1313,4 +1313,5 @@ void sl_runtime_stats(const sl_runtime_t *rt, sl_runtime_stats_t *out)
     out->tasks_live = live > 0 ? (uint64_t)live : 0;
     out->stacks_live = (uint64_t)atomic_load(&r->stacks_live);
     out->stacks_guarded = (uint64_t)atomic_load(&r->stacks_guarded);
+    out->blocking_threads = (uint64_t)sl__pool_threads(r);
 }
