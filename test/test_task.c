@@ -1,6 +1,8 @@
 /* Tasks: spawn, join, abort, panic, defer, yield, budget, 100,000 tasks, shutdown. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -381,6 +383,145 @@ static void *main_budget(void *arg)
 SL_TEST(budget_prevents_starvation)
 {
     test_run(1, main_budget, NULL);
+}
+
+/* ---- direct task-to-task switches ---- */
+
+typedef struct pingpong {
+    sl_notify_t to_a, to_b;
+    int rounds;
+    int a_seen, b_seen;
+} pingpong_t;
+
+static void *ping_a(void *arg)
+{
+    pingpong_t *p = arg;
+    for (int i = 0; i < p->rounds; i++) {
+        sl_notify_one(&p->to_b);
+        ASSERT_OK(sl_notify_wait(&p->to_a));
+        p->a_seen++;
+    }
+    return NULL;
+}
+
+static void *ping_b(void *arg)
+{
+    pingpong_t *p = arg;
+    for (int i = 0; i < p->rounds; i++) {
+        ASSERT_OK(sl_notify_wait(&p->to_b));
+        ASSERT_EQ(p->b_seen, p->a_seen); /* strict alternation */
+        p->b_seen++;
+        sl_notify_one(&p->to_a);
+    }
+    return NULL;
+}
+
+static void *main_direct_switch(void *arg)
+{
+    (void)arg;
+    pingpong_t p = {.rounds = 2000};
+    sl_notify_init(&p.to_a);
+    sl_notify_init(&p.to_b);
+    sl_runtime_stats_t before, after;
+    sl_runtime_stats(sl_runtime_current(), &before);
+    sl_task_t *a = test_spawn_on(-1, ping_b, &p);
+    sl_task_t *b = test_spawn_on(-1, ping_a, &p);
+    test_join(a);
+    test_join(b);
+    sl_runtime_stats(sl_runtime_current(), &after);
+    ASSERT_EQ(p.a_seen, p.rounds);
+    ASSERT_EQ(p.b_seen, p.rounds);
+    /* Each round parks both tasks once; a park that finds the woken peer ready switches to it
+     * without passing through the scheduler, which only takes back control once per batch. */
+    uint64_t switches = after.switches - before.switches;
+    uint64_t direct = after.direct_switches - before.direct_switches;
+    ASSERT_GE_U(switches, 2 * (uint64_t)p.rounds);
+    ASSERT_GE_U(direct, switches * 9 / 10);
+    sl_notify_destroy(&p.to_a);
+    sl_notify_destroy(&p.to_b);
+    return NULL;
+}
+
+SL_TEST(park_switches_to_woken_task_directly)
+{
+    test_run(1, main_direct_switch, NULL);
+}
+
+static void *yielder(void *arg)
+{
+    _Atomic int *stop = arg;
+    uint64_t n = 0;
+    while (!atomic_load(stop)) {
+        ASSERT_OK(sl_task_yield());
+        n++;
+    }
+    return (void *)(uintptr_t)n;
+}
+
+static void *sleeper_stops(void *arg)
+{
+    ASSERT_OK(sl_sleep(2 * 1000 * 1000));
+    atomic_store((_Atomic int *)arg, 1);
+    return NULL;
+}
+
+typedef struct late_io {
+    int fd;
+    _Atomic int *stop;
+} late_io_t;
+
+static void *write_later(void *arg)
+{
+    late_io_t *lw = arg;
+    usleep(3000);
+    ASSERT_EQ(write(lw->fd, "x", 1), 1);
+    return NULL;
+}
+
+static void *reader_stops(void *arg)
+{
+    late_io_t *lw = arg;
+    char c;
+    ASSERT_EQ(sl_read(lw->fd, &c, 1), 1);
+    atomic_store(lw->stop, 1);
+    return NULL;
+}
+
+static void *main_direct_chain(void *arg)
+{
+    (void)arg;
+    /* Two tasks that only yield hand the worker to each other directly, forever; the scheduler
+     * must still take back control every batch, or neither the timer nor the pipe below would
+     * ever be seen and this test would hang. */
+    _Atomic int stop_timer = 0, stop_io = 0;
+    sl_task_t *y1 = test_spawn_on(-1, yielder, (void *)&stop_timer);
+    sl_task_t *y2 = test_spawn_on(-1, yielder, (void *)&stop_timer);
+    sl_task_t *s = test_spawn_on(-1, sleeper_stops, (void *)&stop_timer);
+    test_join(s);
+    ASSERT_GT_U(test_join_value(y1), 0);
+    ASSERT_GT_U(test_join_value(y2), 0);
+
+    int fds[2];
+    ASSERT_OK(sl_pipe(fds));
+    late_io_t rd = {.fd = fds[0], .stop = &stop_io};
+    late_io_t wr = {.fd = fds[1], .stop = &stop_io};
+    pthread_t th;
+    y1 = test_spawn_on(-1, yielder, (void *)&stop_io);
+    y2 = test_spawn_on(-1, yielder, (void *)&stop_io);
+    sl_task_t *r = test_spawn_on(-1, reader_stops, &rd);
+    ASSERT_EQ(pthread_create(&th, NULL, write_later, &wr), 0);
+    test_join(r);
+    ASSERT_GT_U(test_join_value(y1), 0);
+    ASSERT_GT_U(test_join_value(y2), 0);
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    ASSERT_OK(sl_close(fds[0]));
+    ASSERT_OK(sl_close(fds[1]));
+    return NULL;
+}
+
+SL_TEST(direct_switches_leave_timers_and_io_live)
+{
+    test_run(1, main_direct_chain, NULL);
 }
 
 /* ---- names, ids, spawn on a worker ---- */

@@ -43,7 +43,8 @@ typedef struct sl_runtime_opts {
 typedef struct sl_runtime_stats {
     uint64_t tasks_spawned;
     uint64_t tasks_live;
-    uint64_t switches;
+    uint64_t switches;        /* tasks switched to (by the scheduler or directly) */
+    uint64_t direct_switches; /* of those, task-to-task switches that skipped the scheduler */
     uint64_t parks;
     uint64_t steals;
     uint64_t budget_yields;

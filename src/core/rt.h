@@ -167,6 +167,7 @@ typedef struct sl__worker {
     sl_task_t *rq_head, *rq_tail; /* local run queue: started tasks, owner only */
     sl_task_t *runnext;
     int runnext_streak;
+    int batch_ran; /* tasks run since the scheduler last looked at clock, timers and I/O */
 
     sl_task_t *all; /* started tasks, owner only (shutdown walks it) */
     int shutdown_seen;
@@ -188,7 +189,7 @@ typedef struct sl__worker {
     uint64_t rng;
 
     /* counters (owner writes, others read relaxed) */
-    _Atomic uint64_t n_switches, n_parks, n_steals, n_budget_yields, n_spawned;
+    _Atomic uint64_t n_switches, n_direct, n_parks, n_steals, n_budget_yields, n_spawned;
 
 #if SLUICE_ASAN
     const void *sched_stack_bottom;

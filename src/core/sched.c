@@ -188,8 +188,9 @@ int sl_task_is_finished(const sl_task_t *t)
 
 /* ---- Context switches (with sanitizer annotations) ---------------------------------------- */
 
-/* Scheduler -> task. Returns when the task switches back. */
-static void switch_in(sl__worker_t *w, sl_task_t *t)
+/* Scheduler -> task. Returns when a task switches back to the scheduler: t, or another task of
+ * this worker that t (or a task after it) switched to directly; that task is returned. */
+static sl_task_t *switch_in(sl__worker_t *w, sl_task_t *t)
 {
     w->cur = t;
     sl__tls_worker = w;
@@ -206,10 +207,13 @@ static void switch_in(sl__worker_t *w, sl_task_t *t)
 #if SLUICE_ASAN
     __sanitizer_finish_switch_fiber(w->sched_fake, NULL, NULL);
 #endif
+    sl_task_t *back = w->cur;
     w->cur = NULL;
+    return back;
 }
 
-/* Task -> scheduler. exiting: the task will never run again. */
+/* Task -> scheduler. exiting: the task will never run again. When the task runs again it may
+ * have been switched to by the scheduler or, directly, by another task (switch_direct). */
 static void switch_out(sl_task_t *t, int exiting)
 {
     sl__worker_t *w = t->worker;
@@ -226,9 +230,48 @@ static void switch_out(sl_task_t *t, int exiting)
 #endif
     sl__ctx_switch(&t->ctx, &w->sched);
 #if SLUICE_ASAN
-    __sanitizer_finish_switch_fiber(t->asan_fake, &t->worker->sched_stack_bottom,
-                                    &t->worker->sched_stack_size);
+    __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
 #endif
+}
+
+/* Task t -> task n of the same worker, without passing through the scheduler: a park or a
+ * yield that finds another started task ready costs one switch instead of two. */
+static void switch_direct(sl__worker_t *w, sl_task_t *t, sl_task_t *n)
+{
+    if (t->stack->guard == 0)
+        sl__stack_check(t);
+    w->cur = n;
+    n->budget = w->rt->opts.budget;
+    atomic_store_explicit(&w->n_switches,
+                          atomic_load_explicit(&w->n_switches, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->n_direct,
+                          atomic_load_explicit(&w->n_direct, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+#if SLUICE_ASAN
+    __sanitizer_start_switch_fiber(&t->asan_fake, n->stack->lo, n->stack->size);
+#endif
+#if SLUICE_TSAN
+    __tsan_switch_to_fiber(n->tsan_fiber, 0);
+#endif
+    sl__ctx_switch(&t->ctx, &n->ctx);
+#if SLUICE_ASAN
+    __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
+#endif
+}
+
+static sl_task_t *pick_started(sl__worker_t *w);
+
+/* Task -> the next started task of this worker while the scheduler's batch lasts (see
+ * pick_started), else -> the scheduler. Returns when t runs again. */
+static void switch_away(sl_task_t *t)
+{
+    sl__worker_t *w = t->worker;
+    sl_task_t *n = pick_started(w);
+    if (!n)
+        switch_out(t, 0);
+    else if (n != t) /* t itself: a yield with nothing else to run */
+        switch_direct(w, t, n);
 }
 
 /* ---- Queues -------------------------------------------------------------------------------- */
@@ -497,9 +540,9 @@ static void run_task(sl__worker_t *w, sl_task_t *t)
         t->state = SL__T_RUNNABLE;
     }
     t->budget = w->rt->opts.budget;
-    switch_in(w, t);
-    if (t->state == SL__T_DONE)
-        task_reap(w, t);
+    sl_task_t *back = switch_in(w, t);
+    if (back->state == SL__T_DONE)
+        task_reap(w, back);
 }
 
 static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
@@ -639,7 +682,7 @@ void sl__park(void)
     atomic_store_explicit(&t->worker->n_parks,
                           atomic_load_explicit(&t->worker->n_parks, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    switch_out(t, 0);
+    switch_away(t);
 }
 
 int sl_task_yield(void)
@@ -648,7 +691,7 @@ int sl_task_yield(void)
     sl__worker_t *w = t->worker;
     t->state = SL__T_RUNNABLE;
     rq_push(w, t);
-    switch_out(t, 0);
+    switch_away(t);
     if (atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
         !atomic_load_explicit(&t->shield, memory_order_relaxed)) {
         t->saw_cancel = 1;
@@ -667,7 +710,7 @@ void sl__coop(void)
                               memory_order_relaxed);
         t->state = SL__T_RUNNABLE;
         rq_push(w, t);
-        switch_out(t, 0);
+        switch_away(t);
     }
 }
 
@@ -847,6 +890,37 @@ static sl_task_t *pick(sl__worker_t *w)
     return t;
 }
 
+/* pick() for a task that parks or yields, to switch to directly: only a task that has started
+ * (a new one needs a stack and the scheduler's bookkeeping) and only while the scheduler's
+ * batch lasts, so that clock, timers, inbox and I/O are still looked at every BATCH tasks.
+ * NULL: let the scheduler choose. */
+static sl_task_t *pick_started(sl__worker_t *w)
+{
+    sl_task_t *t;
+    if (w->batch_ran >= BATCH)
+        return NULL;
+    if (w->runnext && w->runnext_streak < RUNNEXT_MAX) {
+        t = w->runnext; /* only a woken task sits in runnext: it has started */
+        w->runnext = NULL;
+        w->runnext_streak++;
+    } else if (atomic_load_explicit(&w->fresh_len, memory_order_relaxed) != 0) {
+        return NULL; /* the scheduler orders the fresh queue against the run queue */
+    } else if ((t = w->rq_head)) {
+        if (t->state == SL__T_NEW)
+            return NULL;
+        rq_pop(w);
+        w->runnext_streak = 0;
+    } else if ((t = w->runnext)) {
+        w->runnext = NULL;
+        w->runnext_streak = 0;
+    } else {
+        return NULL;
+    }
+    w->tick++;
+    w->batch_ran++;
+    return t;
+}
+
 static int has_work(sl__worker_t *w)
 {
     return w->runnext || w->rq_head || atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
@@ -1002,13 +1076,15 @@ static void worker_loop(sl__worker_t *w)
         if (SL__UNLIKELY(atomic_load_explicit(&rt->shutdown, memory_order_relaxed) &&
                          !w->shutdown_seen))
             abort_all(w);
-        int ran = 0;
+        /* Tasks that park or yield switch to the next one directly (switch_away); they count
+         * in batch_ran too. */
+        w->batch_ran = 0;
         sl_task_t *t;
-        while (ran < BATCH && (t = pick(w))) {
+        while (w->batch_ran < BATCH && (t = pick(w))) {
+            w->batch_ran++;
             run_task(w, t);
-            ran++;
         }
-        if (ran == BATCH || has_work(w) || atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
+        if (w->batch_ran >= BATCH || has_work(w) || atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
             poll_io(w, 0);
             continue;
         }
@@ -1303,6 +1379,7 @@ void sl_runtime_stats(const sl_runtime_t *rt, sl_runtime_stats_t *out)
     for (int i = 0; i < rt->nworkers; i++) {
         sl__worker_t *w = rt->workers[i];
         out->switches += atomic_load_explicit(&w->n_switches, memory_order_relaxed);
+        out->direct_switches += atomic_load_explicit(&w->n_direct, memory_order_relaxed);
         out->parks += atomic_load_explicit(&w->n_parks, memory_order_relaxed);
         out->steals += atomic_load_explicit(&w->n_steals, memory_order_relaxed);
         out->budget_yields += atomic_load_explicit(&w->n_budget_yields, memory_order_relaxed);
