@@ -410,11 +410,7 @@ static const struct sl_clause_ops recv_ops = {recv_poll, recv_arm, recv_disarm, 
 
 void sl_clause_broadcast_recv(sl_clause_t *c, sl_broadcast_rx_t *rx, void *out, uint64_t *lagged)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &recv_ops;
-    c->obj = rx;
-    c->buf = out;
-    c->arg = (uintptr_t)lagged;
+    sl__clause_init(c, &recv_ops, rx, out, (uintptr_t)lagged, 0);
 }
 
 int sl_broadcast_recv_until(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged, int64_t deadline)
@@ -519,9 +515,7 @@ static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_
 
 void sl_clause_broadcast_tx_closed(sl_clause_t *c, sl_broadcast_tx_t *tx)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &closed_ops;
-    c->obj = tx;
+    sl__clause_init(c, &closed_ops, tx, NULL, 0, 0);
 }
 
 int sl_broadcast_try_tx_closed(sl_broadcast_tx_t *tx)

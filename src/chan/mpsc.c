@@ -54,21 +54,6 @@ typedef struct chan {
 
 #define CH(h) ((chan_t *)(void *)(h))
 
-/* Fills the fields a clause's ops use. The rest (the waiter, the timer) is initialised by the
- * wait itself: no memset of the whole clause on the hot path. */
-static inline void clause_init(sl_clause_t *c, const struct sl_clause_ops *ops, void *obj,
-                               void *buf, uintptr_t arg, int64_t arg64)
-{
-    c->ops = ops;
-    c->obj = obj;
-    c->buf = buf;
-    c->arg = arg;
-    c->arg64 = arg64;
-    c->res = 0;
-    c->w.linked = 0;
-    c->w.aux = 0;
-}
-
 static inline void cpy(void *d, const void *s, size_t n)
 {
     if (n == 8)
@@ -436,7 +421,7 @@ static const struct sl_clause_ops send_ops = {send_poll, send_arm, send_disarm, 
 void sl_clause_mpsc_send(sl_clause_t *c, sl_mpsc_tx_t *tx, const void *val)
 {
     SL__ASSERT(tx && (val || CH(tx)->esz == 0), "sl_clause_mpsc_send: NULL argument");
-    clause_init(c, &send_ops, CH(tx), (void *)(uintptr_t)val, 1, 0);
+    sl__clause_init(c, &send_ops, CH(tx), (void *)(uintptr_t)val, 1, 0);
 }
 
 int sl_mpsc_try_send(sl_mpsc_tx_t *tx, const void *val)
@@ -525,7 +510,7 @@ static const struct sl_clause_ops reserve_ops = {reserve_poll, reserve_arm, send
 void sl_clause_mpsc_reserve_many(sl_clause_t *c, sl_mpsc_tx_t *tx, size_t n, sl_mpsc_permit_t *p)
 {
     SL__ASSERT(tx && p, "sl_clause_mpsc_reserve: NULL argument");
-    clause_init(c, &reserve_ops, CH(tx), p, n, 0);
+    sl__clause_init(c, &reserve_ops, CH(tx), p, n, 0);
 }
 
 void sl_clause_mpsc_reserve(sl_clause_t *c, sl_mpsc_tx_t *tx, sl_mpsc_permit_t *p)
@@ -731,14 +716,14 @@ static const struct sl_clause_ops recvm_ops = {recv_poll, recv_arm, recv_disarm,
 void sl_clause_mpsc_recv(sl_clause_t *c, sl_mpsc_rx_t *rx, void *out)
 {
     SL__ASSERT(rx && (out || CH(rx)->esz == 0), "sl_clause_mpsc_recv: NULL argument");
-    clause_init(c, &recv_ops, CH(rx), out, 1, 0);
+    sl__clause_init(c, &recv_ops, CH(rx), out, 1, 0);
 }
 
 void sl_clause_mpsc_recv_many(sl_clause_t *c, sl_mpsc_rx_t *rx, void *buf, size_t max, size_t *n)
 {
     SL__ASSERT(rx && n && (buf || max == 0 || CH(rx)->esz == 0),
                "sl_clause_mpsc_recv_many: NULL argument");
-    clause_init(c, &recvm_ops, CH(rx), buf, max, (int64_t)(intptr_t)n);
+    sl__clause_init(c, &recvm_ops, CH(rx), buf, max, (int64_t)(intptr_t)n);
 }
 
 int sl_mpsc_try_recv(sl_mpsc_rx_t *rx, void *out)
@@ -937,7 +922,7 @@ static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_
 void sl_clause_mpsc_closed(sl_clause_t *c, sl_mpsc_tx_t *tx)
 {
     SL__ASSERT(tx, "sl_clause_mpsc_closed: NULL sender");
-    clause_init(c, &closed_ops, CH(tx), NULL, 0, 0);
+    sl__clause_init(c, &closed_ops, CH(tx), NULL, 0, 0);
 }
 
 int sl_mpsc_tx_try_closed(sl_mpsc_tx_t *tx)

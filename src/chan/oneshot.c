@@ -32,21 +32,6 @@ typedef struct oneshot {
 
 #define OS(h) ((oneshot_t *)(void *)(h))
 
-/* Fills the fields a clause's ops use. The rest (the waiter, the timer) is initialised by the
- * wait itself: no memset of the whole clause on the hot path. */
-static inline void clause_init(sl_clause_t *c, const struct sl_clause_ops *ops, void *obj,
-                               void *buf, uintptr_t arg, int64_t arg64)
-{
-    c->ops = ops;
-    c->obj = obj;
-    c->buf = buf;
-    c->arg = arg;
-    c->arg64 = arg64;
-    c->res = 0;
-    c->w.linked = 0;
-    c->w.aux = 0;
-}
-
 static inline void cpy(void *d, const void *s, size_t n)
 {
     if (n == 8)
@@ -202,7 +187,7 @@ static const struct sl_clause_ops recv_ops = {recv_poll, recv_arm, recv_disarm, 
 void sl_clause_oneshot_recv(sl_clause_t *c, sl_oneshot_rx_t *rx, void *out)
 {
     SL__ASSERT(rx && (out || OS(rx)->esz == 0), "sl_clause_oneshot_recv: NULL argument");
-    clause_init(c, &recv_ops, OS(rx), out, 0, 0);
+    sl__clause_init(c, &recv_ops, OS(rx), out, 0, 0);
 }
 
 int sl_oneshot_try_recv(sl_oneshot_rx_t *rx, void *out)
@@ -314,7 +299,7 @@ static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_
 void sl_clause_oneshot_closed(sl_clause_t *c, sl_oneshot_tx_t *tx)
 {
     SL__ASSERT(tx, "sl_clause_oneshot_closed: NULL sender");
-    clause_init(c, &closed_ops, OS(tx), NULL, 0, 0);
+    sl__clause_init(c, &closed_ops, OS(tx), NULL, 0, 0);
 }
 
 int sl_oneshot_tx_try_closed(sl_oneshot_tx_t *tx)

@@ -493,9 +493,7 @@ static const struct sl_clause_ops changed_ops = {changed_poll, changed_arm, chan
 
 void sl_clause_watch_changed(sl_clause_t *c, sl_watch_rx_t *rx)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &changed_ops;
-    c->obj = rx;
+    sl__clause_init(c, &changed_ops, rx, NULL, 0, 0);
 }
 
 int sl_watch_try_changed(sl_watch_rx_t *rx)
@@ -603,9 +601,7 @@ static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_
 
 void sl_clause_watch_tx_closed(sl_clause_t *c, sl_watch_tx_t *tx)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &closed_ops;
-    c->obj = tx;
+    sl__clause_init(c, &closed_ops, tx, NULL, 0, 0);
 }
 
 int sl_watch_try_tx_closed(sl_watch_tx_t *tx)

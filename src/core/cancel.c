@@ -179,9 +179,7 @@ static const struct sl_clause_ops cancel_ops = {cancel_poll, cancel_arm, cancel_
 
 void sl_clause_cancelled(sl_clause_t *c, sl_cancel_t *tok)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &cancel_ops;
-    c->obj = tok;
+    sl__clause_init(c, &cancel_ops, tok, NULL, 0, 0);
 }
 
 int sl_cancel_wait_until(sl_cancel_t *tok, int64_t deadline)

@@ -108,22 +108,27 @@ typedef struct sl__hold {
 } sl__hold_t;
 
 struct sl_task {
+    /* First 64 bytes: everything a wake, a claim and a switch touch, so that resuming a task
+     * whose data has left the cache costs as few misses as possible. */
     sl__ctx_t ctx;
-    struct sl__worker *worker;      /* owner; fixed once the task has started */
-    sl_task_t *next;                /* run queue / fresh queue link */
-    uint64_t seq;                   /* enqueue order, to keep rq and fresh FIFO together */
-    sl_task_t *inbox_next;          /* inbox link */
-    sl_task_t *all_next, *all_prev; /* worker's list of started tasks */
-    _Atomic uint32_t wstate;        /* see SL__W_* */
+    struct sl__worker *worker; /* owner; fixed once the task has started */
+    sl_task_t *next;           /* run queue / fresh queue link */
+    uint64_t seq;              /* enqueue order, to keep rq and fresh FIFO together */
+    sl_timeout_t *timeouts;    /* innermost timeout scope */
+    _Atomic uint32_t wstate;   /* see SL__W_* */
     uint32_t wgen;
-    int state; /* enum sl__task_state; only the owner worker writes it */
     _Atomic int cancelled;
-    int saw_cancel;   /* a call reported SL_ECANCELED to the task */
-    int stack_failed; /* no stack could be mapped when it was to start */
     _Atomic int shield;
     int budget;
-    sl_timeout_t *timeouts; /* innermost timeout scope */
-    sl_timer_t wtimer;      /* deadline of the current wait */
+    unsigned char state;        /* enum sl__task_state; only the owner worker writes it */
+    unsigned char canary;       /* its stack has no guard page: check the canary on switches */
+    unsigned char saw_cancel;   /* a call reported SL_ECANCELED to the task */
+    unsigned char stack_failed; /* no stack could be mapped when it was to start */
+
+    sl_timer_t wtimer;     /* deadline of the current wait */
+    void *mem;             /* the allocation the task sits in (the task is cache-line aligned) */
+    sl_task_t *inbox_next; /* inbox link */
+    sl_task_t *all_next, *all_prev; /* worker's list of started tasks */
     sl__stack_t *stack;
     size_t stack_size;
     sl_task_fn fn;
@@ -285,6 +290,21 @@ struct sl_clause_ops {
      * or SL_EAGAIN to wait again (the operation found nothing after all). */
     int (*complete)(sl_clause_t *c);
 };
+
+/* Fills the fields of a clause that its ops use. The waiter is filled by the wait itself and
+ * the timer only by sleep clauses: no memset of the whole clause on the hot path. */
+static inline void sl__clause_init(sl_clause_t *c, const struct sl_clause_ops *ops, void *obj,
+                                   void *buf, uintptr_t arg, int64_t arg64)
+{
+    c->ops = ops;
+    c->obj = obj;
+    c->buf = buf;
+    c->arg = arg;
+    c->arg64 = arg64;
+    c->res = 0;
+    c->w.linked = 0;
+    c->w.aux = 0;
+}
 
 /* Claims w's wait for w's clause. Returns 1 on success. Never claims a waiter of the calling
  * task (a task cannot complete its own select from another of its clauses). */

@@ -217,7 +217,7 @@ static sl_task_t *switch_in(sl__worker_t *w, sl_task_t *t)
 static void switch_out(sl_task_t *t, int exiting)
 {
     sl__worker_t *w = t->worker;
-    if (t->stack->guard == 0)
+    if (t->canary)
         sl__stack_check(t);
 #if SLUICE_ASAN
     __sanitizer_start_switch_fiber(exiting ? NULL : &t->asan_fake, w->sched_stack_bottom,
@@ -238,7 +238,7 @@ static void switch_out(sl_task_t *t, int exiting)
  * yield that finds another started task ready costs one switch instead of two. */
 static void switch_direct(sl__worker_t *w, sl_task_t *t, sl_task_t *n)
 {
-    if (t->stack->guard == 0)
+    if (t->canary)
         sl__stack_check(t);
     w->cur = n;
     n->budget = w->rt->opts.budget;
@@ -379,6 +379,28 @@ void sl__task_wake(sl_task_t *t)
 
 /* ---- Tasks ------------------------------------------------------------------------------- */
 
+/* Tasks start on a cache-line boundary, so that their first 64 bytes (see struct sl_task) are
+ * one line. Returns a zeroed task. */
+static sl_task_t *task_alloc(sl_runtime_t *rt)
+{
+    size_t size = sizeof(sl_task_t) + SL__CACHELINE - 16;
+    char *mem = sl__alloc(rt, size);
+    if (!mem)
+        return NULL;
+    sl_task_t *t = (sl_task_t *)(void *)(((uintptr_t)mem + SL__CACHELINE - 1) &
+                                         ~(uintptr_t)(SL__CACHELINE - 1));
+    if ((char *)t + sizeof *t > mem + size) /* an allocator that aligns to less than 16 */
+        t = (sl_task_t *)(void *)mem;
+    memset(t, 0, sizeof *t);
+    t->mem = mem;
+    return t;
+}
+
+static void task_free(sl_runtime_t *rt, sl_task_t *t)
+{
+    sl__free(rt, t->mem, sizeof(sl_task_t) + SL__CACHELINE - 16);
+}
+
 static void task_unref(sl_task_t *t)
 {
     if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
@@ -387,7 +409,7 @@ static void task_unref(sl_task_t *t)
             sl__free(rt, t->panic_msg, SL_PANIC_MSG_MAX);
         if (t->defers != t->defer_inline)
             sl__free(rt, t->defers, sizeof(sl__defer_t) * (size_t)t->cap_defers);
-        sl__free(rt, t, sizeof *t);
+        task_free(rt, t);
     }
 }
 
@@ -534,6 +556,7 @@ static void run_task(sl__worker_t *w, sl_task_t *t)
             task_skip(w, t);
             return;
         }
+        t->canary = t->stack->guard == 0;
         t->worker = w;
         all_link(w, t);
         sl__ctx_make(&t->ctx, t->stack->lo, t->stack->size, task_entry, t);
@@ -567,10 +590,9 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
             target = rt->workers[o->worker];
         }
     }
-    sl_task_t *t = sl__alloc(rt, sizeof *t);
+    sl_task_t *t = task_alloc(rt);
     if (!t)
         return SL_ENOMEM;
-    memset(t, 0, sizeof *t);
     t->stack_size = ssize;
     t->rt = rt;
     t->fn = fn;
@@ -821,10 +843,7 @@ static const struct sl_clause_ops join_ops = {join_poll, join_arm, join_disarm, 
 
 void sl_clause_join(sl_clause_t *c, sl_task_t *t, sl_join_t *out)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &join_ops;
-    c->obj = t;
-    c->buf = out;
+    sl__clause_init(c, &join_ops, t, out, 0, 0);
 }
 
 int sl_task_join_until(sl_task_t *t, int64_t deadline, sl_join_t *out)
@@ -1084,7 +1103,8 @@ static void worker_loop(sl__worker_t *w)
             w->batch_ran++;
             run_task(w, t);
         }
-        if (w->batch_ran >= BATCH || has_work(w) || atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
+        if (w->batch_ran >= BATCH || has_work(w) ||
+            atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
             poll_io(w, 0);
             continue;
         }
@@ -1284,7 +1304,7 @@ int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void *
     sl__worker_t *w0 = rt->workers[0];
 
     /* The main task: spawned by hand because there is no task to spawn from yet. */
-    sl_task_t *t = sl__calloc(rt, sizeof *t);
+    sl_task_t *t = task_alloc(rt);
     if (!t) {
         sl__io_fini(rt);
         atomic_store(&rt->running, 0);
@@ -1292,7 +1312,7 @@ int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void *
     }
     t->stack = sl__stack_get(rt, w0, rt->opts.stack_size);
     if (!t->stack) {
-        sl__free(rt, t, sizeof *t);
+        task_free(rt, t);
         sl__io_fini(rt);
         atomic_store(&rt->running, 0);
         return SL_ENOMEM;

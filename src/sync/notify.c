@@ -69,6 +69,13 @@ static inline void wake_append(sl_waiter_t **head, sl_waiter_t **tail, sl_waiter
     *tail = w;
 }
 
+/* An sl_notified_t's state is written under the notifier's lock; its owner may read it without
+ * the lock (nd_poll's fast path), hence the atomic store. */
+static inline void nd_set(sl_notified_t *w, int st)
+{
+    __atomic_store_n(&w->state, st, __ATOMIC_RELEASE);
+}
+
 /* Under the lock. */
 static void waiters_bit_update(sl_notify_t *n)
 {
@@ -109,7 +116,7 @@ static void notify_locked(sl_notify_t *n, int last, sl_waiter_t **wake, sl_waite
         sl__waitq_remove(&n->waiters, w);
         if (!w->clause) {
             sl_notified_t *nd = node_owner(w);
-            nd->state = last ? NT_LAST : NT_ONE;
+            nd_set(nd, last ? NT_LAST : NT_ONE);
             if (nd->active && sl__waiter_claim(nd->active)) {
                 nd->active->res = 0;
                 wake_append(wake, tail, nd->active);
@@ -174,7 +181,7 @@ void sl_notify_waiters(sl_notify_t *n)
             sl__waitq_remove(&n->waiters, w);
             if (!w->clause) {
                 sl_notified_t *nd = node_owner(w);
-                nd->state = NT_ALL;
+                nd_set(nd, NT_ALL);
                 w = nd->active;
                 if (!w)
                     continue;
@@ -266,10 +273,7 @@ static const struct sl_clause_ops plain_ops = {plain_poll, plain_arm, plain_disa
 
 void sl_clause_notified(sl_clause_t *c, sl_notify_t *n)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &plain_ops;
-    c->obj = n;
-    c->arg64 = (int64_t)st_gen(st_load(n));
+    sl__clause_init(c, &plain_ops, n, NULL, 0, (int64_t)st_gen(st_load(n)));
 }
 
 int sl_notify_wait_until(sl_notify_t *n, int64_t deadline)
@@ -325,7 +329,7 @@ static void nd_cancel_locked(sl_notified_t *w, sl_waiter_t **wake, sl_waiter_t *
     default:
         break;
     }
-    w->state = NT_DONE;
+    nd_set(w, NT_DONE);
     w->active = NULL;
 }
 
@@ -343,10 +347,13 @@ static void nd_hold_release(sl__hold_t *h)
 
 void sl_notified_init(sl_notified_t *w, sl_notify_t *n)
 {
-    memset(w, 0, sizeof *w);
+    /* No memset: the queue node and the hold are filled when w is enabled. */
+    w->node.linked = 0;
+    w->task = NULL;
+    w->active = NULL;
     w->notify = n;
     w->gen = st_gen(st_load(n));
-    w->state = NT_INIT;
+    nd_set(w, NT_INIT);
 }
 
 /* Under the lock: 1 if w is ready (notified, or its snapshot is stale, or - only if it has
@@ -360,14 +367,14 @@ static int nd_ready_locked(sl_notified_t *w, int enable)
     case NT_INIT:
         for (;;) {
             if (st_gen(cur) != w->gen) {
-                w->state = NT_ALL;
+                nd_set(w, NT_ALL);
                 return 1;
             }
             if (cur & ST_PERMIT) {
                 if (!st_cas(n, &cur, cur & ~ST_PERMIT))
                     continue;
                 /* Consumed by the first poll/enable: never passed on (Tokio's Done). */
-                w->state = NT_DONE;
+                nd_set(w, NT_DONE);
                 return 1;
             }
             if (!enable)
@@ -379,7 +386,7 @@ static int nd_ready_locked(sl_notified_t *w, int enable)
         w->node.clause = NULL;
         w->node.task = NULL;
         sl__waitq_push(&n->waiters, &w->node);
-        w->state = NT_WAITING;
+        nd_set(w, NT_WAITING);
         sl_task_t *t = sl__self();
         if (t) {
             sl__hold_t *h = nd_hold(w);
@@ -393,7 +400,7 @@ static int nd_ready_locked(sl_notified_t *w, int enable)
             /* A broadcast is on its way to us: take it now. */
             sl__waitq_remove(&n->waiters, &w->node);
             waiters_bit_update(n);
-            w->state = NT_ALL;
+            nd_set(w, NT_ALL);
             return 1;
         }
         return 0;
@@ -405,7 +412,7 @@ static int nd_ready_locked(sl_notified_t *w, int enable)
 /* Under the lock, by the owner: w completed its wait. */
 static void nd_finish_locked(sl_notified_t *w)
 {
-    w->state = NT_DONE;
+    nd_set(w, NT_DONE);
     w->active = NULL;
     nd_untrack(w);
 }
@@ -423,6 +430,11 @@ static int nd_poll(sl_clause_t *c)
 {
     sl_notified_t *w = c->obj;
     nd_check_owner(w, "sl_notified_wait: enabled by another task");
+    /* Enabled, nobody has notified it and no broadcast has happened since: not ready, and the
+     * arm that follows looks again under the lock. The common case needs no lock. */
+    if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == NT_WAITING &&
+        st_gen(st_load(w->notify)) == w->gen)
+        return SL_EAGAIN;
     sl__lock(&w->notify->lock);
     int r = SL_EAGAIN;
     if (nd_ready_locked(w, 0)) {
@@ -470,9 +482,7 @@ static const struct sl_clause_ops nd_ops = {nd_poll, nd_arm, nd_disarm, nd_compl
 
 void sl_clause_notified_wait(sl_clause_t *c, sl_notified_t *w)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &nd_ops;
-    c->obj = w;
+    sl__clause_init(c, &nd_ops, w, NULL, 0, 0);
 }
 
 int sl_notified_wait_until(sl_notified_t *w, int64_t deadline)

@@ -434,11 +434,7 @@ static const struct sl_clause_ops acq_ops = {acq_poll, acq_arm, acq_disarm, acq_
 
 void sl_clause_sem_acquire(sl_clause_t *c, sl_sem_t *s, size_t n, sl_sem_permit_t *p)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &acq_ops;
-    c->obj = s;
-    c->buf = p;
-    c->arg = (uintptr_t)n;
+    sl__clause_init(c, &acq_ops, s, p, (uintptr_t)n, 0);
 }
 
 static int acquire_until(sl_sem_t *s, size_t n, sl_sem_permit_t *p, int64_t deadline)

@@ -277,10 +277,7 @@ static const struct sl_clause_ops jn_ops = {jn_poll, jn_arm, jn_disarm, jn_compl
 
 void sl_clause_joinset_join_next(sl_clause_t *c, sl_joinset_t *set, sl_join_t *out)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &jn_ops;
-    c->obj = set;
-    c->buf = out;
+    sl__clause_init(c, &jn_ops, set, out, 0, 0);
 }
 
 int sl_joinset_join_next_until(sl_joinset_t *s, int64_t deadline, sl_join_t *out)

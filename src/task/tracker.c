@@ -183,9 +183,7 @@ static const struct sl_clause_ops tw_ops = {tw_poll, tw_arm, tw_disarm, NULL};
 
 void sl_clause_tracker_wait(sl_clause_t *c, sl_tracker_t *tr)
 {
-    memset(c, 0, sizeof *c);
-    c->ops = &tw_ops;
-    c->obj = tr;
+    sl__clause_init(c, &tw_ops, tr, NULL, 0, 0);
 }
 
 int sl_tracker_wait_until(sl_tracker_t *tr, int64_t deadline)
