@@ -143,6 +143,79 @@ SL_TEST(idle_worker_steals)
     test_run(2, main_steal, NULL);
 }
 
+/* ---- steal delay: tasks started promptly by their spawner's worker stay there ---- */
+
+static void *quick_task(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)sl_worker_index();
+}
+
+static void busy_for(int64_t ns)
+{
+    int64_t until = sl_clock() + ns;
+    while (sl_clock() < until)
+        ;
+}
+
+static void *main_no_steal_young(void *arg)
+{
+    (void)arg;
+    sl_runtime_stats_t before, after;
+    sl_runtime_stats(sl_runtime_current(), &before);
+    sl_task_t *t[50];
+    for (int i = 0; i < 50; i++)
+        ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
+    /* The other worker is idle and watches this worker's queue all along, but no task gets
+     * old enough (the delay is a minute) to be taken. */
+    busy_for(5 * SL_MSEC);
+    for (int i = 0; i < 50; i++) {
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(t[i], &j));
+        ASSERT_EQ((intptr_t)j.value, 0);
+    }
+    sl_runtime_stats(sl_runtime_current(), &after);
+    ASSERT_EQ(after.steals, before.steals);
+    return NULL;
+}
+
+static void *main_steal_at_once(void *arg)
+{
+    (void)arg;
+    sl_runtime_stats_t st;
+    sl_task_t *t[50];
+    for (int i = 0; i < 50; i++)
+        ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
+    /* Without a delay the idle worker takes some of them while this one is busy. */
+    int64_t give_up = sl_clock() + 10 * SL_SEC;
+    do {
+        busy_for(100 * SL_USEC);
+        sl_runtime_stats(sl_runtime_current(), &st);
+    } while (st.steals == 0 && sl_clock() < give_up);
+    ASSERT_GT_U(st.steals, 0);
+    int on_other = 0;
+    for (int i = 0; i < 50; i++) {
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(t[i], &j));
+        on_other += (intptr_t)j.value == 1;
+    }
+    ASSERT_GT(on_other, 0);
+    return NULL;
+}
+
+SL_TEST(steal_delay)
+{
+    sl_runtime_opts_t o = test_opts(2);
+    o.steal_delay_ns = 60 * SL_SEC;
+    ASSERT_OK(sl_run(&o, main_no_steal_young, NULL, NULL));
+    o.steal_delay_ns = -1;
+    ASSERT_OK(sl_run(&o, main_steal_at_once, NULL, NULL));
+    o.steal_delay_ns = -2;
+    sl_runtime_t *rt;
+    ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
 /* ---- blocking pool ---- */
 
 static void *blocking_fn(void *arg)

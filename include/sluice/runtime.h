@@ -37,6 +37,10 @@ typedef struct sl_runtime_opts {
     sl_alloc_fn alloc;        /* allocator (default: malloc/realloc/free) */
     void *alloc_ud;           /* passed to alloc */
     uint64_t seed;            /* seed for select's fair mode and stealing (0: from the clock) */
+    /* An idle worker takes half of another worker's unstarted tasks only once the oldest has
+     * waited this long: tasks that their spawner's worker starts promptly stay together (a
+     * task never changes worker once started). Default (0) 200 us; -1: steal at once. */
+    int64_t steal_delay_ns;
 } sl_runtime_opts_t;
 
 /** Statistics of a runtime, read with sl_runtime_stats(). Counters are cumulative. */

@@ -127,6 +127,7 @@ struct sl_task {
 
     sl_timer_t wtimer;     /* deadline of the current wait */
     void *mem;             /* the allocation the task sits in (the task is cache-line aligned) */
+    int64_t fresh_at;      /* when it entered a fresh queue (see steal() in sched.c) */
     sl_task_t *inbox_next; /* inbox link */
     sl_task_t *all_next, *all_prev; /* worker's list of started tasks */
     sl__stack_t *stack;
@@ -181,6 +182,7 @@ typedef struct sl__worker {
     _Alignas(SL__CACHELINE) sl_lock_t fresh_lock;
     sl_task_t *fresh_head, *fresh_tail; /* spawned, not started: others may steal them */
     _Atomic long fresh_len;
+    _Atomic int64_t fresh_head_at; /* when the head was spawned; INT64_MAX when empty */
 
     _Alignas(SL__CACHELINE) _Atomic(sl_task_t *) inbox; /* wakes from other threads */
     _Atomic int sleeping;

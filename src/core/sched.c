@@ -29,9 +29,10 @@
 
 __thread sl__worker_t *sl__tls_worker __attribute__((tls_model("initial-exec")));
 
-#define BATCH       61 /* tasks run between two looks at the clock, timers and I/O */
-#define RUNNEXT_MAX 3  /* consecutive runnext picks before the queue gets a turn */
-#define MAX_EVENTS  128
+#define BATCH               61 /* tasks run between two looks at the clock, timers and I/O */
+#define RUNNEXT_MAX         3  /* consecutive runnext picks before the queue gets a turn */
+#define STEAL_DELAY_DEFAULT (200 * SL_USEC) /* see steal() */
+#define MAX_EVENTS          128
 
 /* ---- Errors and allocation ----------------------------------------------------------------- */
 
@@ -299,15 +300,26 @@ static inline sl_task_t *rq_pop(sl__worker_t *w)
     return t;
 }
 
+/* Under the fresh lock: publishes when the task at the head of w's fresh queue was spawned
+ * (INT64_MAX when the queue is empty), for thieves deciding whether it is old enough. */
+static inline void fresh_head_changed(sl__worker_t *w)
+{
+    atomic_store_explicit(&w->fresh_head_at, w->fresh_head ? w->fresh_head->fresh_at : INT64_MAX,
+                          memory_order_relaxed);
+}
+
 static void fresh_push(sl__worker_t *w, sl_task_t *t)
 {
     t->next = NULL;
     t->seq = w->seq++;
+    t->fresh_at = sl_clock();
     sl__lock(&w->fresh_lock);
     if (w->fresh_tail)
         w->fresh_tail->next = t;
     else
         w->fresh_head = t;
+    if (w->fresh_head == t)
+        fresh_head_changed(w);
     w->fresh_tail = t;
     atomic_fetch_add_explicit(&w->fresh_len, 1, memory_order_release);
     sl__unlock(&w->fresh_lock);
@@ -882,6 +894,7 @@ static sl_task_t *pop_oldest(sl__worker_t *w)
         w->fresh_head = f->next;
         if (!w->fresh_head)
             w->fresh_tail = NULL;
+        fresh_head_changed(w);
         f->next = NULL;
         atomic_fetch_sub_explicit(&w->fresh_len, 1, memory_order_relaxed);
         sl__unlock(&w->fresh_lock);
@@ -945,10 +958,42 @@ static int has_work(sl__worker_t *w)
     return w->runnext || w->rq_head || atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
 }
 
-/* Takes half of the not-yet-started tasks of another worker. */
+/* Stealing. A started task never changes worker, so where a task starts is where it stays.
+ * Tasks that talk to each other (a channel's producers and consumer, a semaphore's users) run
+ * several times faster on one worker than spread over two, where every hand-over moves cache
+ * lines between cores (docs/perf.md: mpsc_7p, semaphore_pool, gateway_inproc); tasks that
+ * compute want to spread. A worker therefore takes another worker's unstarted tasks only once
+ * the oldest has waited opts.steal_delay_ns (200 us by default) without being started: a burst
+ * of spawns that the spawner's worker starts promptly stays with it, and a worker that is busy
+ * (a long task, a long queue) gives half of its waiting tasks away. */
+static inline int stealable(sl__worker_t *v, int64_t now)
+{
+    return atomic_load_explicit(&v->fresh_len, memory_order_relaxed) > 0 &&
+           now - atomic_load_explicit(&v->fresh_head_at, memory_order_relaxed) >=
+               v->rt->opts.steal_delay_ns;
+}
+
+/* When the oldest unstarted task of another worker becomes stealable (INT64_MAX: none). */
+static int64_t next_stealable(sl__worker_t *w)
+{
+    sl_runtime_t *rt = w->rt;
+    int64_t at = INT64_MAX;
+    for (int k = 0; k < rt->nworkers; k++) {
+        sl__worker_t *v = rt->workers[k];
+        if (v == w || atomic_load_explicit(&v->fresh_len, memory_order_relaxed) == 0)
+            continue;
+        int64_t h = atomic_load_explicit(&v->fresh_head_at, memory_order_relaxed);
+        if (h != INT64_MAX && h + rt->opts.steal_delay_ns < at)
+            at = h + rt->opts.steal_delay_ns;
+    }
+    return at;
+}
+
+/* Takes half of the unstarted tasks of another worker whose oldest is old enough. */
 static int steal(sl__worker_t *w)
 {
     sl_runtime_t *rt = w->rt;
+    int64_t now = sl_clock();
     int n = rt->nworkers;
     if (n < 2)
         return 0;
@@ -958,10 +1003,14 @@ static int steal(sl__worker_t *w)
     int start = (int)(w->rng % (uint64_t)n);
     for (int k = 0; k < n; k++) {
         sl__worker_t *v = rt->workers[(start + k) % n];
-        if (v == w || atomic_load_explicit(&v->fresh_len, memory_order_relaxed) == 0)
+        if (v == w || !stealable(v, now))
             continue;
         if (!sl__trylock(&v->fresh_lock))
             continue;
+        if (!v->fresh_head || now - v->fresh_head->fresh_at < rt->opts.steal_delay_ns) {
+            sl__unlock(&v->fresh_lock);
+            continue;
+        }
         long len = atomic_load_explicit(&v->fresh_len, memory_order_relaxed);
         long take = (len + 1) / 2;
         long got = 0;
@@ -974,6 +1023,7 @@ static int steal(sl__worker_t *w)
             rq_push(w, t);
             got++;
         }
+        fresh_head_changed(v);
         atomic_fetch_sub_explicit(&v->fresh_len, got, memory_order_relaxed);
         sl__unlock(&v->fresh_lock);
         if (got) {
@@ -1035,14 +1085,13 @@ static int idle_spin(sl__worker_t *w)
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(&w->inbox, memory_order_relaxed) || has_work(w))
             return 1;
-        for (int k = 0; k < rt->nworkers; k++)
-            if (atomic_load_explicit(&rt->workers[k]->fresh_len, memory_order_relaxed) > 0 &&
-                rt->workers[k] != w)
-                return 1;
         if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
             return 1;
-        if ((i & 63) == 0) {
+        if ((i & 7) == 0) {
             int64_t now = sl_clock();
+            for (int k = 0; k < rt->nworkers; k++)
+                if (rt->workers[k] != w && stealable(rt->workers[k], now))
+                    return 1;
             if (now >= until || now >= next_timer)
                 return now >= next_timer;
         }
@@ -1059,6 +1108,9 @@ static void idle_sleep(sl__worker_t *w)
                 (atomic_load(&rt->shutdown) && !w->shutdown_seen);
     if (!ready) {
         int64_t next = sl__timer_next(w);
+        int64_t st = next_stealable(w); /* come back to steal from a worker that stays busy */
+        if (st < next)
+            next = st;
         int timeout = -1;
         if (next != SL_FOREVER) {
             int64_t d = next - sl_clock();
@@ -1145,6 +1197,7 @@ void sl_runtime_opts_init(sl_runtime_opts_t *o)
     o->stack_cache = 64;
     o->blocking_threads = 64;
     o->blocking_idle_ns = 10 * SL_SEC;
+    o->steal_delay_ns = STEAL_DELAY_DEFAULT;
     o->budget = 128;
     o->guard_pages = 1;
     o->alloc = default_alloc;
@@ -1185,7 +1238,7 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
     if (!o.alloc)
         o.alloc = default_alloc;
     if (o.workers < 0 || o.workers > 1024 || o.budget < 0 || o.stack_cache < 0 ||
-        o.blocking_threads < 0 || o.blocking_idle_ns < 0)
+        o.blocking_threads < 0 || o.blocking_idle_ns < 0 || o.steal_delay_ns < -1)
         return SL_EINVAL;
     if (o.stack_size == 0)
         o.stack_size = (size_t)64 * 1024;
@@ -1201,6 +1254,10 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
         o.blocking_threads = 64;
     if (o.blocking_idle_ns == 0)
         o.blocking_idle_ns = 10 * SL_SEC;
+    if (o.steal_delay_ns == 0)
+        o.steal_delay_ns = STEAL_DELAY_DEFAULT;
+    else if (o.steal_delay_ns < 0)
+        o.steal_delay_ns = 0;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     o.stack_size = (o.stack_size + page - 1) & ~(page - 1);
     if (o.seed == 0)
@@ -1231,6 +1288,7 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
         memset(w, 0, sizeof *w);
         w->rt = rt;
         w->index = i;
+        atomic_init(&w->fresh_head_at, INT64_MAX);
         w->epfd = -1;
         w->evfd = -1;
         w->rng = o.seed * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xBF58476D1CE4E5B9ULL + 1;

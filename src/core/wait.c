@@ -185,6 +185,14 @@ static uint64_t next_rand(sl__worker_t *w)
     return w->rng;
 }
 
+/* Index of the k-th clause visited from start (a division per clause would cost more than the
+ * rest of a one-clause wait). */
+static inline int clause_at(int start, int k, int n)
+{
+    int i = start + k;
+    return i >= n ? i - n : i;
+}
+
 /* The wait itself; the caller has checked cancellation and timeout scopes. */
 static int wait_impl(sl_task_t *t, sl_clause_t *c, int n, int flags, int64_t deadline)
 {
@@ -198,7 +206,7 @@ static int wait_impl(sl_task_t *t, sl_clause_t *c, int n, int flags, int64_t dea
     for (;;) {
         /* Pass 1: anything ready now wins without registering. */
         for (int k = 0; k < n && !skip_poll; k++) {
-            int i = (start + k) % n;
+            int i = clause_at(start, k, n);
             if (!c[i].ops)
                 continue;
             r = c[i].ops->poll(&c[i]);
@@ -246,7 +254,7 @@ static int wait_impl(sl_task_t *t, sl_clause_t *c, int n, int flags, int64_t dea
             state = SL__LOST;
         }
         for (int k = 0; k < n && state == SL__ARMED; k++) {
-            int i = (start + k) % n;
+            int i = clause_at(start, k, n);
             armed_upto = k + 1;
             if (!c[i].ops)
                 continue;
@@ -267,7 +275,7 @@ static int wait_impl(sl_task_t *t, sl_clause_t *c, int n, int flags, int64_t dea
         int win = (int)(s & 0xff) - SL__W_BASE;
         /* Unregister the losers (and the winner, whose claimer normally unlinked it). */
         for (int k = 0; k < armed_upto; k++) {
-            int i = (start + k) % n;
+            int i = clause_at(start, k, n);
             if (c[i].ops && i != win)
                 c[i].ops->disarm(&c[i]);
         }
