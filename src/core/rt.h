@@ -235,9 +235,24 @@ struct sl_runtime {
 /* The worker of the calling thread (NULL outside workers). */
 extern __thread sl__worker_t *sl__tls_worker __attribute__((tls_model("initial-exec")));
 
-sl__worker_t *sl__worker(void);              /* the calling thread's worker (reads TLS afresh) */
-sl_task_t *sl__self(void);                   /* the running task, or NULL */
-sl_task_t *sl__self_checked(const char *fn); /* asserts that we are in a task */
+sl__worker_t *sl__worker(void); /* the calling thread's worker (reads TLS afresh) */
+void sl__die_outside_task(const char *fn) __attribute__((noreturn, cold));
+
+/* The running task, or NULL. Inline: every blocking call asks. */
+static inline sl_task_t *sl__self(void)
+{
+    sl__worker_t *w = sl__tls_worker;
+    return w ? w->cur : NULL;
+}
+
+/* The running task; dies with a message naming fn when called outside a task. */
+static inline sl_task_t *sl__self_checked(const char *fn)
+{
+    sl_task_t *t = sl__self();
+    if (SL__UNLIKELY(!t))
+        sl__die_outside_task(fn);
+    return t;
+}
 
 /* ---- Scheduling -------------------------------------------------------------------------- */
 

@@ -134,21 +134,11 @@ sl__worker_t *sl__worker(void)
     return sl__tls_worker;
 }
 
-sl_task_t *sl__self(void)
+void sl__die_outside_task(const char *fn)
 {
-    sl__worker_t *w = sl__tls_worker;
-    return w ? w->cur : NULL;
-}
-
-sl_task_t *sl__self_checked(const char *fn)
-{
-    sl__worker_t *w = sl__tls_worker;
-    if (SL__UNLIKELY(!w || !w->cur)) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s called outside a sluice task", fn);
-        sl__die(__FILE__, __LINE__, msg);
-    }
-    return w->cur;
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s called outside a sluice task", fn);
+    sl__die(__FILE__, __LINE__, msg);
 }
 
 sl_runtime_t *sl_runtime_current(void)
