@@ -177,6 +177,14 @@ int sl_task_is_finished(const sl_task_t *t)
     return atomic_load_explicit(&((sl_task_t *)t)->done, memory_order_acquire);
 }
 
+/* Counters have one writer (their worker) and are read by sl_runtime_stats() from anywhere:
+ * a relaxed load and store, no read-modify-write. */
+static inline void stat_inc(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
 /* ---- Context switches (with sanitizer annotations) ---------------------------------------- */
 
 /* Scheduler -> task. Returns when a task switches back to the scheduler: t, or another task of
@@ -185,9 +193,7 @@ static sl_task_t *switch_in(sl__worker_t *w, sl_task_t *t)
 {
     w->cur = t;
     sl__tls_worker = w;
-    atomic_store_explicit(&w->n_switches,
-                          atomic_load_explicit(&w->n_switches, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    stat_inc(&w->n_switches);
 #if SLUICE_ASAN
     __sanitizer_start_switch_fiber(&w->sched_fake, t->stack->lo, t->stack->size);
 #endif
@@ -233,12 +239,8 @@ static void switch_direct(sl__worker_t *w, sl_task_t *t, sl_task_t *n)
         sl__stack_check(t);
     w->cur = n;
     n->budget = w->rt->opts.budget;
-    atomic_store_explicit(&w->n_switches,
-                          atomic_load_explicit(&w->n_switches, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&w->n_direct,
-                          atomic_load_explicit(&w->n_direct, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    stat_inc(&w->n_switches);
+    stat_inc(&w->n_direct);
 #if SLUICE_ASAN
     __sanitizer_start_switch_fiber(&t->asan_fake, n->stack->lo, n->stack->size);
 #endif
@@ -619,9 +621,7 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
     __tsan_set_fiber_name(t->tsan_fiber, t->name);
 #endif
     atomic_fetch_add(&rt->live, 1);
-    atomic_store_explicit(&w->n_spawned,
-                          atomic_load_explicit(&w->n_spawned, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    stat_inc(&w->n_spawned);
     if (target && target != w) {
         t->worker = target;
         inbox_push(target, t); /* pinned: inboxes are never stolen from */
@@ -703,9 +703,7 @@ void sl__park(void)
 {
     sl_task_t *t = sl__self_checked("sl__park");
     t->state = SL__T_PARKED;
-    atomic_store_explicit(&t->worker->n_parks,
-                          atomic_load_explicit(&t->worker->n_parks, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    stat_inc(&t->worker->n_parks);
     switch_away(t);
 }
 
@@ -729,9 +727,7 @@ void sl__coop(void)
     sl_task_t *t = sl__tls_worker->cur;
     if (SL__UNLIKELY(--t->budget <= 0)) {
         sl__worker_t *w = t->worker;
-        atomic_store_explicit(&w->n_budget_yields,
-                              atomic_load_explicit(&w->n_budget_yields, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        stat_inc(&w->n_budget_yields);
         t->state = SL__T_RUNNABLE;
         rq_push(w, t);
         switch_away(t);
