@@ -304,7 +304,10 @@ static void fresh_push(sl__worker_t *w, sl_task_t *t)
 {
     t->next = NULL;
     t->seq = w->seq++;
-    t->fresh_at = sl_clock();
+    /* The worker's cached clock, not a clock read per spawn: a spawner that has run for long
+     * since the scheduler last looked makes its tasks look older, so a busy worker's tasks are
+     * taken sooner, which is what the delay is for. */
+    t->fresh_at = w->now;
     sl__lock(&w->fresh_lock);
     if (w->fresh_tail)
         w->fresh_tail->next = t;
@@ -914,28 +917,20 @@ static sl_task_t *pick(sl__worker_t *w)
  * NULL: let the scheduler choose. */
 static sl_task_t *pick_started(sl__worker_t *w)
 {
-    sl_task_t *t;
     if (w->batch_ran >= BATCH)
         return NULL;
-    if (w->runnext && w->runnext_streak < RUNNEXT_MAX) {
-        t = w->runnext; /* only a woken task sits in runnext: it has started */
-        w->runnext = NULL;
-        w->runnext_streak++;
-    } else if (atomic_load_explicit(&w->fresh_len, memory_order_relaxed) != 0) {
-        return NULL; /* the scheduler orders the fresh queue against the run queue */
-    } else if ((t = w->rq_head)) {
-        if (t->state == SL__T_NEW)
+    /* pick() would take runnext (a woken task: started) or, past its streak, the older of the
+     * fresh and rq heads: only an rq head that has started will do. Only this worker pushes to
+     * its fresh queue, so fresh_len cannot grow between this check and pick(). */
+    if (!w->runnext || w->runnext_streak >= RUNNEXT_MAX) {
+        if (atomic_load_explicit(&w->fresh_len, memory_order_relaxed) != 0)
             return NULL;
-        rq_pop(w);
-        w->runnext_streak = 0;
-    } else if ((t = w->runnext)) {
-        w->runnext = NULL;
-        w->runnext_streak = 0;
-    } else {
-        return NULL;
+        if (w->rq_head && w->rq_head->state == SL__T_NEW)
+            return NULL;
     }
-    w->tick++;
-    w->batch_ran++;
+    sl_task_t *t = pick(w);
+    if (t)
+        w->batch_ran++;
     return t;
 }
 
