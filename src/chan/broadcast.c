@@ -50,7 +50,7 @@ struct sl_broadcast_tx {
     _Atomic long ntx, nrx, nweak;
     struct sl_broadcast_rx *rxs; /* under lock */
     sl_waitq_t recvq;            /* receivers waiting for a value */
-    sl_waitq_t closedq;          /* senders waiting for no receivers */
+    sl__zero_wait_t no_rx;       /* senders waiting for no receivers */
     char pad1[SL__CACHELINE];
 };
 
@@ -123,6 +123,8 @@ int sl_broadcast_new(size_t elem_size, size_t capacity, sl_broadcast_tx_t **tx,
     ch->ring = (_Atomic uint64_t *)(void *)(ch + 1);
     ch->rt = rt;
     ch->alloc_size = size;
+    ch->no_rx.count = &ch->nrx;
+    ch->no_rx.lock = &ch->lock;
     sl__lock_init(&ch->lock);
     atomic_store(&ch->ntx, 1);
     if (rx) {
@@ -226,7 +228,7 @@ void sl_broadcast_rx_drop(sl_broadcast_rx_t *rx)
     if (rx->lnext)
         rx->lnext->lprev = rx->lprev;
     if (atomic_fetch_sub_explicit(&ch->nrx, 1, memory_order_relaxed) == 1)
-        sl__waitq_claim_all(&ch->closedq, 0, &wake);
+        sl__waitq_claim_all(&ch->no_rx.q, 0, &wake);
     int last = unused(ch);
     sl__unlock(&ch->lock);
     sl__waiters_wake(wake);
@@ -481,41 +483,9 @@ size_t sl_broadcast_sender_count(const sl_broadcast_tx_t *tx)
 
 /* ---- Waiting for no receivers -------------------------------------------------------------- */
 
-static int closed_poll(sl_clause_t *c)
-{
-    chan_t *ch = c->obj;
-    return atomic_load_explicit(&ch->nrx, memory_order_acquire) == 0 ? 0 : SL_EAGAIN;
-}
-
-static int no_receivers(const void *obj)
-{
-    return atomic_load_explicit(&((chan_t *)obj)->nrx, memory_order_relaxed) == 0;
-}
-
-static int closed_arm(sl_clause_t *c)
-{
-    chan_t *ch = c->obj;
-    return sl__arm_cond(c, &ch->lock, &ch->closedq, no_receivers);
-}
-
-static void closed_disarm(sl_clause_t *c)
-{
-    chan_t *ch = c->obj;
-    sl__disarm_cond(c, &ch->lock, &ch->closedq);
-}
-
-/* A receiver that subscribed between the wake and now sends us back to waiting (BC-17). */
-static int closed_complete(sl_clause_t *c)
-{
-    return closed_poll(c);
-}
-
-static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_disarm,
-                                                closed_complete};
-
 void sl_clause_broadcast_tx_closed(sl_clause_t *c, sl_broadcast_tx_t *tx)
 {
-    sl__clause_init(c, &closed_ops, tx, NULL, 0, 0);
+    sl__clause_init(c, &sl__zero_wait_ops, &tx->no_rx, NULL, 0, 0);
 }
 
 int sl_broadcast_try_tx_closed(sl_broadcast_tx_t *tx)

@@ -47,7 +47,7 @@ struct sl_watch_tx {
     blk_t *spare;
     _Atomic long ntx, nrx;
     sl_waitq_t changedq;
-    sl_waitq_t closedq;
+    sl__zero_wait_t no_rx; /* senders waiting for no receivers */
     char pad1[SL__CACHELINE];
 };
 
@@ -188,6 +188,8 @@ int sl_watch_new(size_t elem_size, const void *init, sl_watch_tx_t **tx, sl_watc
     ch->rt = rt;
     sl__lock_init(&ch->lock);
     sl__lock_init(&ch->wlock);
+    ch->no_rx.count = &ch->nrx;
+    ch->no_rx.lock = &ch->lock;
     blk_t *b = spare_get(ch);
     if (!b) {
         sl__free(rt, ch, sizeof *ch);
@@ -257,7 +259,7 @@ void sl_watch_rx_drop(sl_watch_rx_t *rx)
         SL__ASSERT(w->clause->obj != rx, "sl_watch_rx_drop: a task is waiting on it");
     long left = atomic_fetch_sub_explicit(&ch->nrx, 1, memory_order_relaxed) - 1;
     if (left == 0)
-        sl__waitq_claim_all(&ch->closedq, 0, &wake);
+        sl__waitq_claim_all(&ch->no_rx.q, 0, &wake);
     int last = left == 0 && atomic_load_explicit(&ch->ntx, memory_order_relaxed) == 0;
     sl__unlock(&ch->lock);
     sl__waiters_wake(wake);
@@ -573,35 +575,9 @@ int sl_watch_try_wait_for(sl_watch_rx_t *rx, int (*pred)(const void *value, void
 
 /* ---- Waiting for no receivers -------------------------------------------------------------- */
 
-static int closed_poll(sl_clause_t *c)
-{
-    chan_t *ch = c->obj;
-    return atomic_load_explicit(&ch->nrx, memory_order_acquire) == 0 ? 0 : SL_EAGAIN;
-}
-
-static int no_receivers(const void *obj)
-{
-    return atomic_load_explicit(&((chan_t *)obj)->nrx, memory_order_relaxed) == 0;
-}
-
-static int closed_arm(sl_clause_t *c)
-{
-    chan_t *ch = c->obj;
-    return sl__arm_cond(c, &ch->lock, &ch->closedq, no_receivers);
-}
-
-static void closed_disarm(sl_clause_t *c)
-{
-    chan_t *ch = c->obj;
-    sl__disarm_cond(c, &ch->lock, &ch->closedq);
-}
-
-static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_disarm,
-                                                closed_poll};
-
 void sl_clause_watch_tx_closed(sl_clause_t *c, sl_watch_tx_t *tx)
 {
-    sl__clause_init(c, &closed_ops, tx, NULL, 0, 0);
+    sl__clause_init(c, &sl__zero_wait_ops, &tx->no_rx, NULL, 0, 0);
 }
 
 int sl_watch_try_tx_closed(sl_watch_tx_t *tx)

@@ -377,6 +377,17 @@ void sl__waiters_wake(sl_waiter_t *list);
 int sl__arm_cond(sl_clause_t *c, sl_lock_t *lock, sl_waitq_t *q, int (*ready)(const void *obj));
 void sl__disarm_cond(sl_clause_t *c, sl_lock_t *lock, sl_waitq_t *q);
 
+/* A wait for a channel's count to reach zero (a broadcast's or a watch's receivers, for
+ * sl_clause_*_tx_closed). The count and the lock are the channel's; whoever takes the count to
+ * zero wakes `q` with sl__waitq_claim_all() under the lock. A woken waiter looks again and
+ * waits on if the count rose meanwhile (a new receiver). */
+typedef struct sl__zero_wait {
+    _Atomic long *count;
+    sl_lock_t *lock;
+    sl_waitq_t q;
+} sl__zero_wait_t;
+extern const struct sl_clause_ops sl__zero_wait_ops; /* clause obj: the sl__zero_wait_t */
+
 /* The generic wait: what sl_select() and every blocking call run. flags: SL_SELECT_FAIR,
  * SL__WAIT_POLLED (the caller has just polled every clause: skip the first poll pass). */
 #define SL__WAIT_POLLED 0x100

@@ -117,6 +117,33 @@ void sl__disarm_cond(sl_clause_t *c, sl_lock_t *lock, sl_waitq_t *q)
     sl__unlock(lock);
 }
 
+static int zero_poll(sl_clause_t *c)
+{
+    const sl__zero_wait_t *z = c->obj;
+    return atomic_load_explicit(z->count, memory_order_acquire) == 0 ? 0 : SL_EAGAIN;
+}
+
+static int zero_ready(const void *obj)
+{
+    const sl__zero_wait_t *z = obj;
+    return atomic_load_explicit(z->count, memory_order_relaxed) == 0;
+}
+
+static int zero_arm(sl_clause_t *c)
+{
+    sl__zero_wait_t *z = c->obj;
+    return sl__arm_cond(c, z->lock, &z->q, zero_ready);
+}
+
+static void zero_disarm(sl_clause_t *c)
+{
+    sl__zero_wait_t *z = c->obj;
+    sl__disarm_cond(c, z->lock, &z->q);
+}
+
+/* complete = poll: a count that rose again between the wake and now means wait on. */
+const struct sl_clause_ops sl__zero_wait_ops = {zero_poll, zero_arm, zero_disarm, zero_poll};
+
 /* ---- Timeout scopes ---------------------------------------------------------------------- */
 
 void sl_timeout_enter(sl_timeout_t *to, int64_t deadline)
