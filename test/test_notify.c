@@ -689,3 +689,64 @@ SL_TEST(notify_cross_worker_ping_pong_no_alloc)
 {
     test_run(2, main_pp, NULL);
 }
+
+/* ---- An enabled Notified armed while a notifier on another worker marks it ----
+ * The waiters enable, tell the notifier they are registered, and only then wait, so the
+ * notifier's mark races with the arm that publishes the waiting clause (the lock-free arm in
+ * notify.c). Every round must wake every waiter: a lost wake-up hangs the test. */
+
+#define ARM_WAITERS 8
+
+struct arm_race {
+    sl_notify_t n, armed_all;
+    atomic_int armed;
+    int rounds, one; /* one: notify_one per waiter instead of notify_waiters */
+    atomic_long wakes;
+};
+
+static void *arm_waiter(void *arg)
+{
+    struct arm_race *a = arg;
+    for (int i = 0; i < a->rounds; i++) {
+        sl_notified_t f;
+        sl_notified_init(&f, &a->n);
+        ASSERT_EQ(sl_notified_enable(&f), 0);
+        if (atomic_fetch_add(&a->armed, 1) + 1 == ARM_WAITERS)
+            sl_notify_one(&a->armed_all);
+        ASSERT_OK(sl_notified_wait(&f));
+        atomic_fetch_add(&a->wakes, 1);
+    }
+    return NULL;
+}
+
+static void *main_arm_race(void *arg)
+{
+    struct arm_race a = {.rounds = 300, .one = (int)(intptr_t)arg};
+    sl_notify_init(&a.n);
+    sl_notify_init(&a.armed_all);
+    sl_task_t *t[ARM_WAITERS];
+    for (int i = 0; i < ARM_WAITERS; i++)
+        t[i] = test_spawn_on(1, arm_waiter, &a);
+    for (int r = 0; r < a.rounds; r++) {
+        ASSERT_OK(sl_notify_wait(&a.armed_all));
+        atomic_store(&a.armed, 0);
+        if (a.one) {
+            for (int i = 0; i < ARM_WAITERS; i++)
+                sl_notify_one(&a.n);
+        } else {
+            sl_notify_waiters(&a.n);
+        }
+    }
+    for (int i = 0; i < ARM_WAITERS; i++)
+        test_join(t[i]);
+    ASSERT_EQ(atomic_load(&a.wakes), (long)a.rounds * ARM_WAITERS);
+    sl_notify_destroy(&a.n);
+    sl_notify_destroy(&a.armed_all);
+    return NULL;
+}
+
+SL_TEST(notified_arm_races_notifier_2workers)
+{
+    test_run(2, main_arm_race, (void *)(intptr_t)0);
+    test_run(2, main_arm_race, (void *)(intptr_t)1);
+}

@@ -18,7 +18,8 @@
 #include "coro/ctx.h"
 #include "util/lock.h"
 
-#define SL__CACHELINE 64
+#define SL__CACHELINE     64
+#define SL__STACK_COLOURS 32 /* task stack start offsets, in cache lines (see run_task) */
 
 /* ---- Assertions: always on, print, abort (programmer errors) ---------------------------- */
 
@@ -194,6 +195,7 @@ typedef struct sl__worker {
     int stack_cached;
     void *altstack;
     uint64_t rng;
+    unsigned colour; /* next stack colour (see run_task) */
 
     /* counters (owner writes, others read relaxed) */
     _Atomic uint64_t n_switches, n_direct, n_parks, n_steals, n_budget_yields, n_spawned;

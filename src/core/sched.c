@@ -566,7 +566,8 @@ static void run_task(sl__worker_t *w, sl_task_t *t)
         t->canary = t->stack->guard == 0;
         t->worker = w;
         all_link(w, t);
-        sl__ctx_make(&t->ctx, t->stack->lo, t->stack->size, task_entry, t);
+        size_t colour = (size_t)((w->colour++ & 31u) * 64u);
+        sl__ctx_make(&t->ctx, t->stack->lo, t->stack->size - colour, task_entry, t);
         t->state = SL__T_RUNNABLE;
     }
     t->budget = w->rt->opts.budget;
