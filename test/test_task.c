@@ -713,3 +713,96 @@ SL_TEST(hold_in_returned_frame_aborts)
     ASSERT(WIFSIGNALED(status));
     ASSERT_EQ(WTERMSIG(status), SIGABRT);
 }
+
+/* ---- Ids and the live count, kept per worker ----
+ * Two spawner tasks, one pinned to each worker, each spawn more tasks than one id block holds;
+ * every id must be unique and none may be the main task's id 1. While the children are parked
+ * the runtime counts them live; once they are joined only main is left. */
+
+#define IDS_PER_SPAWNER 1500
+
+struct ids {
+    sl_notify_t go;
+    uint64_t ids[2][IDS_PER_SPAWNER];
+};
+
+static void *park_until_go(void *arg)
+{
+    struct ids *s = arg;
+    ASSERT_OK(sl_notify_wait(&s->go));
+    sl_notify_one(&s->go); /* pass it on */
+    return NULL;
+}
+
+struct id_job {
+    struct ids *s;
+    int side;
+    sl_task_t *t[IDS_PER_SPAWNER];
+};
+
+static void *id_spawn_side(void *arg)
+{
+    struct id_job *j = arg;
+    for (int i = 0; i < IDS_PER_SPAWNER; i++) {
+        ASSERT_OK(sl_task_spawn(park_until_go, j->s, &j->t[i]));
+        j->s->ids[j->side][i] = sl_task_id(j->t[i]);
+    }
+    return NULL;
+}
+
+static uint64_t live_now(void)
+{
+    sl_runtime_stats_t st;
+    sl_runtime_stats(sl_runtime_current(), &st);
+    return st.tasks_live;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void *main_ids_live(void *arg)
+{
+    (void)arg;
+    static struct ids s;
+    static struct id_job job[2];
+    sl_notify_init(&s.go);
+    sl_task_t *sp[2];
+    for (int w = 0; w < 2; w++) {
+        job[w].s = &s;
+        job[w].side = w;
+        sp[w] = test_spawn_on(w, id_spawn_side, &job[w]);
+    }
+    for (int w = 0; w < 2; w++)
+        test_join_ok(sp[w]);
+    /* main plus every parked child (they cannot end before `go`); a joined spawner is counted
+     * until its worker has reaped it, a moment after the join */
+    while (live_now() != (uint64_t)(2 * IDS_PER_SPAWNER + 1)) {
+        ASSERT_GE_U(live_now(), (uint64_t)(2 * IDS_PER_SPAWNER + 1));
+        sl_task_yield();
+    }
+
+    uint64_t *all = &s.ids[0][0];
+    qsort(all, 2 * IDS_PER_SPAWNER, sizeof *all, cmp_u64);
+    for (int i = 0; i < 2 * IDS_PER_SPAWNER; i++) {
+        ASSERT_NE(all[i], 0);
+        ASSERT_NE(all[i], 1);
+        if (i)
+            ASSERT_NE(all[i], all[i - 1]);
+    }
+
+    sl_notify_one(&s.go);
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < IDS_PER_SPAWNER; i++)
+            test_join_ok(job[w].t[i]);
+    while (live_now() != 1)
+        sl_task_yield();
+    return NULL;
+}
+
+SL_TEST(ids_unique_and_live_count_across_workers)
+{
+    test_run(2, main_ids_live, NULL);
+}

@@ -197,6 +197,11 @@ typedef struct sl__worker {
     uint64_t rng;
     unsigned colour; /* next stack colour (see run_task) */
 
+    /* Live tasks, counted per worker so that spawning and ending touch no shared line: tasks
+     * this worker spawned and tasks it reaped (owner writes; see live_tasks() in sched.c). */
+    _Atomic long live_in, live_out;
+    uint64_t id_next, id_end; /* this worker's block of task ids */
+
     /* counters (owner writes, others read relaxed) */
     _Atomic uint64_t n_switches, n_direct, n_parks, n_steals, n_budget_yields, n_spawned;
 
@@ -216,7 +221,6 @@ struct sl_runtime {
     sl_runtime_opts_t opts;
     int nworkers;
     sl__worker_t **workers;
-    _Atomic long live; /* tasks spawned and not yet finished */
     _Atomic int shutdown;
     _Atomic int running;
     _Atomic uint64_t next_id;
@@ -268,9 +272,14 @@ void sl__wake_worker(sl__worker_t *w);
 
 /* Spawns like sl_task_spawn_ex() and registers on_done(t, arg), called exactly once after the
  * task has ended and its joiners were woken (from whichever thread ran the task, without
- * locks held). The handle is always returned (out must not be NULL). */
+ * locks held). The handle is always returned (out must not be NULL). If slot is not NULL,
+ * *slot is set to the task before the task is queued, so that on_done() (which happens after)
+ * finds it there without the caller taking a lock after the spawn; if id is not NULL, it
+ * receives the task's id, also before the task is queued (afterwards the task may already
+ * have ended and been joined elsewhere). */
 int sl__spawn(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg,
-              void (*on_done)(sl_task_t *t, void *arg), void *on_done_arg, sl_task_t **out);
+              void (*on_done)(sl_task_t *t, void *arg), void *on_done_arg, sl_task_t **slot,
+              uint64_t *id, sl_task_t **out);
 
 /* Held resources: released when the task ends if still held. A hold is added and removed
  * only by the task that holds it. */

@@ -185,6 +185,42 @@ static inline void stat_inc(_Atomic uint64_t *c)
                           memory_order_relaxed);
 }
 
+/* ---- Live tasks -----------------------------------------------------------------------------
+ * Each worker counts the tasks it spawned (live_in) and the tasks it reaped (live_out); only
+ * the owner writes them, so a spawn and an exit cost no shared atomic (a shared counter moved
+ * between the cores on every spawn_join task). The number of live tasks is needed only at
+ * shutdown. live_tasks() reads every live_out first and then every live_in: a task counted as
+ * reaped was spawned before, and its spawn is visible to whoever sees the reap, so the result
+ * never undercounts, and 0 means nothing was alive at the first read and nothing was spawned
+ * since. */
+
+static long live_tasks(const sl_runtime_t *rt)
+{
+    long out = 0, in = 0;
+    for (int i = 0; i < rt->nworkers; i++)
+        out += atomic_load(&rt->workers[i]->live_out);
+    for (int i = 0; i < rt->nworkers; i++)
+        in += atomic_load(&rt->workers[i]->live_in);
+    return in - out;
+}
+
+static inline void live_add(_Atomic long *c, memory_order mo)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, mo);
+}
+
+/* Task ids come from rt->next_id in blocks, for the same reason. Unique, not ordered. */
+#define ID_BLOCK 1024
+
+static inline uint64_t id_take(sl__worker_t *w)
+{
+    if (SL__UNLIKELY(w->id_next == w->id_end)) {
+        w->id_next = atomic_fetch_add_explicit(&w->rt->next_id, ID_BLOCK, memory_order_relaxed);
+        w->id_end = w->id_next + ID_BLOCK;
+    }
+    return w->id_next++;
+}
+
 /* ---- Context switches (with sanitizer annotations) ---------------------------------------- */
 
 /* Scheduler -> task. Returns when a task switches back to the scheduler: t, or another task of
@@ -531,7 +567,11 @@ static void task_reap(sl__worker_t *w, sl_task_t *t)
         for (int i = 0; i < rt->nworkers; i++)
             sl__wake_worker(rt->workers[i]);
     }
-    if (atomic_fetch_sub(&rt->live, 1) == 1 && atomic_load(&rt->shutdown)) {
+    /* After shutdown, the reap that leaves no task alive wakes every worker so that each sees
+     * it can exit. Either this reap sees the shutdown flag, or the worker that set it (and
+     * woke everyone) sees this reap in live_tasks(): both sides store, then load, seq_cst. */
+    live_add(&w->live_out, memory_order_seq_cst);
+    if (atomic_load(&rt->shutdown) && live_tasks(rt) == 0) {
         for (int i = 0; i < rt->nworkers; i++)
             sl__wake_worker(rt->workers[i]);
     }
@@ -577,7 +617,8 @@ static void run_task(sl__worker_t *w, sl_task_t *t)
 }
 
 static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
-                      void (*on_done)(sl_task_t *, void *), void *on_done_arg, sl_task_t **out)
+                      void (*on_done)(sl_task_t *, void *), void *on_done_arg, sl_task_t **slot,
+                      uint64_t *id, sl_task_t **out)
 {
     sl_task_t *self = sl__self_checked("sl_task_spawn");
     sl__worker_t *w = self->worker;
@@ -614,7 +655,7 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
     t->holds.next = t->holds.prev = &t->holds;
     t->defers = t->defer_inline;
     t->cap_defers = SL__DEFER_INLINE;
-    t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed);
+    t->id = id_take(w);
     const char *name = o && o->name ? o->name : "task";
     size_t nlen = strnlen(name, sizeof t->name - 1);
     memcpy(t->name, name, nlen);
@@ -624,8 +665,16 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
     t->tsan_fiber = __tsan_create_fiber(0);
     __tsan_set_fiber_name(t->tsan_fiber, t->name);
 #endif
-    atomic_fetch_add(&rt->live, 1);
+    /* Release is enough here: whoever counts this task as reaped saw the spawn through the
+     * queue that carried the task. */
+    live_add(&w->live_in, memory_order_release);
     stat_inc(&w->n_spawned);
+    if (slot)
+        *slot = t; /* before the task can run: see sl__spawn */
+    if (id)
+        *id = t->id;
+    if (out)
+        *out = t;
     if (target && target != w) {
         t->worker = target;
         inbox_push(target, t); /* pinned: inboxes are never stolen from */
@@ -650,26 +699,25 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
                 atomic_store(&rt->waking, 0);
         }
     }
-    if (out)
-        *out = t;
     return 0;
 }
 
 int sl_task_spawn(sl_task_fn fn, void *arg, sl_task_t **out)
 {
-    return spawn_impl(NULL, fn, arg, NULL, NULL, out);
+    return spawn_impl(NULL, fn, arg, NULL, NULL, NULL, NULL, out);
 }
 
 int sl_task_spawn_ex(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg, sl_task_t **out)
 {
-    return spawn_impl(opts, fn, arg, NULL, NULL, out);
+    return spawn_impl(opts, fn, arg, NULL, NULL, NULL, NULL, out);
 }
 
 int sl__spawn(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg,
-              void (*on_done)(sl_task_t *t, void *arg), void *on_done_arg, sl_task_t **out)
+              void (*on_done)(sl_task_t *t, void *arg), void *on_done_arg, sl_task_t **slot,
+              uint64_t *id, sl_task_t **out)
 {
     SL__ASSERT(out != NULL, "sl__spawn needs a handle");
-    return spawn_impl(opts, fn, arg, on_done, on_done_arg, out);
+    return spawn_impl(opts, fn, arg, on_done, on_done_arg, slot, id, out);
 }
 
 void sl_task_detach(sl_task_t *t)
@@ -1048,7 +1096,7 @@ static void abort_all(sl__worker_t *w)
 
 static int should_exit(sl__worker_t *w)
 {
-    return atomic_load(&w->rt->shutdown) && atomic_load(&w->rt->live) == 0;
+    return atomic_load(&w->rt->shutdown) && live_tasks(w->rt) == 0;
 }
 
 /* Before sleeping in epoll_wait, an idle worker of a multi-worker runtime watches its inbox
@@ -1376,7 +1424,13 @@ int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void *
     t->tsan_fiber = __tsan_create_fiber(0);
     __tsan_set_fiber_name(t->tsan_fiber, "main");
 #endif
-    atomic_store(&rt->live, 1);
+    for (int i = 0; i < rt->nworkers; i++) {
+        sl__worker_t *v = rt->workers[i];
+        atomic_store(&v->live_in, 0);
+        atomic_store(&v->live_out, 0);
+        v->id_next = v->id_end = 0;
+    }
+    atomic_store(&w0->live_in, 1); /* the main task */
     t->worker = w0;
     rq_push(w0, t);
 
@@ -1446,7 +1500,7 @@ void sl_runtime_stats(const sl_runtime_t *rt, sl_runtime_stats_t *out)
         out->tasks_spawned += atomic_load_explicit(&w->n_spawned, memory_order_relaxed);
     }
     sl_runtime_t *r = (sl_runtime_t *)rt;
-    long live = atomic_load(&r->live);
+    long live = live_tasks(r);
     out->tasks_live = live > 0 ? (uint64_t)live : 0;
     out->stacks_live = (uint64_t)atomic_load(&r->stacks_live);
     out->stacks_guarded = (uint64_t)atomic_load(&r->stacks_guarded);

@@ -179,10 +179,12 @@ int sl_joinset_spawn_ex(sl_joinset_t *s, const sl_spawn_opts_t *opts, sl_task_fn
     s->nlive++;
     sl__unlock(&s->lock);
 
+    /* n->t is set by the spawn before the task can run, so the lock is not needed again: on
+     * success the node belongs to on_done() and a later owner call, not to us. */
     sl_task_t *t;
-    int r = sl__spawn(opts, fn, arg, on_done, n, &t);
-    sl__lock(&s->lock);
+    int r = sl__spawn(opts, fn, arg, on_done, n, &n->t, id, &t);
     if (r) {
+        sl__lock(&s->lock);
         list_unlink(n);
         node_put(s, n);
         s->len--;
@@ -190,14 +192,6 @@ int sl_joinset_spawn_ex(sl_joinset_t *s, const sl_spawn_opts_t *opts, sl_task_fn
         sl__unlock(&s->lock);
         return r;
     }
-    /* on_done() may have run already (it stored t itself; the node may even be recycled, but
-     * only a spawn, which the owner does not run concurrently with this one, reuses it). */
-    if (n->where == N_RUNNING)
-        n->t = t;
-    uint64_t tid = t->id;
-    sl__unlock(&s->lock);
-    if (id)
-        *id = tid;
     return 0;
 }
 

@@ -96,7 +96,7 @@ int sl_tracker_spawn_ex(sl_tracker_t *tr, const sl_spawn_opts_t *opts, sl_task_f
     sl__self_checked("sl_tracker_spawn");
     sl_tracker_token_acquire(tr);
     sl_task_t *t;
-    int r = sl__spawn(opts, fn, arg, on_done, tr, &t);
+    int r = sl__spawn(opts, fn, arg, on_done, tr, NULL, NULL, &t);
     if (r) {
         sl_tracker_token_release(tr);
         return r;
