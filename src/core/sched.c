@@ -336,6 +336,15 @@ static inline void fresh_head_changed(sl__worker_t *w)
                           memory_order_relaxed);
 }
 
+/* Under w->fresh_lock, so a load and a store (no locked RMW); read without the lock by idle
+ * workers and by the owner's quick emptiness checks. */
+static inline void fresh_len_add(sl__worker_t *w, long d)
+{
+    atomic_store_explicit(&w->fresh_len,
+                          atomic_load_explicit(&w->fresh_len, memory_order_relaxed) + d,
+                          memory_order_release);
+}
+
 static void fresh_push(sl__worker_t *w, sl_task_t *t)
 {
     t->next = NULL;
@@ -352,7 +361,7 @@ static void fresh_push(sl__worker_t *w, sl_task_t *t)
     if (w->fresh_head == t)
         fresh_head_changed(w);
     w->fresh_tail = t;
-    atomic_fetch_add_explicit(&w->fresh_len, 1, memory_order_release);
+    fresh_len_add(w, 1);
     sl__unlock(&w->fresh_lock);
 }
 
@@ -686,6 +695,7 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
         fresh_push(w, t);
         /* Tell one sleeping worker that there is work to take, unless one is already looking. */
         if (rt->nworkers > 1 && atomic_load(&rt->nsleeping) > 0 &&
+            !atomic_load_explicit(&rt->waking, memory_order_relaxed) &&
             !atomic_exchange(&rt->waking, 1)) {
             int woke = 0;
             for (int i = 0; i < rt->nworkers && !woke; i++) {
@@ -934,7 +944,7 @@ static sl_task_t *pop_oldest(sl__worker_t *w)
             w->fresh_tail = NULL;
         fresh_head_changed(w);
         f->next = NULL;
-        atomic_fetch_sub_explicit(&w->fresh_len, 1, memory_order_relaxed);
+        fresh_len_add(w, -1);
         sl__unlock(&w->fresh_lock);
         return f;
     }
@@ -1054,7 +1064,7 @@ static int steal(sl__worker_t *w)
             got++;
         }
         fresh_head_changed(v);
-        atomic_fetch_sub_explicit(&v->fresh_len, got, memory_order_relaxed);
+        fresh_len_add(v, -got);
         sl__unlock(&v->fresh_lock);
         if (got) {
             atomic_store_explicit(&w->n_steals,
