@@ -126,10 +126,14 @@ struct sl_task {
     unsigned char saw_cancel;   /* a call reported SL_ECANCELED to the task */
     unsigned char stack_failed; /* no stack could be mapped when it was to start */
 
+    /* Second 64 bytes: the rest of what a wait touches (its deadline timer, the list of held
+     * resources that an enabled Notified or a permit joins) and the cross-worker wake link. */
     sl_timer_t wtimer;     /* deadline of the current wait */
-    void *mem;             /* the allocation the task sits in (the task is cache-line aligned) */
-    int64_t fresh_at;      /* when it entered a fresh queue (see steal() in sched.c) */
+    sl__hold_t holds;      /* circular list head */
     sl_task_t *inbox_next; /* inbox link */
+    void *mem;             /* the allocation the task sits in (the task is cache-line aligned) */
+
+    int64_t fresh_at;               /* when it entered a fresh queue (see steal() in sched.c) */
     sl_task_t *all_next, *all_prev; /* worker's list of started tasks */
     sl__stack_t *stack;
     size_t stack_size;
@@ -146,7 +150,6 @@ struct sl_task {
     sl__defer_t *defers;
     int ndefers, cap_defers;
     sl__defer_t defer_inline[SL__DEFER_INLINE];
-    sl__hold_t holds;                         /* circular list head */
     void (*on_done)(sl_task_t *t, void *arg); /* called once the task has ended (JoinSet) */
     void *on_done_arg;
     char *panic_msg; /* allocated on panic */
