@@ -1864,3 +1864,165 @@ SL_TEST(three_forms_of_every_blocking_op)
 {
     test_run(1, main_forms, NULL);
 }
+
+/* ==== Fast paths: the blocking forms try before they build a clause ==== */
+
+/* sl_mpsc_send/recv complete without a clause when they can, but must check exactly what a wait
+ * checks first: a cancelled task gets SL_ECANCELED and a task past its timeout scope
+ * SL_ETIMEDOUT even though the operation could complete, and the channel is left untouched. */
+static void *cancelled_self(void *arg)
+{
+    op_t *o = arg;
+    sl_task_abort(sl_task_self());
+    u64 v = 7;
+    if (o->n == 0) { /* bounded; an unbounded send never waits, so it is never cancelled */
+        ASSERT_ERR(sl_mpsc_send(o->tx, &v), SL_ECANCELED); /* room for it */
+        ASSERT_ERR(sl_mpsc_send_until(o->tx, &v, sl_deadline_in(SL_SEC)), SL_ECANCELED);
+    }
+    v = 0;
+    ASSERT_ERR(sl_mpsc_recv(o->rx, &v), SL_ECANCELED); /* a message is buffered */
+    ASSERT_ERR(sl_mpsc_recv_until(o->rx, &v, sl_deadline_in(SL_SEC)), SL_ECANCELED);
+    ASSERT_EQ_U(v, 0);
+    ASSERT_EQ_U(sl_mpsc_rx_len(o->rx), 1);
+    /* Shielded, the same calls go through. */
+    int old = sl_task_shield(1);
+    v = 7;
+    ASSERT_OK(sl_mpsc_send(o->tx, &v));
+    ASSERT_OK(sl_mpsc_recv(o->rx, &v));
+    ASSERT_EQ_U(v, 1);
+    sl_task_shield(old);
+    return NULL;
+}
+
+static void *main_fast_checks(void *arg)
+{
+    int unbounded = (int)(intptr_t)arg;
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    if (unbounded)
+        ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
+    else
+        ASSERT_OK(sl_mpsc_new(8, 4, &tx, &rx));
+    fill(tx, 1, 1);
+    op_t o = {.tx = tx, .rx = rx, .n = (size_t)unbounded};
+    test_join_result(spawn(cancelled_self, &o));
+    ASSERT_EQ_U(sl_mpsc_rx_len(rx), 1); /* the shielded send: 7 */
+
+    /* An expired timeout scope: a bounded send with room and a recv with a message buffered
+     * time out without touching the channel. An unbounded send never waits, so it ignores
+     * the scope (as Tokio's, which is not a future). */
+    sl_timeout_t to;
+    u64 v = 8;
+    sl_timeout_enter(&to, sl_now());
+    if (unbounded)
+        ASSERT_OK(sl_mpsc_send(tx, &v));
+    else
+        ASSERT_ERR(sl_mpsc_send(tx, &v), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_mpsc_recv(rx, &v), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_exit(&to), SL_ETIMEDOUT);
+    ASSERT_EQ_U(sl_mpsc_rx_len(rx), unbounded ? 2 : 1);
+    /* A scope that has not expired does not get in the way. */
+    sl_timeout_enter(&to, sl_deadline_in(SL_SEC));
+    ASSERT_EQ_U(recv1(rx), 7);
+    ASSERT_OK(sl_timeout_exit(&to));
+    if (unbounded)
+        ASSERT_EQ_U(recv1(rx), 8);
+    if (!unbounded)
+        ASSERT_EQ_U(sl_mpsc_tx_capacity(tx), 4);
+    sl_mpsc_tx_drop(tx);
+    sl_mpsc_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(fast_path_checks_cancel_and_timeout_first)
+{
+    test_run(1, main_fast_checks, (void *)(intptr_t)0);
+    test_run(1, main_fast_checks, (void *)(intptr_t)1);
+}
+
+/* A bounded recv that finds a message buffered still consumes budget (B35 for the ring). */
+static void *main_fast_budget(void *arg)
+{
+    (void)arg;
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    ASSERT_OK(sl_mpsc_new(8, 1024, &tx, &rx));
+    fill(tx, 0, 1024);
+    _Atomic long turns = 0;
+    sl_task_t *t = spawn(spinner, &turns);
+    settle();
+    long before = atomic_load(&turns);
+    for (u64 i = 0; i < 1024; i++)
+        ASSERT_EQ_U(recv1(rx), i);
+    ASSERT_GE(atomic_load(&turns) - before, 1024 / 128 - 1);
+    sl_task_abort(t);
+    test_join_result(t);
+    sl_mpsc_tx_drop(tx);
+    sl_mpsc_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(fast_path_bounded_recv_consumes_budget)
+{
+    test_run(1, main_fast_budget, NULL);
+}
+
+/* FIFO order and exact lengths through every storage case the fast paths handle or hand to
+ * the general code: ring wrap-around, block boundaries, retired and reused blocks, a drained
+ * channel starting its block over. Bursts of pseudo-random sizes, checked against a model. */
+static void *main_fast_fifo(void *arg)
+{
+    int unbounded = (int)(intptr_t)arg;
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    size_t cap = 7;
+    if (unbounded)
+        ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
+    else
+        ASSERT_OK(sl_mpsc_new(8, cap, &tx, &rx));
+    u64 next_in = 0, next_out = 0, rng = 12345;
+    for (int round = 0; round < 2000; round++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        size_t limit = unbounded ? 100 : cap;
+        size_t in = (size_t)(rng >> 33) % (limit + 1);
+        if (in > limit - (size_t)(next_in - next_out))
+            in = limit - (size_t)(next_in - next_out);
+        for (size_t i = 0; i < in; i++, next_in++) {
+            if (i & 1)
+                ASSERT_OK(sl_mpsc_try_send(tx, &next_in));
+            else
+                ASSERT_OK(sl_mpsc_send(tx, &next_in));
+        }
+        ASSERT_EQ_U(sl_mpsc_rx_len(rx), next_in - next_out);
+        size_t out = (size_t)(rng >> 45) % (next_in - next_out + 1);
+        if (round % 16 == 0)
+            out = next_in - next_out; /* drain now and then */
+        for (size_t i = 0; i < out; i++, next_out++) {
+            u64 v = UINT64_MAX;
+            if (i & 1)
+                ASSERT_OK(sl_mpsc_try_recv(rx, &v));
+            else
+                ASSERT_OK(sl_mpsc_recv(rx, &v));
+            ASSERT_EQ_U(v, next_out);
+        }
+        ASSERT_EQ_U(sl_mpsc_rx_len(rx), next_in - next_out);
+        if (!unbounded)
+            ASSERT_EQ_U(sl_mpsc_tx_capacity(tx), cap - (next_in - next_out));
+    }
+    u64 v;
+    while (next_out < next_in) {
+        ASSERT_OK(sl_mpsc_recv(rx, &v));
+        ASSERT_EQ_U(v, next_out++);
+    }
+    ASSERT_ERR(sl_mpsc_try_recv(rx, &v), SL_EEMPTY);
+    sl_mpsc_tx_drop(tx);
+    ASSERT_ERR(sl_mpsc_recv(rx, &v), SL_ECLOSED);
+    sl_mpsc_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(fast_path_fifo_through_ring_and_blocks)
+{
+    test_run(1, main_fast_fifo, (void *)(intptr_t)0);
+    test_run(1, main_fast_fifo, (void *)(intptr_t)1);
+}

@@ -134,13 +134,16 @@ static void free_blocks(chan_t *ch, blk_t *b)
     }
 }
 
-/* Locks the channel; for an unbounded one, first makes sure a message can be appended without
- * allocating under the lock. Returns 0 (locked) or SL_ENOMEM (not locked). */
-static int lock_room(chan_t *ch, int for_permit)
+static inline int need_block(const chan_t *ch, int for_permit)
 {
-    sl__lock(&ch->lock);
-    while (!ch->bounded && ch->ti == BLK_SLOTS && !ch->spare &&
-           (for_permit ? ch->rx_alive : !ch->rx_closed)) {
+    return !ch->bounded && ch->ti == BLK_SLOTS && !ch->spare &&
+           (for_permit ? ch->rx_alive : !ch->rx_closed);
+}
+
+/* lock_room's slow path: called and returns with the lock held, 0 or SL_ENOMEM (unlocked). */
+static int lock_room_grow(chan_t *ch, int for_permit)
+{
+    while (need_block(ch, for_permit)) {
         sl__unlock(&ch->lock);
         blk_t *b = sl__alloc(ch->rt, blk_size(ch));
         if (!b)
@@ -150,6 +153,16 @@ static int lock_room(chan_t *ch, int for_permit)
         ch->spare = b;
         ch->nspare++;
     }
+    return 0;
+}
+
+/* Locks the channel; for an unbounded one, first makes sure a message can be appended without
+ * allocating under the lock. Returns 0 (locked) or SL_ENOMEM (not locked). */
+static inline int lock_room(chan_t *ch, int for_permit)
+{
+    sl__lock(&ch->lock);
+    if (SL__UNLIKELY(need_block(ch, for_permit)))
+        return lock_room_grow(ch, for_permit);
     return 0;
 }
 
@@ -190,10 +203,8 @@ static inline void permit_set(sl_mpsc_permit_t *p, chan_t *ch, size_t n)
 /* Hands free units to queued senders and reservers, first come first served. The first waiter
  * that needs more than what is free absorbs it all (a partial grant): later waiters and try_*
  * calls cannot overtake it (MPSC-B08). */
-static void grant_locked(chan_t *ch, sl_waiter_t **wake)
+static void grant_slow(chan_t *ch, sl_waiter_t **wake)
 {
-    if (!ch->sendq.head || !ch->avail)
-        return;
     sl_task_t *self = sl__self();
     sl_waiter_t *w = ch->sendq.head;
     while (w && ch->avail) {
@@ -228,6 +239,12 @@ static void grant_locked(chan_t *ch, sl_waiter_t **wake)
     }
 }
 
+static inline void grant_locked(chan_t *ch, sl_waiter_t **wake)
+{
+    if (SL__UNLIKELY(ch->sendq.head && ch->avail))
+        grant_slow(ch, wake);
+}
+
 /* The receiver has seen the end: closed (or no senders), nothing buffered, nothing reserved. */
 static inline int ended(const chan_t *ch)
 {
@@ -237,7 +254,7 @@ static inline int ended(const chan_t *ch)
 
 static inline void check_end_locked(chan_t *ch, sl_waiter_t **wake)
 {
-    if (ch->recvq.head && ended(ch))
+    if (SL__UNLIKELY(ch->recvq.head) && ended(ch))
         sl__waitq_claim_all(&ch->recvq, SL_ECLOSED, wake);
 }
 
@@ -349,20 +366,55 @@ static inline void send_do(chan_t *ch, const void *val, sl_waiter_t **wake)
         ch->avail--;
 }
 
-static int send_poll(sl_clause_t *c)
+/* send_now's general case, called with the lock held (and room for an unbounded channel):
+ * any channel, a parked receiver to hand the value to. Unlocks. */
+static int send_locked(chan_t *ch, const void *val)
 {
-    chan_t *ch = c->obj;
     sl_waiter_t *wake = NULL;
+    int r = send_ready(ch);
+    if (SL__LIKELY(r == 0))
+        send_do(ch, val, &wake);
+    sl__unlock(&ch->lock);
+    if (SL__UNLIKELY(wake != NULL))
+        sl__waiters_wake(wake);
+    return r;
+}
+
+/* A send that does not wait: 0, SL_EAGAIN (full), SL_ECLOSED or SL_ENOMEM. What every send
+ * form runs first; the blocking forms build a clause only when this finds the channel full.
+ * The common case, room and no parked receiver, is a ring append (bounded) or a write into
+ * the tail block (unbounded). */
+static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void *val)
+{
+    if (SL__LIKELY(ch->bounded)) { /* fixed at creation: read without the lock */
+        sl__lock(&ch->lock);
+        if (SL__LIKELY(!ch->rx_closed && ch->avail && !ch->recvq.head)) {
+            cpy(ch->ring + ch->tail * ch->esz, val, ch->esz);
+            if (++ch->tail == ch->cap)
+                ch->tail = 0;
+            ch->len++;
+            ch->avail--;
+            sl__unlock(&ch->lock);
+            return 0;
+        }
+        return send_locked(ch, val);
+    }
     int r = lock_room(ch, 0);
     if (r)
         return r;
-    r = send_ready(ch);
-    if (r == 0)
-        send_do(ch, c->buf, &wake);
-    sl__unlock(&ch->lock);
-    if (wake)
-        sl__waiters_wake(wake);
-    return r;
+    if (SL__LIKELY(!ch->rx_closed && ch->ti < BLK_SLOTS && !ch->recvq.head)) {
+        cpy(ch->tb->data + ch->ti * ch->esz, val, ch->esz);
+        ch->ti++;
+        ch->len++;
+        sl__unlock(&ch->lock);
+        return 0;
+    }
+    return send_locked(ch, val);
+}
+
+static int send_poll(sl_clause_t *c)
+{
+    return send_now(c->obj, c->buf);
 }
 
 static int send_arm(sl_clause_t *c)
@@ -426,19 +478,35 @@ void sl_clause_mpsc_send(sl_clause_t *c, sl_mpsc_tx_t *tx, const void *val)
 
 int sl_mpsc_try_send(sl_mpsc_tx_t *tx, const void *val)
 {
-    sl_clause_t c;
-    sl_clause_mpsc_send(&c, tx, val);
-    int r = send_poll(&c);
+    SL__ASSERT(tx && (val || CH(tx)->esz == 0), "sl_mpsc_try_send: NULL argument");
+    int r = send_now(CH(tx), val);
     return r == SL_EAGAIN ? SL_EFULL : r;
 }
 
-int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
+/* Out of line so that the fast path does not set up the clause's stack frame. */
+static __attribute__((noinline)) int send_wait(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
 {
     sl_clause_t c;
     sl_clause_mpsc_send(&c, tx, val);
-    if (!CH(tx)->bounded)
-        return send_poll(&c); /* never waits: usable from any thread, as in Tokio */
-    return sl__wait1(&c, deadline);
+    return sl__wait1_polled(&c, deadline);
+}
+
+/* sl__wait1 on a send clause, with the clause built only if the send has to wait: the same
+ * checks in the same order (cancellation and timeout scopes, budget, try), so a cancelled task
+ * gets SL_ECANCELED even when there is room, and a full channel still yields every 128 sends. */
+int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
+{
+    chan_t *ch = CH(tx);
+    SL__ASSERT(tx && (val || ch->esz == 0), "sl_mpsc_send: NULL argument");
+    if (!ch->bounded)
+        return send_now(ch, val); /* never waits: usable from any thread, as in Tokio */
+    int r = sl__wait_enter(sl__self_checked("a blocking sluice call"));
+    if (r)
+        return r;
+    r = send_now(ch, val);
+    if (SL__LIKELY(r != SL_EAGAIN))
+        return r;
+    return send_wait(tx, val, deadline);
 }
 
 int sl_mpsc_send(sl_mpsc_tx_t *tx, const void *val)
@@ -625,6 +693,63 @@ static size_t recv_do(chan_t *ch, unsigned char *buf, size_t max, sl_waiter_t **
     return k;
 }
 
+/* recv_now's general case, called with the lock held: any channel, queued senders to grant
+ * the freed unit to, other receivers to tell about the end. Unlocks. */
+static int recv_locked(chan_t *ch, void *out)
+{
+    sl_waiter_t *wake = NULL;
+    blk_t *dead = NULL;
+    if (SL__UNLIKELY(ch->len == 0)) {
+        int r = ended(ch) ? SL_ECLOSED : SL_EAGAIN;
+        sl__unlock(&ch->lock);
+        return r;
+    }
+    pop_locked(ch, out, &dead);
+    if (ch->bounded) {
+        ch->avail++;
+        grant_locked(ch, &wake);
+    }
+    check_end_locked(ch, &wake);
+    sl__unlock(&ch->lock);
+    if (SL__UNLIKELY(wake != NULL))
+        sl__waiters_wake(wake);
+    if (SL__UNLIKELY(dead != NULL))
+        free_blocks(ch, dead);
+    return 0;
+}
+
+/* One message without waiting: 0, SL_EAGAIN (empty) or SL_ECLOSED. What every single-message
+ * receive runs first. The common case, a message buffered and nobody queued, is a ring pop
+ * that frees one unit (bounded) or a block slot read that does not retire the block
+ * (unbounded). */
+static inline __attribute__((always_inline)) int recv_now(chan_t *ch, void *out)
+{
+    sl__lock(&ch->lock);
+    if (SL__LIKELY(ch->len && !ch->sendq.head && !ch->recvq.head)) {
+        if (ch->bounded) {
+            if (out)
+                cpy(out, ch->ring + ch->head * ch->esz, ch->esz);
+            if (++ch->head == ch->cap)
+                ch->head = 0;
+            ch->avail++;
+            ch->len--;
+            sl__unlock(&ch->lock);
+            return 0;
+        }
+        if (ch->hi + 1 < BLK_SLOTS || ch->len == 1) { /* no block to retire (pop_locked) */
+            if (out)
+                cpy(out, ch->hb->data + ch->hi * ch->esz, ch->esz);
+            if (--ch->len == 0)
+                ch->hi = ch->ti = 0; /* drained: start the block over */
+            else
+                ch->hi++;
+            sl__unlock(&ch->lock);
+            return 0;
+        }
+    }
+    return recv_locked(ch, out);
+}
+
 static int recv_poll(sl_clause_t *c)
 {
     chan_t *ch = c->obj;
@@ -728,17 +853,31 @@ void sl_clause_mpsc_recv_many(sl_clause_t *c, sl_mpsc_rx_t *rx, void *buf, size_
 
 int sl_mpsc_try_recv(sl_mpsc_rx_t *rx, void *out)
 {
-    sl_clause_t c;
-    sl_clause_mpsc_recv(&c, rx, out);
-    int r = recv_poll(&c);
+    SL__ASSERT(rx && (out || CH(rx)->esz == 0), "sl_mpsc_try_recv: NULL argument");
+    int r = recv_now(CH(rx), out);
     return r == SL_EAGAIN ? SL_EEMPTY : r;
 }
 
-int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
+static __attribute__((noinline)) int recv_wait(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
 {
     sl_clause_t c;
     sl_clause_mpsc_recv(&c, rx, out);
-    return sl__wait1(&c, deadline);
+    return sl__wait1_polled(&c, deadline);
+}
+
+/* sl__wait1 on a recv clause, with the clause built only if the receive has to wait (see
+ * sl_mpsc_send_until). */
+int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
+{
+    chan_t *ch = CH(rx);
+    SL__ASSERT(rx && (out || ch->esz == 0), "sl_mpsc_recv: NULL argument");
+    int r = sl__wait_enter(sl__self_checked("a blocking sluice call"));
+    if (r)
+        return r;
+    r = recv_now(ch, out);
+    if (SL__LIKELY(r != SL_EAGAIN))
+        return r;
+    return recv_wait(rx, out, deadline);
 }
 
 int sl_mpsc_recv(sl_mpsc_rx_t *rx, void *out)

@@ -415,6 +415,29 @@ int sl__wait1(sl_clause_t *c, int64_t deadline);
  * SL_ETIMEDOUT). */
 int sl__wait_precheck(sl_task_t *t);
 
+/* What sl__wait1 does before its poll, inline, for primitives with their own fast path: checks
+ * cancellation and timeout scopes (returns SL_ECANCELED or SL_ETIMEDOUT, consuming nothing),
+ * then consumes one unit of the cooperative budget (may yield). Returns 0 when the caller may
+ * try its operation. The common case (not cancelled, no timeout scope) reads two fields. */
+static inline int sl__wait_enter(sl_task_t *t)
+{
+    if (SL__UNLIKELY(atomic_load_explicit(&t->cancelled, memory_order_relaxed) || t->timeouts)) {
+        int r = sl__wait_precheck(t);
+        if (r)
+            return r;
+    }
+    if (SL__UNLIKELY(t->budget <= 1))
+        sl__coop(); /* takes the last unit and yields */
+    else
+        t->budget--;
+    return 0;
+}
+
+/* The rest of sl__wait1 after a failed try: registers c and waits (c->ops->poll is not
+ * called first). Call only after sl__wait_enter() returned 0 and the operation found nothing
+ * ready. Returns the clause's result, SL_ETIMEDOUT or SL_ECANCELED. */
+int sl__wait1_polled(sl_clause_t *c, int64_t deadline);
+
 /* ---- Blocking pool --------------------------------------------------------------------- */
 
 void sl__pool_shutdown(sl_runtime_t *rt);

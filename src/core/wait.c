@@ -344,14 +344,19 @@ int sl__wait(sl_clause_t *c, int n, int flags, int64_t deadline)
 int sl__wait1(sl_clause_t *c, int64_t deadline)
 {
     sl_task_t *t = sl__self_checked("a blocking sluice call");
-    int r = sl__wait_precheck(t);
+    int r = sl__wait_enter(t);
     if (r)
         return r;
-    sl__coop();
     r = c->ops->poll(c);
     if (r != SL_EAGAIN)
         return r;
     r = wait_impl(t, c, 1, SL__WAIT_POLLED, deadline);
+    return r == 0 ? c->res : r;
+}
+
+int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
+{
+    int r = wait_impl(sl__self(), c, 1, SL__WAIT_POLLED, deadline);
     return r == 0 ? c->res : r;
 }
 
