@@ -1192,3 +1192,68 @@ SL_TEST(bcast_out_of_memory)
 {
     test_run(1, oom_main, NULL);
 }
+
+/* ---- The receive fast path keeps sl__wait1's order: cancellation and timeout scopes first,
+ * then one unit of budget, then the read ---- */
+
+struct bfast {
+    sl_broadcast_rx_t *rx;
+};
+
+static void *bfast_cancelled(void *arg)
+{
+    struct bfast *b = arg;
+    sl_task_abort(sl_task_self());
+    uint64_t v = 0, lag = 0;
+    ASSERT_ERR(sl_broadcast_recv(b->rx, &v, &lag), SL_ECANCELED); /* a value is there */
+    ASSERT_ERR(sl_broadcast_recv_until(b->rx, &v, &lag, sl_deadline_in(SL_SEC)), SL_ECANCELED);
+    ASSERT_EQ_U(v, 0);
+    ASSERT_EQ_U(sl_broadcast_rx_len(b->rx), 1);
+    int old = sl_task_shield(1);
+    ASSERT_OK(sl_broadcast_recv(b->rx, &v, &lag));
+    ASSERT_EQ_U(v, 41);
+    sl_task_shield(old);
+    return NULL;
+}
+
+static void *bfast_main(void *arg)
+{
+    (void)arg;
+    sl_broadcast_tx_t *tx;
+    sl_broadcast_rx_t *rx, *rx2;
+    ASSERT_OK(sl_broadcast_new(8, 4, &tx, &rx));
+    ASSERT_OK(sl_broadcast_subscribe(tx, &rx2));
+    uint64_t v = 41, lag = 0;
+    ASSERT_OK(sl_broadcast_send(tx, &v, NULL));
+    struct bfast b = {rx};
+    test_join_result(test_spawn_on(-1, bfast_cancelled, &b));
+
+    /* An expired scope: the receive times out although a value is there, and takes nothing. */
+    sl_timeout_t to;
+    sl_timeout_enter(&to, sl_now());
+    ASSERT_ERR(sl_broadcast_recv(rx2, &v, &lag), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_exit(&to), SL_ETIMEDOUT);
+    ASSERT_EQ_U(sl_broadcast_rx_len(rx2), 1);
+
+    /* Every receive consumes budget, even when a value is ready: a receiver that never has to
+     * wait still yields to the other tasks of its worker. */
+    sl_runtime_stats_t st0, st1;
+    sl_runtime_stats(sl_runtime_current(), &st0);
+    for (int i = 0; i < 1000; i++) {
+        ASSERT_OK(sl_broadcast_send(tx, &v, NULL));
+        ASSERT_OK(sl_broadcast_recv(rx2, &v, &lag));
+        ASSERT_OK(sl_broadcast_recv(rx, &v, &lag));
+    }
+    sl_runtime_stats(sl_runtime_current(), &st1);
+    ASSERT_GE_U(st1.budget_yields - st0.budget_yields, 1);
+
+    sl_broadcast_rx_drop(rx);
+    sl_broadcast_rx_drop(rx2);
+    sl_broadcast_tx_drop(tx);
+    return NULL;
+}
+
+SL_TEST(bcast_recv_fast_path_checks_cancel_timeout_budget)
+{
+    test_run(1, bfast_main, NULL);
+}
