@@ -385,6 +385,33 @@ SL_TEST(budget_prevents_starvation)
     test_run(1, main_budget, NULL);
 }
 
+/* A task alone on its worker that uses up its budget yields, finds nothing else to run and
+ * goes on with a fresh budget: one budget yield per budget's worth of operations, not one per
+ * operation until the scheduler next takes over. */
+static void *main_budget_alone(void *arg)
+{
+    (void)arg;
+    sl_cancel_t *tok;
+    ASSERT_OK(sl_cancel_new(&tok));
+    sl_cancel_trigger(tok);
+    sl_runtime_stats_t st0, st1;
+    sl_runtime_stats(sl_runtime_current(), &st0);
+    const int ops = 128 * 40; /* the default budget is 128 */
+    for (int i = 0; i < ops; i++)
+        ASSERT_OK(sl_cancel_wait(tok));
+    sl_runtime_stats(sl_runtime_current(), &st1);
+    uint64_t yields = st1.budget_yields - st0.budget_yields;
+    ASSERT_GE_U(yields, 39);
+    ASSERT_LE_U(yields, 41);
+    sl_cancel_drop(tok);
+    return NULL;
+}
+
+SL_TEST(budget_alone_yields_once_per_budget)
+{
+    test_run(1, main_budget_alone, NULL);
+}
+
 /* ---- direct task-to-task switches ---- */
 
 typedef struct pingpong {

@@ -299,8 +299,10 @@ static void switch_away(sl_task_t *t)
     sl_task_t *n = pick_started(w);
     if (!n)
         switch_out(t, 0);
-    else if (n != t) /* t itself: a yield with nothing else to run */
+    else if (n != t)
         switch_direct(w, t, n);
+    else /* t itself: a yield with nothing else to run; it is scheduled again, as after a switch */
+        t->budget = w->rt->opts.budget;
 }
 
 /* ---- Queues -------------------------------------------------------------------------------- */
