@@ -161,6 +161,8 @@ struct sl_task {
 
 /* ---- Workers and the runtime --------------------------------------------------------------- */
 
+#define SL__OS_CLASSES 2 /* oneshot block size classes cached per worker (src/chan/oneshot.c) */
+
 typedef struct sl__worker {
     sl_runtime_t *rt;
     int index;
@@ -178,6 +180,10 @@ typedef struct sl__worker {
 
     sl_task_t *all; /* started tasks, owner only (shutdown walks it) */
     int shutdown_seen;
+
+    /* Free oneshot blocks by size class (src/chan/oneshot.c), owner only. */
+    void *os_cache[SL__OS_CLASSES];
+    int os_cached[SL__OS_CLASSES];
 
     /* Cross-thread state, each on its own cache line. */
     _Alignas(SL__CACHELINE) sl_lock_t fresh_lock;
@@ -402,6 +408,11 @@ int sl__wait1(sl_clause_t *c, int64_t deadline);
 /* Checks cancellation and timeout scopes before a blocking call (0, SL_ECANCELED or
  * SL_ETIMEDOUT). */
 int sl__wait_precheck(sl_task_t *t);
+
+/* ---- Per-worker caches ------------------------------------------------------------------ */
+
+/* Frees the worker's cached oneshot blocks (when its runtime is freed). */
+void sl__oneshot_cache_free(sl__worker_t *w);
 
 /* ---- Blocking pool --------------------------------------------------------------------- */
 

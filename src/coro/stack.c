@@ -152,6 +152,9 @@ void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w)
         stack_unmap(rt, s);
     }
     w->stack_cached = 0;
+    /* worker_free (sched.c) releases the worker's caches through this call: the oneshot blocks
+     * go with the stacks. */
+    sl__oneshot_cache_free(w);
 }
 
 static void overflow_report(const sl_task_t *t, const char *how)

@@ -9,7 +9,8 @@
 sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size);
 /* Returns a stack to the worker's cache, or unmaps it. */
 void sl__stack_put(sl_runtime_t *rt, sl__worker_t *w, sl__stack_t *s);
-/* Unmaps every cached stack of the worker. */
+/* Unmaps every cached stack of the worker and frees its cached oneshot blocks (the worker's
+ * caches, released with the runtime). */
 void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w);
 /* Aborts with a message naming the task if a stack without a guard page overflowed into
  * its canary. */
