@@ -680,7 +680,9 @@ static void *main_rpc(void *arg)
     u64 counter = 0;
     rpc_round(tx, 100, &counter);
     long allocs = rpc_round(tx, 20000, &counter);
-    ASSERT_EQ(allocs, 20000); /* exactly one allocation per oneshot, none per wait */
+    /* None at all: every reply's block goes back to the client worker's cache when the client
+     * drops its receiver (the last half), and the next request's oneshot reuses it. */
+    ASSERT_EQ(allocs, 0);
     ASSERT_EQ_U(counter, 20100);
     sl_mpsc_tx_drop(tx);
     test_join_result(t);
@@ -688,8 +690,144 @@ static void *main_rpc(void *arg)
     return NULL;
 }
 
-SL_TEST(alloc_one_per_oneshot_rpc_round_trip)
+SL_TEST(alloc_none_per_oneshot_rpc_round_trip)
 {
     test_run(1, main_rpc, (void *)(intptr_t)1);
     test_run(2, main_rpc, (void *)(intptr_t)2);
+}
+
+/* ==== The per-worker block cache ==== */
+
+/* A block freed on another worker than the one that allocated it goes to the freeing worker's
+ * cache, and that worker's next oneshot reuses it. */
+static void *drop_rx_then_reuse(void *arg)
+{
+    sl_oneshot_rx_t *rx = arg;
+    u64 v = 0;
+    ASSERT_OK(sl_oneshot_recv(rx, &v));
+    ASSERT_EQ_U(v, 5);
+    long a0 = test_alloc_total();
+    sl_oneshot_rx_drop(rx); /* the last half: the block is this worker's now */
+    sl_oneshot_tx_t *tx2;
+    sl_oneshot_rx_t *rx2;
+    ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx2, &rx2));
+    ASSERT_EQ(test_alloc_total(), a0); /* the block from the other worker */
+    ASSERT_PTR_EQ(rx2, rx);
+    v = 6;
+    ASSERT_OK(sl_oneshot_send(tx2, &v));
+    v = 0;
+    ASSERT_OK(sl_oneshot_recv(rx2, &v));
+    ASSERT_EQ_U(v, 6);
+    sl_oneshot_rx_drop(rx2);
+    return NULL;
+}
+
+static void *main_cache_cross(void *arg)
+{
+    (void)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx, &rx)); /* on worker 0 */
+    u64 v = 5;
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    sl_task_t *t = test_spawn_on(1, drop_rx_then_reuse, rx);
+    test_join_result(t);
+    /* Worker 1 keeps the block cached: the runtime frees it (test_run checks nothing leaks). */
+    return NULL;
+}
+
+SL_TEST(cache_block_freed_on_other_worker_is_reused_there)
+{
+    test_run(2, main_cache_cross, NULL);
+}
+
+/* Blocks are reused across element sizes of one class, values are intact whatever the size,
+ * and a block that does not fit a class is freed at once. */
+static void *main_cache_sizes(void *arg)
+{
+    (void)arg;
+    static const size_t sizes[] = {0, 1, 8, 16, 63, 64, 65, 100, 192, 193, 256, 1000};
+    unsigned char in[1000], out[1001];
+    for (int round = 0; round < 3; round++) {
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            size_t n = sizes[k];
+            for (size_t i = 0; i < n; i++)
+                in[i] = (unsigned char)(i * 7 + k + (size_t)round);
+            sl_oneshot_tx_t *tx;
+            sl_oneshot_rx_t *rx;
+            long live0 = test_alloc_live();
+            ASSERT_OK(sl_oneshot_new(n, &tx, &rx));
+            ASSERT(sl_oneshot_rx_is_empty(rx));
+            ASSERT(!sl_oneshot_rx_is_terminated(rx));
+            ASSERT(!sl_oneshot_tx_is_closed(tx));
+            ASSERT_OK(sl_oneshot_send(tx, in));
+            memset(out, 0xee, sizeof out);
+            ASSERT_OK(sl_oneshot_try_recv(rx, out));
+            ASSERT(memcmp(in, out, n) == 0);
+            ASSERT_EQ(out[n], 0xee); /* nothing beyond the element */
+            ASSERT(sl_oneshot_rx_is_terminated(rx));
+            sl_oneshot_rx_drop(rx);
+            if (n > 192)
+                ASSERT_EQ(test_alloc_live(), live0); /* freed at once */
+            else if (round > 0)
+                ASSERT_EQ(test_alloc_live(), live0); /* from the cache, back to it */
+        }
+    }
+    return NULL;
+}
+
+SL_TEST(cache_size_classes)
+{
+    test_run(1, main_cache_sizes, NULL);
+}
+
+/* The cache is bounded: dropping many oneshots at once frees most of them. */
+static void *main_cache_bounded(void *arg)
+{
+    (void)arg;
+    enum { N = 1000 };
+    static sl_oneshot_tx_t *tx[N];
+    static sl_oneshot_rx_t *rx[N];
+    long live0 = test_alloc_live();
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx[i], &rx[i]));
+    ASSERT_GE(test_alloc_live(), live0 + N - 64);
+    for (int i = 0; i < N; i++) {
+        sl_oneshot_tx_drop(tx[i]);
+        sl_oneshot_rx_drop(rx[i]);
+    }
+    ASSERT_LE(test_alloc_live(), live0 + 64); /* CACHE_MAX in src/chan/oneshot.c */
+    return NULL;
+}
+
+SL_TEST(cache_is_bounded)
+{
+    test_run(1, main_cache_bounded, NULL);
+}
+
+/* A oneshot made outside any runtime (plain malloc) and released inside one is freed, not
+ * cached: the runtime's allocator must never see it (test_run checks the allocator's count). */
+static void *main_foreign_block(void *arg)
+{
+    sl_oneshot_rx_t *rx = arg;
+    u64 v = 0;
+    ASSERT_OK(sl_oneshot_recv(rx, &v));
+    ASSERT_EQ_U(v, 9);
+    sl_oneshot_rx_drop(rx);
+    sl_oneshot_tx_t *tx2;
+    sl_oneshot_rx_t *rx2;
+    ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx2, &rx2)); /* if it were cached: this one */
+    sl_oneshot_tx_drop(tx2);
+    sl_oneshot_rx_drop(rx2);
+    return NULL;
+}
+
+SL_TEST(cache_ignores_blocks_made_outside_the_runtime)
+{
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx, &rx));
+    u64 v = 9;
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    test_run(1, main_foreign_block, rx);
 }

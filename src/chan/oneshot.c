@@ -1,15 +1,33 @@
 /*
  * One-shot channels (tokio::sync::oneshot).
  *
- * One allocation holds both halves' state and room for the value. A spinlock guards the state
- * bits and the two waiter queues (the receiver's, and the sender's closed() waiters). A send
- * that finds the receiver parked copies the value straight into the receiver's buffer and
- * claims its wait, so the value is copied once and the receiver never touches the lock again
- * before it drops its handle. The object is freed by whichever half goes last.
+ * One block holds both halves' state and room for the value. Its state word carries the state
+ * bits and a lock bit (LOCKED) that guards the state and the two waiter queues (the receiver's,
+ * and the sender's closed() waiters): taking the lock is one atomic read-modify-write that also
+ * returns the state, releasing it is one store of the new state. A send that finds the receiver
+ * parked copies the value straight into the receiver's buffer and claims its wait, so the value
+ * is copied once and the receiver never touches the lock again.
+ *
+ * The sender's last touch of the block is the store that releases the lock with TX_GONE set
+ * (send and tx_drop both consume it). A receiver that reads TX_GONE with the lock free
+ * therefore owns the block alone: it takes a stored value, and finally frees the block, with
+ * plain loads and stores. A request/reply round trip so costs two atomic read-modify-writes on
+ * the block (the receiver arming, the sender sending) besides the claim of the receiver's wait.
+ *
+ * Blocks of the common sizes come from, and go back to, a small cache on the worker that frees
+ * them (only its own thread touches it), so that a round trip calls neither malloc nor free.
+ * The caches are released with the runtime (sl__oneshot_cache_free).
  */
 #include <string.h>
 
 #include "core/rt.h"
+
+#if SLUICE_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#if SLUICE_VALGRIND
+#include <valgrind/memcheck.h>
+#endif
 
 enum {
     SENT = 1,        /* a value was stored (or handed over) */
@@ -18,11 +36,12 @@ enum {
     RX_CLOSED = 8,   /* rx_close() or rx_drop() */
     RX_GONE = 16,    /* the receiver was dropped */
     TERMINATED = 32, /* the receiver got its final result (value or SL_ECLOSED) */
+    LOCKED = 64,     /* the block's lock (os_lock) */
 };
 
 typedef struct oneshot {
-    sl_lock_t lock;
-    unsigned state;
+    _Atomic unsigned state;
+    int cls; /* size class (index of the worker caches), or -1: allocated at its exact size */
     sl_runtime_t *rt;
     size_t esz;
     sl_waitq_t rxq; /* the receiver */
@@ -32,6 +51,12 @@ typedef struct oneshot {
 
 #define OS(h) ((oneshot_t *)(void *)(h))
 
+/* Block sizes of the cached classes (the header is 64 bytes): values up to 64 bytes (a reply
+ * code, a pointer, a small struct), and up to 192. Each worker keeps at most CACHE_MAX free
+ * blocks per class: 24 KiB at most. */
+static const size_t class_size[SL__OS_CLASSES] = {128, 256};
+#define CACHE_MAX 64
+
 static inline void cpy(void *d, const void *s, size_t n)
 {
     if (n == 8)
@@ -40,29 +65,44 @@ static inline void cpy(void *d, const void *s, size_t n)
         memcpy(d, s, n);
 }
 
-static void os_free(oneshot_t *o)
+/* ---- The lock bit ------------------------------------------------------------------------- */
+
+static void __attribute__((noinline)) os_lock_wait(oneshot_t *o)
 {
-    sl__free(o->rt, o, sizeof *o + o->esz);
+    /* As sl__lock: the holder keeps it for a few instructions, but may have been preempted. */
+    int spins = 0;
+    while (atomic_load_explicit(&o->state, memory_order_relaxed) & LOCKED) {
+        if (++spins < 128) {
+            sl__cpu_relax();
+        } else {
+            sched_yield();
+            spins = 0;
+        }
+    }
 }
 
-int sl_oneshot_new(size_t elem_size, sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx)
+/* Takes the lock; returns the state (without LOCKED). */
+static inline unsigned os_lock(oneshot_t *o)
 {
-    SL__ASSERT(tx && rx, "sl_oneshot_new: NULL out-parameter");
-    if (elem_size > SIZE_MAX / 2)
-        return SL_ENOMEM;
-    sl_runtime_t *rt = sl_runtime_current();
-    oneshot_t *o = sl__alloc(rt, sizeof *o + elem_size);
-    if (!o)
-        return SL_ENOMEM;
-    sl__lock_init(&o->lock);
-    o->state = 0;
-    o->rt = rt;
-    o->esz = elem_size;
-    o->rxq.head = o->rxq.tail = NULL;
-    o->txq.head = o->txq.tail = NULL;
-    *tx = (sl_oneshot_tx_t *)(void *)o;
-    *rx = (sl_oneshot_rx_t *)(void *)o;
-    return 0;
+    for (;;) {
+        unsigned s = atomic_fetch_or_explicit(&o->state, LOCKED, memory_order_acquire);
+        if (SL__LIKELY(!(s & LOCKED)))
+            return s;
+        os_lock_wait(o);
+    }
+}
+
+/* Publishes state s and releases the lock. Nobody else writes the word while it is held. */
+static inline void os_unlock(oneshot_t *o, unsigned s)
+{
+    atomic_store_explicit(&o->state, s & ~(unsigned)LOCKED, memory_order_release);
+}
+
+/* s, read with acquire: the sender is done with the block and the receiver owns it alone (the
+ * sender published TX_GONE in the store that released the lock, and nobody else locks). */
+static inline int rx_owns(unsigned s)
+{
+    return (s & (TX_GONE | LOCKED)) == TX_GONE;
 }
 
 /* Both halves gone: the last one frees. */
@@ -71,30 +111,139 @@ static inline int both_gone(unsigned s)
     return (s & (TX_GONE | RX_GONE)) == (TX_GONE | RX_GONE);
 }
 
+/* ---- Blocks and the per-worker cache ------------------------------------------------------ */
+
+/* A cached block is dead memory: the sanitizers report any access until it is reused. Its
+ * first word links the free list (read and written with memcpy, as the block's type changes). */
+static inline void blk_poison(void *b, size_t n)
+{
+#if SLUICE_ASAN
+    ASAN_POISON_MEMORY_REGION(b, n);
+#elif SLUICE_VALGRIND
+    VALGRIND_MAKE_MEM_NOACCESS(b, n);
+#else
+    (void)b;
+    (void)n;
+#endif
+}
+
+static inline void *blk_unlink(void *b, size_t n)
+{
+#if SLUICE_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(b, n);
+#elif SLUICE_VALGRIND
+    VALGRIND_MAKE_MEM_DEFINED(b, sizeof(void *));
+#endif
+    void *next;
+    memcpy(&next, b, sizeof next);
+#if SLUICE_VALGRIND
+    VALGRIND_MAKE_MEM_UNDEFINED(b, n);
+#endif
+    (void)n;
+    return next;
+}
+
+/* Called by whichever half goes last, which has exclusive access by then. A block goes to the
+ * calling worker's cache, whichever worker allocated it: a cache is only ever touched by its
+ * own thread, and the block's memory came from the same runtime's allocator. */
+static void os_free(oneshot_t *o)
+{
+    int cls = o->cls;
+    sl__worker_t *w = sl__tls_worker;
+    if (cls >= 0 && w && w->rt == o->rt && w->os_cached[cls] < CACHE_MAX) {
+        void *next = w->os_cache[cls];
+        memcpy(o, &next, sizeof next);
+        blk_poison(o, class_size[cls]);
+        w->os_cache[cls] = o;
+        w->os_cached[cls]++;
+        return;
+    }
+    sl__free(o->rt, o, cls >= 0 ? class_size[cls] : sizeof *o + o->esz);
+}
+
+void sl__oneshot_cache_free(sl__worker_t *w)
+{
+    for (int c = 0; c < SL__OS_CLASSES; c++) {
+        void *b = w->os_cache[c];
+        while (b) {
+            void *next = blk_unlink(b, class_size[c]);
+            sl__free(w->rt, b, class_size[c]);
+            b = next;
+        }
+        w->os_cache[c] = NULL;
+        w->os_cached[c] = 0;
+    }
+}
+
+static inline void os_init(oneshot_t *o, sl_runtime_t *rt, size_t esz, int cls,
+                           sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx)
+{
+    atomic_store_explicit(&o->state, 0, memory_order_relaxed);
+    o->cls = cls;
+    o->rt = rt;
+    o->esz = esz;
+    o->rxq.head = o->rxq.tail = NULL;
+    o->txq.head = o->txq.tail = NULL;
+    *tx = (sl_oneshot_tx_t *)(void *)o;
+    *rx = (sl_oneshot_rx_t *)(void *)o;
+}
+
+/* A cache miss, or a block too big for the classes: out of line, so that a cache hit needs no
+ * stack frame. */
+static int __attribute__((noinline))
+new_alloc(sl_runtime_t *rt, size_t esz, int cls, sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx)
+{
+    if (esz > SIZE_MAX / 2)
+        return SL_ENOMEM;
+    oneshot_t *o = sl__alloc(rt, cls >= 0 ? class_size[cls] : sizeof *o + esz);
+    if (!o)
+        return SL_ENOMEM;
+    os_init(o, rt, esz, cls, tx, rx);
+    return 0;
+}
+
+int sl_oneshot_new(size_t elem_size, sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx)
+{
+    SL__ASSERT(tx && rx, "sl_oneshot_new: NULL out-parameter");
+    sl__worker_t *w = sl__tls_worker;
+    sl_runtime_t *rt = w ? w->rt : NULL;
+    size_t need = sizeof(oneshot_t) + elem_size;
+    int cls = need < elem_size ? -1 : need <= class_size[0] ? 0 : need <= class_size[1] ? 1 : -1;
+    oneshot_t *o;
+    if (cls < 0 || !w || !(o = w->os_cache[cls]))
+        return new_alloc(rt, elem_size, cls, tx, rx);
+    w->os_cache[cls] = blk_unlink(o, class_size[cls]);
+    w->os_cached[cls]--;
+    os_init(o, rt, elem_size, cls, tx, rx);
+    return 0;
+}
+
+/* ---- Send ---------------------------------------------------------------------------------- */
+
 int sl_oneshot_send(sl_oneshot_tx_t *tx, const void *val)
 {
     oneshot_t *o = OS(tx);
     SL__ASSERT(val || o->esz == 0, "sl_oneshot_send: NULL value");
     sl_waiter_t *w = NULL;
     int r = 0;
-    sl__lock(&o->lock);
-    SL__ASSERT(!(o->state & TX_GONE), "sl_oneshot_send: sender already consumed");
-    o->state |= TX_GONE;
-    if (o->state & RX_CLOSED) {
+    unsigned s = os_lock(o);
+    SL__ASSERT(!(s & TX_GONE), "sl_oneshot_send: sender already consumed");
+    s |= TX_GONE;
+    if (s & RX_CLOSED) {
         r = SL_ECLOSED;
     } else if (o->rxq.head && (w = sl__waitq_claim_first(&o->rxq))) {
         cpy(w->clause->buf, val, o->esz);
         w->res = 0;
-        o->state |= SENT | TAKEN | TERMINATED;
+        s |= SENT | TAKEN | TERMINATED;
     } else {
         cpy(o->value, val, o->esz);
-        o->state |= SENT;
+        s |= SENT;
     }
-    int gone = both_gone(o->state);
-    sl__unlock(&o->lock);
+    /* From here on the block is the receiver's (unless it is gone: then it is ours to free). */
+    os_unlock(o, s);
     if (w)
-        sl__waiter_wake(w);
-    if (gone)
+        sl__task_wake(w->task);
+    if (both_gone(s))
         os_free(o);
     return r;
 }
@@ -105,64 +254,74 @@ void sl_oneshot_tx_drop(sl_oneshot_tx_t *tx)
         return;
     oneshot_t *o = OS(tx);
     sl_waiter_t *wake = NULL;
-    sl__lock(&o->lock);
-    SL__ASSERT(!(o->state & TX_GONE), "sl_oneshot_tx_drop: sender already consumed");
-    o->state |= TX_GONE;
-    if (sl__waitq_claim_all(&o->rxq, SL_ECLOSED, &wake))
-        o->state |= TERMINATED;
-    int gone = both_gone(o->state);
-    sl__unlock(&o->lock);
+    unsigned s = os_lock(o);
+    SL__ASSERT(!(s & TX_GONE), "sl_oneshot_tx_drop: sender already consumed");
+    s |= TX_GONE;
+    if (o->rxq.head && sl__waitq_claim_all(&o->rxq, SL_ECLOSED, &wake))
+        s |= TERMINATED;
+    os_unlock(o, s);
     sl__waiters_wake(wake);
-    if (gone)
+    if (both_gone(s))
         os_free(o);
 }
 
 int sl_oneshot_tx_is_closed(const sl_oneshot_tx_t *tx)
 {
-    oneshot_t *o = OS(tx);
-    sl__lock(&o->lock);
-    int r = (o->state & RX_CLOSED) != 0;
-    sl__unlock(&o->lock);
-    return r;
+    const oneshot_t *o = (const oneshot_t *)(const void *)tx;
+    return (atomic_load_explicit(&o->state, memory_order_acquire) & RX_CLOSED) != 0;
 }
 
 /* ---- Receive ------------------------------------------------------------------------------- */
 
-/* Under the lock: 0 (value copied out), SL_ECLOSED, or SL_EAGAIN. */
-static int take_locked(oneshot_t *o, void *out)
+/* With the lock held, or the block owned (rx_owns): takes the result of state *s. Returns 0
+ * (value copied out), SL_ECLOSED, or SL_EAGAIN, and updates *s. */
+static inline int take(oneshot_t *o, unsigned *s, void *out)
 {
-    unsigned s = o->state;
-    if ((s & (SENT | TAKEN)) == SENT) {
+    if ((*s & (SENT | TAKEN)) == SENT) {
         cpy(out, o->value, o->esz);
-        o->state |= TAKEN | TERMINATED;
+        *s |= TAKEN | TERMINATED;
         return 0;
     }
-    if (s & (TX_GONE | RX_CLOSED)) {
-        o->state |= TERMINATED;
+    if (*s & (TX_GONE | RX_CLOSED)) {
+        *s |= TERMINATED;
         return SL_ECLOSED;
     }
     return SL_EAGAIN;
 }
 
+/* The receiver's poll, given its acquire load s of the state. */
+static int recv_take(oneshot_t *o, unsigned s, void *out)
+{
+    if (!(s & (SENT | TX_GONE | RX_CLOSED)))
+        return SL_EAGAIN; /* nothing yet (and arm looks again under the lock) */
+    int r;
+    if (rx_owns(s)) {
+        r = take(o, &s, out);
+        atomic_store_explicit(&o->state, s, memory_order_relaxed);
+    } else {
+        s = os_lock(o);
+        r = take(o, &s, out);
+        os_unlock(o, s);
+    }
+    return r;
+}
+
 static int recv_poll(sl_clause_t *c)
 {
     oneshot_t *o = c->obj;
-    sl__lock(&o->lock);
-    SL__ASSERT(!(o->state & TERMINATED), "oneshot received after it completed");
-    int r = take_locked(o, c->buf);
-    sl__unlock(&o->lock);
-    return r;
+    unsigned s = atomic_load_explicit(&o->state, memory_order_acquire);
+    SL__ASSERT(!(s & TERMINATED), "oneshot received after it completed");
+    return recv_take(o, s, c->buf);
 }
 
 static int recv_arm(sl_clause_t *c)
 {
     oneshot_t *o = c->obj;
     int state = SL__ARMED;
-    sl__lock(&o->lock);
-    unsigned s = o->state;
+    unsigned s = os_lock(o);
     if ((s & (SENT | TAKEN)) == SENT || (s & (TX_GONE | RX_CLOSED))) {
         if (sl__claim_self(c)) {
-            c->w.res = take_locked(o, c->buf);
+            c->w.res = take(o, &s, c->buf);
             state = SL__DONE;
         } else {
             state = SL__LOST;
@@ -170,40 +329,46 @@ static int recv_arm(sl_clause_t *c)
     } else {
         sl__waitq_push(&o->rxq, &c->w);
     }
-    sl__unlock(&o->lock);
+    os_unlock(o, s);
     return state;
 }
 
 static void recv_disarm(sl_clause_t *c)
 {
     oneshot_t *o = c->obj;
-    sl__lock(&o->lock);
+    unsigned s = os_lock(o);
     sl__waitq_remove(&o->rxq, &c->w);
-    sl__unlock(&o->lock);
+    os_unlock(o, s);
 }
 
 static const struct sl_clause_ops recv_ops = {recv_poll, recv_arm, recv_disarm, NULL};
 
-void sl_clause_oneshot_recv(sl_clause_t *c, sl_oneshot_rx_t *rx, void *out)
+static inline void recv_clause(sl_clause_t *c, sl_oneshot_rx_t *rx, void *out)
 {
     SL__ASSERT(rx && (out || OS(rx)->esz == 0), "sl_clause_oneshot_recv: NULL argument");
     sl__clause_init(c, &recv_ops, OS(rx), out, 0, 0);
+}
+
+void sl_clause_oneshot_recv(sl_clause_t *c, sl_oneshot_rx_t *rx, void *out)
+{
+    recv_clause(c, rx, out);
 }
 
 int sl_oneshot_try_recv(sl_oneshot_rx_t *rx, void *out)
 {
     oneshot_t *o = OS(rx);
     SL__ASSERT(out || o->esz == 0, "sl_oneshot_try_recv: NULL out");
-    sl__lock(&o->lock);
-    int r = (o->state & TERMINATED) ? SL_ECLOSED : take_locked(o, out);
-    sl__unlock(&o->lock);
+    unsigned s = atomic_load_explicit(&o->state, memory_order_acquire);
+    if (s & TERMINATED)
+        return SL_ECLOSED;
+    int r = recv_take(o, s, out);
     return r == SL_EAGAIN ? SL_EEMPTY : r;
 }
 
 int sl_oneshot_recv_until(sl_oneshot_rx_t *rx, void *out, int64_t deadline)
 {
     sl_clause_t c;
-    sl_clause_oneshot_recv(&c, rx, out);
+    recv_clause(&c, rx, out);
     return sl__wait1(&c, deadline);
 }
 
@@ -212,21 +377,22 @@ int sl_oneshot_recv(sl_oneshot_rx_t *rx, void *out)
     return sl_oneshot_recv_until(rx, out, SL_FOREVER);
 }
 
-static void close_locked(oneshot_t *o, sl_waiter_t **wake)
+static void close_locked(oneshot_t *o, unsigned *s, sl_waiter_t **wake)
 {
-    if (o->state & RX_CLOSED)
+    if (*s & RX_CLOSED)
         return;
-    o->state |= RX_CLOSED;
-    sl__waitq_claim_all(&o->txq, 0, wake);
+    *s |= RX_CLOSED;
+    if (o->txq.head)
+        sl__waitq_claim_all(&o->txq, 0, wake);
 }
 
 void sl_oneshot_rx_close(sl_oneshot_rx_t *rx)
 {
     oneshot_t *o = OS(rx);
     sl_waiter_t *wake = NULL;
-    sl__lock(&o->lock);
-    close_locked(o, &wake);
-    sl__unlock(&o->lock);
+    unsigned s = os_lock(o);
+    close_locked(o, &s, &wake);
+    os_unlock(o, s);
     sl__waiters_wake(wake);
 }
 
@@ -235,35 +401,35 @@ void sl_oneshot_rx_drop(sl_oneshot_rx_t *rx)
     if (!rx)
         return;
     oneshot_t *o = OS(rx);
+    unsigned s = atomic_load_explicit(&o->state, memory_order_acquire);
+    SL__ASSERT(!(s & RX_GONE), "sl_oneshot_rx_drop: receiver dropped twice");
+    if (rx_owns(s)) {
+        /* The common case (the reply came): nobody else can reach the block any more. */
+        SL__ASSERT(!o->rxq.head, "sl_oneshot_rx_drop: a task is still receiving");
+        os_free(o);
+        return;
+    }
     sl_waiter_t *wake = NULL;
-    sl__lock(&o->lock);
-    SL__ASSERT(!(o->state & RX_GONE), "sl_oneshot_rx_drop: receiver dropped twice");
+    s = os_lock(o);
     SL__ASSERT(!o->rxq.head, "sl_oneshot_rx_drop: a task is still receiving");
-    close_locked(o, &wake);
-    o->state |= RX_GONE;
-    int gone = both_gone(o->state);
-    sl__unlock(&o->lock);
+    close_locked(o, &s, &wake);
+    s |= RX_GONE;
+    os_unlock(o, s);
     sl__waiters_wake(wake);
-    if (gone)
+    if (both_gone(s))
         os_free(o);
 }
 
 int sl_oneshot_rx_is_terminated(const sl_oneshot_rx_t *rx)
 {
-    oneshot_t *o = OS(rx);
-    sl__lock(&o->lock);
-    int r = (o->state & TERMINATED) != 0;
-    sl__unlock(&o->lock);
-    return r;
+    const oneshot_t *o = (const oneshot_t *)(const void *)rx;
+    return (atomic_load_explicit(&o->state, memory_order_acquire) & TERMINATED) != 0;
 }
 
 int sl_oneshot_rx_is_empty(const sl_oneshot_rx_t *rx)
 {
-    oneshot_t *o = OS(rx);
-    sl__lock(&o->lock);
-    int r = (o->state & (SENT | TAKEN)) != SENT;
-    sl__unlock(&o->lock);
-    return r;
+    const oneshot_t *o = (const oneshot_t *)(const void *)rx;
+    return (atomic_load_explicit(&o->state, memory_order_acquire) & (SENT | TAKEN)) != SENT;
 }
 
 /* ---- The sender waits for the receiver to go away ------------------------------------------ */
@@ -271,27 +437,28 @@ int sl_oneshot_rx_is_empty(const sl_oneshot_rx_t *rx)
 static int closed_poll(sl_clause_t *c)
 {
     oneshot_t *o = c->obj;
-    sl__lock(&o->lock);
-    int r = (o->state & RX_CLOSED) ? 0 : SL_EAGAIN;
-    sl__unlock(&o->lock);
-    return r;
-}
-
-static int rx_gone(const void *obj)
-{
-    return (((const oneshot_t *)obj)->state & RX_CLOSED) != 0;
+    return (atomic_load_explicit(&o->state, memory_order_acquire) & RX_CLOSED) ? 0 : SL_EAGAIN;
 }
 
 static int closed_arm(sl_clause_t *c)
 {
     oneshot_t *o = c->obj;
-    return sl__arm_cond(c, &o->lock, &o->txq, rx_gone);
+    int r = SL__ARMED;
+    unsigned s = os_lock(o);
+    if (s & RX_CLOSED)
+        r = sl__claim_self(c) ? SL__DONE : SL__LOST;
+    else
+        sl__waitq_push(&o->txq, &c->w);
+    os_unlock(o, s);
+    return r;
 }
 
 static void closed_disarm(sl_clause_t *c)
 {
     oneshot_t *o = c->obj;
-    sl__disarm_cond(c, &o->lock, &o->txq);
+    unsigned s = os_lock(o);
+    sl__waitq_remove(&o->txq, &c->w);
+    os_unlock(o, s);
 }
 
 static const struct sl_clause_ops closed_ops = {closed_poll, closed_arm, closed_disarm, NULL};

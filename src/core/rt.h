@@ -164,6 +164,8 @@ struct sl_task {
 
 /* ---- Workers and the runtime --------------------------------------------------------------- */
 
+#define SL__OS_CLASSES 2 /* oneshot block size classes cached per worker (src/chan/oneshot.c) */
+
 typedef struct sl__worker {
     sl_runtime_t *rt;
     int index;
@@ -181,6 +183,10 @@ typedef struct sl__worker {
 
     sl_task_t *all; /* started tasks, owner only (shutdown walks it) */
     int shutdown_seen;
+
+    /* Free oneshot blocks by size class (src/chan/oneshot.c), owner only. */
+    void *os_cache[SL__OS_CLASSES];
+    int os_cached[SL__OS_CLASSES];
 
     /* Cross-thread state, each on its own cache line. */
     _Alignas(SL__CACHELINE) sl_lock_t fresh_lock;
@@ -437,6 +443,11 @@ static inline int sl__wait_enter(sl_task_t *t)
  * called first). Call only after sl__wait_enter() returned 0 and the operation found nothing
  * ready. Returns the clause's result, SL_ETIMEDOUT or SL_ECANCELED. */
 int sl__wait1_polled(sl_clause_t *c, int64_t deadline);
+
+/* ---- Per-worker caches ------------------------------------------------------------------ */
+
+/* Frees the worker's cached oneshot blocks (when its runtime is freed). */
+void sl__oneshot_cache_free(sl__worker_t *w);
 
 /* ---- Blocking pool --------------------------------------------------------------------- */
 

@@ -1262,6 +1262,7 @@ static void worker_free(sl_runtime_t *rt, sl__worker_t *w)
     if (!w)
         return;
     sl__stack_cache_free(rt, w);
+    sl__oneshot_cache_free(w);
     sl__timer_heap_free(w);
     if (w->epfd >= 0)
         close(w->epfd);

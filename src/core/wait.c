@@ -29,16 +29,21 @@ int sl__wait_claim_task(sl_task_t *t, uint32_t gen, int winner)
     return 1;
 }
 
-int sl__waiter_claim(sl_waiter_t *w)
+/* The claim itself, for a waiter known not to be the calling task's. */
+static inline int claim(sl_waiter_t *w)
 {
-    sl_task_t *t = w->task;
-    sl__worker_t *me = sl__tls_worker;
-    if (me && me->cur == t)
-        return 0;
     uint32_t expect = (w->gen << 8) | SL__W_WAITING;
     uint32_t want = (w->gen << 8) | wcode_claimed(w->idx);
-    return atomic_compare_exchange_strong_explicit(&t->wstate, &expect, want, memory_order_acq_rel,
-                                                   memory_order_acquire);
+    return atomic_compare_exchange_strong_explicit(&w->task->wstate, &expect, want,
+                                                   memory_order_acq_rel, memory_order_acquire);
+}
+
+int sl__waiter_claim(sl_waiter_t *w)
+{
+    sl__worker_t *me = sl__tls_worker;
+    if (me && me->cur == w->task)
+        return 0;
+    return claim(w);
 }
 
 int sl__claim_self(sl_clause_t *c)
@@ -65,7 +70,7 @@ sl_waiter_t *sl__waitq_claim_first(sl_waitq_t *q)
             w = next;
             continue;
         }
-        if (sl__waiter_claim(w)) {
+        if (claim(w)) {
             sl__waitq_remove(q, w);
             return w;
         }
@@ -189,7 +194,7 @@ static inline int is_cancelled(sl_task_t *t)
            !atomic_load_explicit(&t->shield, memory_order_relaxed);
 }
 
-int sl__wait_precheck(sl_task_t *t)
+static inline int precheck(sl_task_t *t)
 {
     if (SL__UNLIKELY(is_cancelled(t))) {
         t->saw_cancel = 1;
@@ -200,6 +205,11 @@ int sl__wait_precheck(sl_task_t *t)
         return SL_ETIMEDOUT;
     }
     return 0;
+}
+
+int sl__wait_precheck(sl_task_t *t)
+{
+    return precheck(t);
 }
 
 /* ---- The wait ------------------------------------------------------------------------------ */
@@ -220,8 +230,11 @@ static inline int clause_at(int start, int k, int n)
     return i >= n ? i - n : i;
 }
 
-/* The wait itself; the caller has checked cancellation and timeout scopes. */
-static int wait_impl(sl_task_t *t, sl_clause_t *c, int n, int flags, int64_t deadline)
+/* The wait itself; the caller has checked cancellation and timeout scopes. Inlined into its
+ * two callers so that sl__wait1's copy is compiled for one clause, already polled: the loops
+ * over clauses and the fairness draw vanish from the path every blocking call takes. */
+static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clause_t *c, int n,
+                                                           int flags, int64_t deadline)
 {
     sl__worker_t *w = t->worker;
     int r;
