@@ -19,7 +19,7 @@
 #include "util/lock.h"
 
 #define SL__CACHELINE     64
-#define SL__STACK_COLOURS 32 /* task stack start offsets, in cache lines (see run_task) */
+#define SL__STACK_COLOURS 32 /* task stack start offsets, in cache lines (stack_colour) */
 
 /* ---- Assertions: always on, print, abort (programmer errors) ---------------------------- */
 
@@ -204,7 +204,7 @@ typedef struct sl__worker {
     int stack_cached;
     void *altstack;
     uint64_t rng;
-    unsigned colour; /* next stack colour (see run_task) */
+    uint32_t colour; /* counts started tasks, for stack_colour() */
 
     /* Live tasks, counted per worker so that spawning and ending touch no shared line: tasks
      * this worker spawned and tasks it reaped (owner writes; see live_tasks() in sched.c). */

@@ -336,7 +336,7 @@ static void nd_cancel_locked(sl_notified_t *w, sl_waiter_t **wake, sl_waiter_t *
 static void nd_hold_release(sl__hold_t *h)
 {
     /* The task ends with w still registered: drop it. */
-    sl_notified_t *w = (sl_notified_t *)(void *)h;
+    sl_notified_t *w = (sl_notified_t *)(void *)((char *)h - offsetof(sl_notified_t, hold));
     sl_waiter_t *wake = NULL, *tail = NULL;
     w->task = NULL;
     sl__lock(&w->notify->lock);
