@@ -603,9 +603,9 @@ static void task_skip(sl__worker_t *w, sl_task_t *t)
  * the top of its stack. Every stack is its own page-aligned mapping, so without this the hot top
  * frames of all tasks sit at the same offset in their pages, in the same few cache sets, and a
  * thousand tasks that take turns evict each other's frames (notify_waiters ran 40% slower).
- * The colour is a hash of a per-worker counter, not the counter itself: stacks first touched
- * one after the other tend to get consecutive physical pages, so the page's own colour in the
- * physically indexed L2 follows the task order, and a colour that did too would add nothing.
+ * The colour is a hash of a per-worker counter, not the counter itself: stacks are mapped a
+ * fixed distance apart, so where a stack's top page falls in the L2's set span already follows
+ * the mapping order, and a colour that did too added nothing (docs/design/runtime.md).
  * 32 lines (2 KiB at most) keep a parked task's frames within the top page: no memory cost. */
 static inline size_t stack_colour(sl__worker_t *w)
 {
