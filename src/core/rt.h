@@ -290,6 +290,16 @@ int sl__spawn(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg,
               void (*on_done)(sl_task_t *t, void *arg), void *on_done_arg, sl_task_t **slot,
               uint64_t *id, sl_task_t **out);
 
+/* Fills out with how the ended task t ended (status, value, id, panic message). t stays
+ * referenced. */
+void sl__task_outcome(const sl_task_t *t, sl_join_t *out);
+
+/* What an ended task's join reports as its value: what fn returned, NULL if it did not. */
+static inline void *sl__task_value(const sl_task_t *t)
+{
+    return t->status == SL_TASK_RETURNED || t->status == SL_TASK_CANCELLED ? t->result : NULL;
+}
+
 /* Held resources: released when the task ends if still held. A hold is added and removed
  * only by the task that holds it. */
 void sl__hold_add(sl_task_t *t, sl__hold_t *h);

@@ -865,21 +865,24 @@ void sl__hold_remove(sl__hold_t *h)
 
 /* ---- Join (a waitable) ---------------------------------------------------------------------- */
 
+void sl__task_outcome(const sl_task_t *t, sl_join_t *out)
+{
+    out->status = (sl_task_status_t)t->status;
+    out->value = sl__task_value(t);
+    out->id = t->id;
+    out->message[0] = 0;
+    if (t->status == SL_TASK_PANICKED)
+        snprintf(out->message, sizeof out->message, "%s",
+                 t->stack_failed ? "could not map a task stack (out of memory, or "
+                                   "vm.max_map_count reached)"
+                 : t->panic_msg  ? t->panic_msg
+                                 : "(no message: out of memory)");
+}
+
 static void join_fill(sl_task_t *t, sl_join_t *out)
 {
-    if (out) {
-        out->status = (sl_task_status_t)t->status;
-        out->value =
-            t->status == SL_TASK_RETURNED || t->status == SL_TASK_CANCELLED ? t->result : NULL;
-        out->id = t->id;
-        out->message[0] = 0;
-        if (t->status == SL_TASK_PANICKED)
-            snprintf(out->message, sizeof out->message, "%s",
-                     t->stack_failed ? "could not map a task stack (out of memory, or "
-                                       "vm.max_map_count reached)"
-                     : t->panic_msg  ? t->panic_msg
-                                     : "(no message: out of memory)");
-    }
+    if (out)
+        sl__task_outcome(t, out);
     task_unref(t);
 }
 

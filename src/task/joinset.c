@@ -5,10 +5,11 @@
  * "running" from spawn until the task ends, then "done" (in completion order) until it is
  * joined, or "detached" after sl_joinset_detach_all(). The runtime calls on_done() once per
  * task, after the task has ended and its sl_defer cleanups have run, from whichever thread ran
- * it. on_done() either hands the task straight to a waiting join_next (claim protocol: only a
- * waiter whose claim succeeded gets it, so a cancelled or losing join_next never loses a task)
- * or appends it to "done". Joined nodes go to a free list owned by the set, so a set that has
- * reached its peak size allocates nothing more per task.
+ * it. on_done() either hands the outcome straight to a waiting join_next (claim protocol: only
+ * a waiter whose claim succeeded gets it, so a cancelled or losing join_next never loses a
+ * task) or copies it into the entry and appends that to "done"; then it drops the set's handle
+ * (a panicked task's handle stays in its entry, for the message). Joined nodes go to a free list
+ * owned by the set, so a set that has reached its peak size allocates nothing more per task.
  *
  * Lifetime: on_done() uses the set after the task has ended, so the set's memory must outlive
  * every pending on_done(). nlive counts them (under the lock); sl_joinset_free() marks the set
@@ -23,9 +24,13 @@ enum { N_RUNNING = 0, N_DONE = 1, N_DETACHED = 2, N_FREE = 3 };
 
 typedef struct node {
     struct node *next, *prev; /* in one of the set's lists (circular, with a sentinel) */
-    sl_task_t *t;             /* NULL while the spawn is in progress */
+    sl_task_t *t;             /* running: the handle (NULL while the spawn is in progress);
+                                 done: NULL, or the handle of a panicked task (its message) */
     sl_joinset_t *set;
-    int where; /* N_* */
+    int where;   /* N_* */
+    int status;  /* done: how the task ended (sl_task_status_t) */
+    void *value; /* done: what it returned */
+    uint64_t id; /* done: its id */
 } node_t;
 
 typedef struct list {
@@ -118,22 +123,43 @@ int sl_joinset_new(sl_joinset_t **out)
     return 0;
 }
 
-/* Called by the runtime once the task has ended (any thread, no locks held). */
+/* Fills out from a done node (not a panicked one: its message is in the task). */
+static void node_result(const node_t *n, sl_join_t *out)
+{
+    if (out) {
+        out->status = (sl_task_status_t)n->status;
+        out->value = n->value;
+        out->id = n->id;
+        out->message[0] = 0;
+    }
+}
+
+/* Called by the runtime once the task has ended (any thread, no locks held), while the task is
+ * still in this thread's cache. The outcome is copied into the entry (or straight into a waiting
+ * join_next's sl_join_t) and the set's handle is dropped here, so the task is freed when its
+ * worker reaps it, a moment later, instead of when join_next gets to it: in a batch of
+ * thousands, by then the task had left every cache but L3 (spawn_join). Only a panicked task
+ * keeps its handle, for its message. */
 static void on_done(sl_task_t *t, void *arg)
 {
     node_t *n = arg;
     sl_joinset_t *s = n->set;
     sl_waiter_t *wake = NULL;
+    sl_task_t *drop = NULL;
+    int panicked = t->status == SL_TASK_PANICKED;
     sl__lock(&s->lock);
     list_unlink(n);
-    n->t = t;
     if (n->where == N_DETACHED) {
+        n->t = NULL; /* the set dropped its handle at detach_all */
         node_put(s, n);
     } else {
         sl_waiter_t *w = s->waiters.head ? sl__waitq_claim_first(&s->waiters) : NULL;
+        drop = t;
         if (w) {
-            /* Hand the task to the claimed waiter: it has won and will join it. */
-            w->clause->arg = (uintptr_t)t;
+            /* The claimed waiter has won: its result goes straight into its sl_join_t. */
+            sl_join_t *out = w->clause->buf;
+            if (out)
+                sl__task_outcome(t, out);
             w->res = 0;
             w->wake_next = NULL;
             wake = w;
@@ -141,12 +167,20 @@ static void on_done(sl_task_t *t, void *arg)
             if (--s->len == 0)
                 sl__waitq_claim_all(&s->waiters, SL_EEMPTY, &wake);
         } else {
+            n->status = t->status;
+            n->value = sl__task_value(t);
+            n->id = t->id;
+            n->t = panicked ? t : NULL;
+            if (panicked)
+                drop = NULL;
             n->where = N_DONE;
             list_append(&s->done, n);
         }
     }
     int destroy = --s->nlive == 0 && s->freeing;
     sl__unlock(&s->lock);
+    if (drop)
+        sl_task_detach(drop); /* not the last reference: the runtime still holds the task */
     sl__waiters_wake(wake);
     if (destroy)
         set_destroy(s);
@@ -202,27 +236,30 @@ int sl_joinset_spawn(sl_joinset_t *s, sl_task_fn fn, void *arg, uint64_t *id)
 
 /* ---- join_next as a waitable ------------------------------------------------------------- */
 
-/* Under the lock: takes the oldest ended task, or returns NULL. */
-static sl_task_t *take_done(sl_joinset_t *s)
+/* Under the lock: takes the oldest ended entry into out (1), or returns 0. A panicked task's
+ * handle comes back in *panicked, to be joined outside the lock (its message); else NULL. */
+static int take_done(sl_joinset_t *s, sl_join_t *out, sl_task_t **panicked)
 {
     node_t *n = list_pop(&s->done);
     if (!n)
-        return NULL;
-    sl_task_t *t = n->t;
+        return 0;
+    *panicked = n->t;
+    if (!n->t)
+        node_result(n, out);
     node_put(s, n);
     s->len--;
-    return t;
+    return 1;
 }
 
 static int jn_poll(sl_clause_t *c)
 {
     sl_joinset_t *s = c->obj;
+    sl_task_t *panicked = NULL;
     sl__lock(&s->lock);
-    sl_task_t *t = take_done(s);
-    int r = t ? 0 : s->len == 0 ? SL_EEMPTY : SL_EAGAIN;
+    int r = take_done(s, c->buf, &panicked) ? 0 : s->len == 0 ? SL_EEMPTY : SL_EAGAIN;
     sl__unlock(&s->lock);
-    if (t)
-        sl_task_try_join(t, c->buf);
+    if (panicked)
+        sl_task_try_join(panicked, c->buf);
     return r;
 }
 
@@ -234,9 +271,9 @@ static int jn_arm(sl_clause_t *c)
     sl__lock(&s->lock);
     if (!list_empty(&s->done) || s->len == 0) {
         if (sl__claim_self(c)) {
-            sl_task_t *t = take_done(s);
-            c->arg = (uintptr_t)t;
-            c->w.res = t ? 0 : SL_EEMPTY;
+            sl_task_t *panicked = NULL;
+            c->w.res = take_done(s, c->buf, &panicked) ? 0 : SL_EEMPTY;
+            c->arg = (uintptr_t)panicked;
             r = SL__DONE;
         } else {
             r = SL__LOST;
@@ -256,15 +293,17 @@ static void jn_disarm(sl_clause_t *c)
     sl__unlock(&s->lock);
 }
 
+/* The result is already in the caller's sl_join_t (by on_done or by our own arm), except for
+ * a panicked task taken by the arm, whose message is filled here. */
 static int jn_complete(sl_clause_t *c)
 {
     sl_task_t *t = (sl_task_t *)c->arg;
     c->arg = 0;
-    if (!t)
-        return c->w.res;
-    int r = sl_task_try_join(t, c->buf);
-    SL__ASSERT(r == 0, "joinset: handed-off task has not ended");
-    return 0;
+    if (t) {
+        int r = sl_task_try_join(t, c->buf);
+        SL__ASSERT(r == 0, "joinset: a done entry's task has not ended");
+    }
+    return c->w.res;
 }
 
 static const struct sl_clause_ops jn_ops = {jn_poll, jn_arm, jn_disarm, jn_complete};
@@ -347,7 +386,7 @@ int sl_joinset_abort(sl_joinset_t *s, uint64_t id)
     int r = SL_ENOENT;
     sl__lock(&s->lock);
     for (node_t *n = s->done.head.next; n != &s->done.head; n = n->next)
-        if (n->t->id == id)
+        if (n->id == id)
             r = 0;
     sl__unlock(&s->lock);
     return r;
@@ -384,8 +423,11 @@ void sl_joinset_detach_all(sl_joinset_t *s)
         n->t = NULL;
         s->len--;
     }
-    /* Ended tasks: release their handles outside the lock (that may free them). */
-    while ((t = take_done(s))) {
+    /* Ended tasks: their entries go; a panicked task's handle is released outside the lock
+     * (that may free it). */
+    while (take_done(s, NULL, &t)) {
+        if (!t)
+            continue;
         sl__unlock(&s->lock);
         sl_task_detach(t);
         sl__lock(&s->lock);
