@@ -2026,3 +2026,89 @@ SL_TEST(fast_path_fifo_through_ring_and_blocks)
     test_run(1, main_fast_fifo, (void *)(intptr_t)0);
     test_run(1, main_fast_fifo, (void *)(intptr_t)1);
 }
+
+/* The unbounded receiver's reserved run (recv_now): after a locked receive it pops the rest of
+ * the head block's run without the lock. Every other receive path (recv_many, a select clause,
+ * rx_len, close, drop) must see the reserved messages as buffered, in order. Bursts that fill
+ * blocks exactly and straddle them, receives of every kind, checked against a model. */
+static void *main_reserved_run(void *arg)
+{
+    (void)arg;
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
+    u64 next_in = 0, next_out = 0, rng = 99;
+    const size_t bursts[] = {1, 31, 32, 33, 64, 5, 0, 96, 2};
+    for (int round = 0; round < 3000; round++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        size_t in = bursts[(rng >> 33) % (sizeof bursts / sizeof bursts[0])];
+        for (size_t i = 0; i < in; i++, next_in++)
+            ASSERT_OK(sl_mpsc_send(tx, &next_in));
+        size_t left = (size_t)(next_in - next_out);
+        size_t out = left ? (size_t)(rng >> 41) % (left + 1) : 0;
+        while (out > 0) {
+            u64 v[40];
+            size_t n = 0;
+            switch ((rng >> 20) % 4) {
+            case 0: /* plain receives: the first locks and reserves, the rest do not */
+                ASSERT_OK(sl_mpsc_recv(rx, &v[0]));
+                n = 1;
+                break;
+            case 1: { /* recv_many takes reserved and unreserved messages alike */
+                size_t max = out < 40 ? out : 40;
+                ASSERT_OK(sl_mpsc_recv_many(rx, v, max, &n));
+                ASSERT_GE_U(n, 1);
+                break;
+            }
+            case 2: { /* a select clause */
+                sl_clause_t c;
+                sl_clause_mpsc_recv(&c, rx, &v[0]);
+                ASSERT_EQ(sl_select(&c, 1, SL_SELECT_BIASED, SL_FOREVER), 0);
+                ASSERT_OK(c.res);
+                n = 1;
+                break;
+            }
+            default:
+                ASSERT_OK(sl_mpsc_try_recv(rx, &v[0]));
+                n = 1;
+                break;
+            }
+            for (size_t k = 0; k < n; k++)
+                ASSERT_EQ_U(v[k], next_out++);
+            out = n < out ? out - n : 0;
+            ASSERT_EQ_U(sl_mpsc_rx_len(rx), next_in - next_out);
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        }
+    }
+    /* Closed with a reserved run pending: everything buffered is still received, then closed. */
+    for (int i = 0; i < 40; i++, next_in++)
+        ASSERT_OK(sl_mpsc_send(tx, &next_in));
+    u64 v;
+    ASSERT_OK(sl_mpsc_recv(rx, &v)); /* reserves the rest of the run */
+    ASSERT_EQ_U(v, next_out++);
+    sl_mpsc_rx_close(rx);
+    ASSERT_EQ_U(sl_mpsc_rx_len(rx), next_in - next_out);
+    while (next_out < next_in) {
+        ASSERT_OK(sl_mpsc_recv(rx, &v));
+        ASSERT_EQ_U(v, next_out++);
+    }
+    ASSERT_ERR(sl_mpsc_recv(rx, &v), SL_ECLOSED);
+    sl_mpsc_rx_drop(rx);
+    sl_mpsc_tx_drop(tx);
+
+    /* Dropped with a reserved run pending: the buffered messages go with it (no leak). */
+    ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
+    for (u64 i = 0; i < 50; i++)
+        ASSERT_OK(sl_mpsc_send(tx, &i));
+    ASSERT_OK(sl_mpsc_recv(rx, &v));
+    ASSERT_EQ_U(v, 0);
+    sl_mpsc_rx_drop(rx);
+    ASSERT(sl_mpsc_tx_is_closed(tx));
+    sl_mpsc_tx_drop(tx);
+    return NULL;
+}
+
+SL_TEST(unbounded_reserved_run_seen_by_every_receive)
+{
+    test_run(1, main_reserved_run, NULL);
+}

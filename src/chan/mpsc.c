@@ -50,6 +50,10 @@ typedef struct chan {
     blk_t *hb, *tb, *spare;
     size_t hi, ti;
     int nspare;
+    /* unbounded: messages at [hi, hi + rx_res) of the head block that the receiver has taken
+     * out of `len` under the lock and pops without it (see recv_now). Only the receiver (one
+     * task at a time) reads or writes rx_res, and hi while rx_res > 0. */
+    size_t rx_res;
 } chan_t;
 
 #define CH(h) ((chan_t *)(void *)(h))
@@ -250,6 +254,15 @@ static inline int ended(const chan_t *ch)
 {
     return (ch->rx_closed || ch->senders == 0) && ch->len == 0 && ch->permits == 0 &&
            (!ch->bounded || ch->avail == ch->cap);
+}
+
+/* Under the lock, by the receiver: gives its reserved messages back to `len`. They are the
+ * next ones in order, at hi, so nothing moves. Every receive path but recv_now's starts here,
+ * so that the general code sees every buffered message in `len`. */
+static inline void unreserve_locked(chan_t *ch)
+{
+    ch->len += ch->rx_res;
+    ch->rx_res = 0;
 }
 
 static inline void check_end_locked(chan_t *ch, sl_waiter_t **wake)
@@ -724,6 +737,17 @@ static int recv_locked(chan_t *ch, void *out)
  * (unbounded). */
 static inline __attribute__((always_inline)) int recv_now(chan_t *ch, void *out)
 {
+    if (ch->rx_res) {
+        /* Unbounded, and the receiver reserved the next messages of the head block when it
+         * last held the lock: no lock. Senders only append at ti, past the reserved run, and
+         * only the receiver retires blocks; the lock it took then ordered the messages' writes
+         * before these reads. */
+        if (out)
+            cpy(out, ch->hb->data + ch->hi * ch->esz, ch->esz);
+        ch->hi++;
+        ch->rx_res--;
+        return 0;
+    }
     sl__lock(&ch->lock);
     if (SL__LIKELY(ch->len && !ch->sendq.head && !ch->recvq.head)) {
         if (ch->bounded) {
@@ -739,10 +763,20 @@ static inline __attribute__((always_inline)) int recv_now(chan_t *ch, void *out)
         if (ch->hi + 1 < BLK_SLOTS || ch->len == 1) { /* no block to retire (pop_locked) */
             if (out)
                 cpy(out, ch->hb->data + ch->hi * ch->esz, ch->esz);
-            if (--ch->len == 0)
+            if (--ch->len == 0) {
                 ch->hi = ch->ti = 0; /* drained: start the block over */
-            else
+            } else {
+                /* Reserve the rest of the head block's run (never its last slot, whose pop
+                 * retires the block under the lock): a receiver draining a backlog takes the
+                 * lock once per run instead of once per message. */
                 ch->hi++;
+                size_t end = ch->hb == ch->tb && ch->ti < BLK_SLOTS ? ch->ti : BLK_SLOTS - 1;
+                size_t r = end > ch->hi ? end - ch->hi : 0;
+                if (r > ch->len)
+                    r = ch->len;
+                ch->len -= r;
+                ch->rx_res = r;
+            }
             sl__unlock(&ch->lock);
             return 0;
         }
@@ -761,6 +795,7 @@ static int recv_poll(sl_clause_t *c)
     sl_waiter_t *wake = NULL;
     blk_t *dead = NULL;
     sl__lock(&ch->lock);
+    unreserve_locked(ch);
     int r = recv_ready(ch);
     size_t k = 0;
     if (r == 0)
@@ -783,6 +818,7 @@ static int recv_arm(sl_clause_t *c)
     int state = SL__ARMED;
     c->w.aux = 0;
     sl__lock(&ch->lock);
+    unreserve_locked(ch);
     int r = c->arg ? recv_ready(ch) : 0;
     if (r != SL_EAGAIN) {
         if (sl__claim_self(c)) {
@@ -824,6 +860,7 @@ static int recvm_complete(sl_clause_t *c)
         sl_waiter_t *wake = NULL;
         blk_t *dead = NULL;
         sl__lock(&ch->lock);
+        unreserve_locked(ch);
         k += recv_do(ch, (unsigned char *)c->buf + k * ch->esz, c->arg - k, &wake, &dead);
         sl__unlock(&ch->lock);
         if (wake)
@@ -934,6 +971,7 @@ void sl_mpsc_rx_close(sl_mpsc_rx_t *rx)
     chan_t *ch = CH(rx);
     sl_waiter_t *wake = NULL;
     sl__lock(&ch->lock);
+    unreserve_locked(ch);
     close_locked(ch, &wake);
     check_end_locked(ch, &wake);
     sl__unlock(&ch->lock);
@@ -951,6 +989,7 @@ void sl_mpsc_rx_drop(sl_mpsc_rx_t *rx)
     sl__lock(&ch->lock);
     SL__ASSERT(ch->rx_alive, "sl_mpsc_rx_drop: receiver dropped twice");
     SL__ASSERT(!ch->recvq.head, "sl_mpsc_rx_drop: a task is still receiving");
+    unreserve_locked(ch);
     close_locked(ch, &wake);
     size_t n = ch->len;
     while (ch->len)
@@ -1130,7 +1169,7 @@ int sl_mpsc_tx_same_channel(const sl_mpsc_tx_t *a, const sl_mpsc_tx_t *b)
 size_t sl_mpsc_rx_len(const sl_mpsc_rx_t *rx)
 {
     chan_t *ch = CH(rx);
-    READ_LOCKED(ch, ch->len);
+    READ_LOCKED(ch, ch->len + ch->rx_res); /* rx_res: the receiver's own, see chan_t */
 }
 
 int sl_mpsc_rx_is_empty(const sl_mpsc_rx_t *rx)
