@@ -833,3 +833,74 @@ SL_TEST(ids_unique_and_live_count_across_workers)
 {
     test_run(2, main_ids_live, NULL);
 }
+
+/* ---- Task memory: the per-worker cache and remote frees ----
+ * Tasks spawned on worker 0 and run (and freed) on worker 1 go back to worker 0's cache through
+ * its remote list: once warm, spawning and joining them allocates nothing. The cache keeps at
+ * most 512 blocks once its worker has been idle, so a burst of 2,000 tasks leaves at most that
+ * many behind; the runtime's end frees them (test_run checks that nothing is live afterwards). */
+
+static atomic_int cache_done;
+
+static void *count_done(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&cache_done, 1);
+    return NULL;
+}
+
+/* Spawns n detached tasks onto worker 1: each is freed by its reap there, so its memory goes
+ * back to this worker (0) through the remote list. */
+static void *spawn_on_1_detached(void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    atomic_store(&cache_done, 0);
+    for (int i = 0; i < n; i++) {
+        sl_task_t *t = test_spawn_on(1, count_done, NULL);
+        sl_task_detach(t);
+        while (atomic_load(&cache_done) <= i) /* one at a time: the cache stays small */
+            ASSERT_OK(sl_task_yield());
+    }
+    return NULL;
+}
+
+static void *park_on(void *arg)
+{
+    ASSERT_OK(sl_notify_wait(arg));
+    sl_notify_one(arg); /* pass it on */
+    return NULL;
+}
+
+static void *main_task_cache(void *arg)
+{
+    (void)arg;
+    sl_task_t *w0 = test_spawn_on(0, spawn_on_1_detached, (void *)(intptr_t)200);
+    test_join_ok(w0);
+    long a0 = test_alloc_total();
+    w0 = test_spawn_on(0, spawn_on_1_detached, (void *)(intptr_t)200);
+    test_join_ok(w0);
+    ASSERT_LE(test_alloc_total() - a0, 2); /* the spawner task itself, at most */
+
+    /* A burst beyond the cache: afterwards at most 512 blocks more than before stay live. */
+    long live0 = test_alloc_live();
+    sl_notify_t n;
+    sl_notify_init(&n);
+    static sl_task_t *ts[2000];
+    for (int i = 0; i < 2000; i++)
+        ASSERT_OK(sl_task_spawn(park_on, &n, &ts[i]));
+    sl_notify_one(&n);
+    for (int i = 0; i < 2000; i++)
+        test_join_ok(ts[i]);
+    sl_notify_destroy(&n);
+    /* Blocks freed on worker 1 wait on worker 0's remote list until worker 0 runs dry or goes
+     * idle; sleeping lets it go idle (again, if a loaded machine let the timer fire before). */
+    for (int i = 0; i < 200 && test_alloc_live() - live0 > 512; i++)
+        ASSERT_OK(sl_sleep(2 * SL_MSEC));
+    ASSERT_LE(test_alloc_live() - live0, 512);
+    return NULL;
+}
+
+SL_TEST(task_memory_cached_per_worker_with_remote_frees)
+{
+    test_run(2, main_task_cache, NULL);
+}

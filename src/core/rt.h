@@ -128,10 +128,11 @@ struct sl_task {
 
     /* Second 64 bytes: the rest of what a wait touches (its deadline timer, the list of held
      * resources that an enabled Notified or a permit joins) and the cross-worker wake link. */
-    sl_timer_t wtimer;     /* deadline of the current wait */
-    sl__hold_t holds;      /* circular list head */
-    sl_task_t *inbox_next; /* inbox link */
-    void *mem;             /* the allocation the task sits in (the task is cache-line aligned) */
+    sl_timer_t wtimer;       /* deadline of the current wait */
+    sl__hold_t holds;        /* circular list head */
+    sl_task_t *inbox_next;   /* inbox link */
+    void *mem;               /* the allocation the task sits in (the task is cache-line aligned) */
+    struct sl__worker *home; /* whose task cache the memory goes back to (see task_free) */
 
     int64_t fresh_at;               /* when it entered a fresh queue (see steal() in sched.c) */
     sl_task_t *all_next, *all_prev; /* worker's list of started tasks */
@@ -210,6 +211,11 @@ typedef struct sl__worker {
      * this worker spawned and tasks it reaped (owner writes; see live_tasks() in sched.c). */
     _Atomic long live_in, live_out;
     uint64_t id_next, id_end; /* this worker's block of task ids */
+    /* Task memory (see task_free in sched.c): the owner's cache, and what other workers freed. */
+    char *task_cache; /* at most TASK_CACHE_MAX blocks, task_cached of them */
+    int task_cached;
+    char *task_adopted; /* a remote list taken whole, used up before the next one */
+    _Atomic(char *) task_remote;
 
     /* counters (owner writes, others read relaxed) */
     _Atomic uint64_t n_switches, n_direct, n_parks, n_steals, n_budget_yields, n_spawned;

@@ -433,26 +433,150 @@ void sl__task_wake(sl_task_t *t)
 
 /* ---- Tasks ------------------------------------------------------------------------------- */
 
-/* Tasks start on a cache-line boundary, so that their first 64 bytes (see struct sl_task) are
- * one line. Returns a zeroed task. */
-static sl_task_t *task_alloc(sl_runtime_t *rt)
+/* ---- Task memory: a per-worker cache with remote frees ---------------------------------------
+ * A task's memory has a home: the worker that spawned it. Freed on its home worker's thread, it
+ * goes to that worker's cache (LIFO, at most TASK_CACHE_MAX); freed on another worker of the
+ * same runtime, it is pushed onto the home's `task_remote` stack (one CAS). The home adopts that
+ * stack whole when its cache runs dry (one exchange) and, when it goes idle, folds what it
+ * adopted and what arrived since into its cache, keeping TASK_CACHE_MAX and freeing the rest on
+ * its own thread: what a worker holds beyond TASK_CACHE_MAX is at most what others freed to it
+ * since it last went idle. Anywhere else (a plain thread, after the runtime) the memory is
+ * freed.
+ * Without this, spawn_join's tasks, spawned on one worker and freed on the other, went back to
+ * the spawner's malloc arena under its lock (a quarter of the samples, futex waits included).
+ * The caches are released with the runtime (worker_free). */
+
+#define TASK_SIZE      (sizeof(sl_task_t) + SL__CACHELINE - 16)
+#define TASK_CACHE_MAX 512
+
+/* A cached block is dead memory: the sanitizers report any access until it is reused. Its
+ * first word links the list. */
+static inline void task_mem_poison(char *m)
 {
-    size_t size = sizeof(sl_task_t) + SL__CACHELINE - 16;
-    char *mem = sl__alloc(rt, size);
-    if (!mem)
+#if SLUICE_ASAN
+    __asan_poison_memory_region(m, TASK_SIZE);
+#elif SLUICE_VALGRIND
+    VALGRIND_MAKE_MEM_NOACCESS(m, TASK_SIZE);
+#else
+    (void)m;
+#endif
+}
+
+static inline void task_mem_link(char *m, char *next)
+{
+    memcpy(m, &next, sizeof next);
+    task_mem_poison(m);
+}
+
+static inline char *task_mem_next(char *m)
+{
+#if SLUICE_ASAN
+    __asan_unpoison_memory_region(m, TASK_SIZE);
+#elif SLUICE_VALGRIND
+    VALGRIND_MAKE_MEM_DEFINED(m, sizeof(char *));
+#endif
+    char *next;
+    memcpy(&next, m, sizeof next);
+#if SLUICE_VALGRIND
+    VALGRIND_MAKE_MEM_UNDEFINED(m, TASK_SIZE);
+#endif
+    return next;
+}
+
+/* Moves the blocks of list m into w's cache up to TASK_CACHE_MAX, freeing the rest. Walks
+ * every block: only at idle time and at the runtime's end, never on the spawn path. */
+static void task_cache_refill(sl__worker_t *w, char *m)
+{
+    while (m) {
+        char *next = task_mem_next(m);
+        if (w->task_cached < TASK_CACHE_MAX) {
+            task_mem_link(m, w->task_cache);
+            w->task_cache = m;
+            w->task_cached++;
+        } else {
+            sl__free(w->rt, m, TASK_SIZE);
+        }
+        m = next;
+    }
+}
+
+/* On w's thread, when it is idle: folds the adopted list and what other workers freed since
+ * into the cache, trimmed to TASK_CACHE_MAX. */
+static void task_cache_drain(sl__worker_t *w)
+{
+    char *adopted = w->task_adopted;
+    w->task_adopted = NULL;
+    task_cache_refill(w, adopted);
+    task_cache_refill(w, atomic_exchange_explicit(&w->task_remote, NULL, memory_order_acquire));
+}
+
+static void task_cache_free(sl__worker_t *w)
+{
+    task_cache_drain(w);
+    while (w->task_cache) {
+        char *m = w->task_cache;
+        w->task_cache = task_mem_next(m);
+        sl__free(w->rt, m, TASK_SIZE);
+    }
+    w->task_cached = 0;
+}
+
+/* A cached block for w, or NULL: the counted cache first, then the adopted list; when both are
+ * empty, what other workers freed is adopted whole (one exchange, no walk over cold blocks). */
+static char *task_cache_pop(sl__worker_t *w)
+{
+    char *m = w->task_cache;
+    if (m) {
+        w->task_cache = task_mem_next(m);
+        w->task_cached--;
+        return m;
+    }
+    if (!w->task_adopted && atomic_load_explicit(&w->task_remote, memory_order_relaxed))
+        w->task_adopted = atomic_exchange_explicit(&w->task_remote, NULL, memory_order_acquire);
+    if ((m = w->task_adopted))
+        w->task_adopted = task_mem_next(m);
+    return m;
+}
+
+/* Tasks start on a cache-line boundary, so that their first 64 bytes (see struct sl_task) are
+ * one line. Returns a zeroed task whose home is w (NULL: none, the memory is freed). */
+static sl_task_t *task_alloc(sl_runtime_t *rt, sl__worker_t *w)
+{
+    char *mem = w ? task_cache_pop(w) : NULL;
+    if (!mem && !(mem = sl__alloc(rt, TASK_SIZE)))
         return NULL;
     sl_task_t *t = (sl_task_t *)(void *)(((uintptr_t)mem + SL__CACHELINE - 1) &
                                          ~(uintptr_t)(SL__CACHELINE - 1));
-    if ((char *)t + sizeof *t > mem + size) /* an allocator that aligns to less than 16 */
+    if ((char *)t + sizeof *t > mem + TASK_SIZE) /* an allocator that aligns to less than 16 */
         t = (sl_task_t *)(void *)mem;
     memset(t, 0, sizeof *t);
     t->mem = mem;
+    t->home = w;
     return t;
 }
 
 static void task_free(sl_runtime_t *rt, sl_task_t *t)
 {
-    sl__free(rt, t->mem, sizeof(sl_task_t) + SL__CACHELINE - 16);
+    char *mem = t->mem;
+    sl__worker_t *home = t->home, *me = sl__tls_worker;
+    if (home && me && me->rt == rt) {
+        if (me == home) {
+            if (home->task_cached < TASK_CACHE_MAX) {
+                task_mem_link(mem, home->task_cache);
+                home->task_cache = mem;
+                home->task_cached++;
+                return;
+            }
+        } else {
+            char *head = atomic_load_explicit(&home->task_remote, memory_order_relaxed);
+            do
+                task_mem_link(mem, head);
+            while (!atomic_compare_exchange_weak_explicit(
+                &home->task_remote, &head, mem, memory_order_release, memory_order_relaxed));
+            return;
+        }
+    }
+    sl__free(rt, mem, TASK_SIZE);
 }
 
 static void task_unref(sl_task_t *t)
@@ -664,7 +788,7 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
             target = rt->workers[o->worker];
         }
     }
-    sl_task_t *t = task_alloc(rt);
+    sl_task_t *t = task_alloc(rt, w);
     if (!t)
         return SL_ENOMEM;
     t->stack_size = ssize;
@@ -1161,6 +1285,10 @@ static int idle_spin(sl__worker_t *w)
 static void idle_sleep(sl__worker_t *w)
 {
     sl_runtime_t *rt = w->rt;
+    /* Nothing to run: a good moment to trim what other workers freed to this one's task cache
+     * (see task_free). */
+    if (w->task_adopted || atomic_load_explicit(&w->task_remote, memory_order_relaxed))
+        task_cache_drain(w);
     atomic_store(&w->sleeping, 1);
     atomic_fetch_add(&rt->nsleeping, 1);
     int ready = atomic_load(&w->inbox) != NULL || has_work(w) || should_exit(w) ||
@@ -1280,6 +1408,7 @@ static void worker_free(sl_runtime_t *rt, sl__worker_t *w)
         return;
     sl__stack_cache_free(rt, w);
     sl__oneshot_cache_free(w);
+    task_cache_free(w);
     sl__timer_heap_free(w);
     if (w->epfd >= 0)
         close(w->epfd);
@@ -1422,7 +1551,7 @@ int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void *
     sl__worker_t *w0 = rt->workers[0];
 
     /* The main task: spawned by hand because there is no task to spawn from yet. */
-    sl_task_t *t = task_alloc(rt);
+    sl_task_t *t = task_alloc(rt, w0);
     if (!t) {
         sl__io_fini(rt);
         atomic_store(&rt->running, 0);

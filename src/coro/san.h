@@ -23,6 +23,7 @@ void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, 
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
                                      size_t *size_old);
 void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
 #endif
 
 #if SLUICE_TSAN
@@ -34,6 +35,7 @@ void __tsan_set_fiber_name(void *fiber, const char *name);
 #endif
 
 #if SLUICE_VALGRIND
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
 

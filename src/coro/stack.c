@@ -58,6 +58,10 @@ sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
         /* A task never returns from its entry function, so the redzones of its last frames
          * stay poisoned; the next task on this stack must not trip over them. */
         __asan_unpoison_memory_region(s->lo, s->size);
+#elif SLUICE_VALGRIND
+        /* Memcheck made what lay below the last task's stack pointer inaccessible; the next
+         * task's first frame may start lower (stack colouring). */
+        VALGRIND_MAKE_MEM_UNDEFINED(s->lo, s->size);
 #endif
         return s;
     }
