@@ -569,11 +569,13 @@ static void task_free(sl_runtime_t *rt, sl_task_t *t)
             }
         } else {
             char *head = atomic_load_explicit(&home->task_remote, memory_order_relaxed);
-            do
+            for (;;) {
                 task_mem_link(mem, head);
-            while (!atomic_compare_exchange_weak_explicit(
-                &home->task_remote, &head, mem, memory_order_release, memory_order_relaxed));
-            return;
+                if (atomic_compare_exchange_weak_explicit(
+                        &home->task_remote, &head, mem, memory_order_release, memory_order_relaxed))
+                    return;
+                (void)task_mem_next(mem); /* unpoisons it, to write the new link */
+            }
         }
     }
     sl__free(rt, mem, TASK_SIZE);
