@@ -904,3 +904,31 @@ SL_TEST(task_memory_cached_per_worker_with_remote_frees)
 {
     test_run(2, main_task_cache, NULL);
 }
+
+/* Two workers free tasks of a third at once: their pushes onto its remote list race (a failed
+ * CAS rewrites the link of a block the sanitizers already saw poisoned). */
+static void *spawn_on_1_and_2_detached(void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    atomic_store(&cache_done, 0);
+    for (int i = 0; i < n; i++) {
+        sl_task_t *t = test_spawn_on(1 + (i & 1), count_done, NULL);
+        sl_task_detach(t);
+    }
+    while (atomic_load(&cache_done) < n)
+        ASSERT_OK(sl_task_yield());
+    return NULL;
+}
+
+static void *main_task_cache_race(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 20; round++)
+        test_join_ok(test_spawn_on(0, spawn_on_1_and_2_detached, (void *)(intptr_t)300));
+    return NULL;
+}
+
+SL_TEST(task_memory_remote_frees_race)
+{
+    test_run(3, main_task_cache_race, NULL);
+}
