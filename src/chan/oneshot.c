@@ -21,13 +21,7 @@
 #include <string.h>
 
 #include "core/rt.h"
-
-#if SLUICE_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
-#if SLUICE_VALGRIND
-#include <valgrind/memcheck.h>
-#endif
+#include "coro/san.h"
 
 enum {
     SENT = 1,        /* a value was stored (or handed over) */
@@ -113,36 +107,6 @@ static inline int both_gone(unsigned s)
 
 /* ---- Blocks and the per-worker cache ------------------------------------------------------ */
 
-/* A cached block is dead memory: the sanitizers report any access until it is reused. Its
- * first word links the free list (read and written with memcpy, as the block's type changes). */
-static inline void blk_poison(void *b, size_t n)
-{
-#if SLUICE_ASAN
-    ASAN_POISON_MEMORY_REGION(b, n);
-#elif SLUICE_VALGRIND
-    VALGRIND_MAKE_MEM_NOACCESS(b, n);
-#else
-    (void)b;
-    (void)n;
-#endif
-}
-
-static inline void *blk_unlink(void *b, size_t n)
-{
-#if SLUICE_ASAN
-    ASAN_UNPOISON_MEMORY_REGION(b, n);
-#elif SLUICE_VALGRIND
-    VALGRIND_MAKE_MEM_DEFINED(b, sizeof(void *));
-#endif
-    void *next;
-    memcpy(&next, b, sizeof next);
-#if SLUICE_VALGRIND
-    VALGRIND_MAKE_MEM_UNDEFINED(b, n);
-#endif
-    (void)n;
-    return next;
-}
-
 /* Called by whichever half goes last, which has exclusive access by then. A block goes to the
  * calling worker's cache, whichever worker allocated it: a cache is only ever touched by its
  * own thread, and the block's memory came from the same runtime's allocator. */
@@ -151,9 +115,7 @@ static void os_free(oneshot_t *o)
     int cls = o->cls;
     sl__worker_t *w = sl__tls_worker;
     if (cls >= 0 && w && w->rt == o->rt && w->os_cached[cls] < CACHE_MAX) {
-        void *next = w->os_cache[cls];
-        memcpy(o, &next, sizeof next);
-        blk_poison(o, class_size[cls]);
+        sl__dead_link(o, class_size[cls], w->os_cache[cls]);
         w->os_cache[cls] = o;
         w->os_cached[cls]++;
         return;
@@ -166,7 +128,7 @@ void sl__oneshot_cache_free(sl__worker_t *w)
     for (int c = 0; c < SL__OS_CLASSES; c++) {
         void *b = w->os_cache[c];
         while (b) {
-            void *next = blk_unlink(b, class_size[c]);
+            void *next = sl__dead_next(b, class_size[c]);
             sl__free(w->rt, b, class_size[c]);
             b = next;
         }
@@ -212,7 +174,7 @@ int sl_oneshot_new(size_t elem_size, sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx)
     oneshot_t *o;
     if (cls < 0 || !w || !(o = w->os_cache[cls]))
         return new_alloc(rt, elem_size, cls, tx, rx);
-    w->os_cache[cls] = blk_unlink(o, class_size[cls]);
+    w->os_cache[cls] = sl__dead_next(o, class_size[cls]);
     w->os_cached[cls]--;
     os_init(o, rt, elem_size, cls, tx, rx);
     return 0;

@@ -449,38 +449,14 @@ void sl__task_wake(sl_task_t *t)
 #define TASK_SIZE      (sizeof(sl_task_t) + SL__CACHELINE - 16)
 #define TASK_CACHE_MAX 512
 
-/* A cached block is dead memory: the sanitizers report any access until it is reused. Its
- * first word links the list. */
-static inline void task_mem_poison(char *m)
-{
-#if SLUICE_ASAN
-    __asan_poison_memory_region(m, TASK_SIZE);
-#elif SLUICE_VALGRIND
-    VALGRIND_MAKE_MEM_NOACCESS(m, TASK_SIZE);
-#else
-    (void)m;
-#endif
-}
-
 static inline void task_mem_link(char *m, char *next)
 {
-    memcpy(m, &next, sizeof next);
-    task_mem_poison(m);
+    sl__dead_link(m, TASK_SIZE, next);
 }
 
 static inline char *task_mem_next(char *m)
 {
-#if SLUICE_ASAN
-    __asan_unpoison_memory_region(m, TASK_SIZE);
-#elif SLUICE_VALGRIND
-    VALGRIND_MAKE_MEM_DEFINED(m, sizeof(char *));
-#endif
-    char *next;
-    memcpy(&next, m, sizeof next);
-#if SLUICE_VALGRIND
-    VALGRIND_MAKE_MEM_UNDEFINED(m, TASK_SIZE);
-#endif
-    return next;
+    return sl__dead_next(m, TASK_SIZE);
 }
 
 /* Moves the blocks of list m into w's cache up to TASK_CACHE_MAX, freeing the rest. Walks
