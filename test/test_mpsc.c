@@ -49,22 +49,12 @@ typedef struct op {
     size_t n;
     sl_mpsc_permit_t permit;
     int res;
-    _Atomic int started;
     _Atomic int done;
 } op_t;
-
-/* Waits until the task running op o has started its operation (then lets it park). */
-static void wait_started(op_t *o)
-{
-    while (!o->started)
-        ASSERT_OK(sl_sleep(SL_MSEC / 10));
-    ASSERT_OK(sl_sleep(SL_MSEC));
-}
 
 static void *do_send(void *arg)
 {
     op_t *o = arg;
-    o->started = 1;
     o->res = sl_mpsc_send(o->tx, &o->val);
     o->done = 1;
     return (void *)(intptr_t)o->res;
@@ -73,7 +63,6 @@ static void *do_send(void *arg)
 static void *do_recv(void *arg)
 {
     op_t *o = arg;
-    o->started = 1;
     o->res = sl_mpsc_recv(o->rx, &o->val);
     o->done = 1;
     return (void *)(intptr_t)o->res;
@@ -82,7 +71,6 @@ static void *do_recv(void *arg)
 static void *do_reserve_many(void *arg)
 {
     op_t *o = arg;
-    o->started = 1;
     o->res = sl_mpsc_reserve_many(o->tx, o->n, &o->permit);
     o->done = 1;
     return (void *)(intptr_t)o->res;
@@ -91,7 +79,6 @@ static void *do_reserve_many(void *arg)
 static void *do_closed(void *arg)
 {
     op_t *o = arg;
-    o->started = 1;
     o->res = sl_mpsc_tx_closed(o->tx);
     o->done = 1;
     return (void *)(intptr_t)o->res;
@@ -1744,14 +1731,12 @@ static void *main_cancel(void *arg)
     sl_mpsc_rx_t *rx;
     ASSERT_OK(sl_mpsc_new(8, 1, &tx, &rx));
     op_t r = {.rx = rx};
-    sl_task_t *t = test_spawn_on(workers - 1, do_recv, &r);
-    wait_started(&r);
+    sl_task_t *t = test_spawn_until_parked(workers - 1, do_recv, &r, &r.done);
     sl_task_abort(t);
     ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     fill(tx, 4, 1);
     op_t s = {.tx = tx, .val = 9};
-    t = test_spawn_on(workers - 1, do_send, &s);
-    wait_started(&s);
+    t = test_spawn_until_parked(workers - 1, do_send, &s, &s.done);
     sl_task_abort(t);
     ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     ASSERT_EQ_U(sl_mpsc_rx_len(rx), 1); /* 9 was not enqueued */

@@ -7,13 +7,6 @@
 #include "test.h"
 #include "test_rt.h"
 
-static uint64_t parks(void)
-{
-    sl_runtime_stats_t st;
-    sl_runtime_stats(sl_runtime_current(), &st);
-    return st.parks;
-}
-
 /* A task that locks (kind 0 mutex, 1 read, 2 write), records its order, and unlocks. */
 struct locker {
     sl_mutex_t *m;
@@ -45,11 +38,7 @@ static void *locker(void *arg)
 
 static sl_task_t *spawn_locker(int worker, struct locker *l)
 {
-    uint64_t base = parks();
-    sl_task_t *t = test_spawn_on(worker, locker, l);
-    while (parks() < base + 1 && !atomic_load(&l->done))
-        sl_task_yield();
-    return t;
+    return test_spawn_until_parked(worker, locker, l, &l->done);
 }
 
 /* ---- MX-01 ---- */
@@ -339,10 +328,7 @@ static void *main_forms(void *arg)
     sl_mutex_guard_t g, h;
     sl_mutex_init(&m);
     ASSERT_OK(sl_mutex_lock(&m, &g));
-    uint64_t base = parks();
-    sl_task_t *t = test_spawn_on(w, cancelled_locker, &m);
-    while (parks() < base + 1)
-        sl_task_yield();
+    sl_task_t *t = test_spawn_until_parked(w, cancelled_locker, &m, NULL);
     sl_task_abort(t);
     sl_join_t j;
     ASSERT_OK(sl_task_join(t, &j));

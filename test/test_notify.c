@@ -7,13 +7,6 @@
 #include "test.h"
 #include "test_rt.h"
 
-static uint64_t parks(void)
-{
-    sl_runtime_stats_t st;
-    sl_runtime_stats(sl_runtime_current(), &st);
-    return st.parks;
-}
-
 /* A task that waits on a notifier and records when it was woken. */
 struct wt {
     sl_notify_t *n;
@@ -46,11 +39,7 @@ static void wt_init(struct wt *a, sl_notify_t *n, atomic_int *seq)
 /* Spawns a waiter and returns once it is parked in its wait (or done). */
 static sl_task_t *spawn_wt(int worker, struct wt *a)
 {
-    uint64_t base = parks();
-    sl_task_t *t = test_spawn_on(worker, waiter, a);
-    while (parks() < base + 1 && !atomic_load(&a->done))
-        sl_task_yield();
-    return t;
+    return test_spawn_until_parked(worker, waiter, a, &a->done);
 }
 
 /* ---- NT-01 ---- */
@@ -482,14 +471,8 @@ static void *main_race(void *arg)
         int64_t lead = (it % 7) * 100 * SL_USEC;
         r.deadline = mode == 1 ? SL_FOREVER : sl_deadline_in(2 * SL_MSEC + lead);
         /* A queues first (unless its deadline passed before it ran), then B. */
-        uint64_t base = parks();
-        r.a = test_spawn_on(1, race_a, &r);
-        while (parks() < base + 1 && !atomic_load(&r.a_done))
-            sl_task_yield();
-        base = parks();
-        sl_task_t *b = test_spawn_on(1, race_b, &r);
-        while (parks() < base + 1)
-            sl_task_yield();
+        r.a = test_spawn_until_parked(1, race_a, &r, &r.a_done);
+        sl_task_t *b = test_spawn_until_parked(1, race_b, &r, NULL);
         sl_task_t *ab = NULL;
         if (mode == 1) {
             ab = test_spawn_on(1, race_aborter, &r);
@@ -611,10 +594,7 @@ static void *main_forms(void *arg)
     sl_notify_one(&n);
     ASSERT_OK(sl_notify_wait_until(&n, SL_FOREVER));
 
-    uint64_t base = parks();
-    sl_task_t *t = test_spawn_on(w, cancel_waiter, &n);
-    while (parks() < base + 1)
-        sl_task_yield();
+    sl_task_t *t = test_spawn_until_parked(w, cancel_waiter, &n, NULL);
     sl_task_abort(t);
     sl_join_t j;
     ASSERT_OK(sl_task_join(t, &j));
@@ -623,10 +603,7 @@ static void *main_forms(void *arg)
     ASSERT_OK(sl_notify_try_wait(&n)); /* nothing took it */
 
     /* A task that ends (panics) while chosen passes the notification on. */
-    base = parks();
-    t = test_spawn_on(w, enabled_then_panic, &n);
-    while (parks() < base + 1)
-        sl_task_yield();
+    t = test_spawn_until_parked(w, enabled_then_panic, &n, NULL);
     sl_notify_one(&n);
     ASSERT_OK(sl_task_join(t, &j));
     ASSERT_EQ(j.status, SL_TASK_PANICKED);

@@ -32,22 +32,12 @@ typedef struct op {
     sl_oneshot_rx_t *rx;
     u64 val;
     int res;
-    _Atomic int started;
     _Atomic int done;
 } op_t;
-
-/* Waits until the task running op o has started its operation (then lets it park). */
-static void wait_started(op_t *o)
-{
-    while (!o->started)
-        ASSERT_OK(sl_sleep(SL_MSEC / 10));
-    ASSERT_OK(sl_sleep(SL_MSEC));
-}
 
 static void *do_recv(void *arg)
 {
     op_t *o = arg;
-    o->started = 1;
     o->res = sl_oneshot_recv(o->rx, &o->val);
     o->done = 1;
     return (void *)(intptr_t)o->res;
@@ -56,7 +46,6 @@ static void *do_recv(void *arg)
 static void *do_closed(void *arg)
 {
     op_t *o = arg;
-    o->started = 1;
     o->res = sl_oneshot_tx_closed(o->tx);
     o->done = 1;
     return (void *)(intptr_t)o->res;
@@ -527,13 +516,11 @@ static void *main_cancel(void *arg)
     sl_oneshot_rx_t *rx;
     ASSERT_OK(sl_oneshot_new(8, &tx, &rx));
     op_t r = {.rx = rx};
-    sl_task_t *t = test_spawn_on(workers - 1, do_recv, &r);
-    wait_started(&r);
+    sl_task_t *t = test_spawn_until_parked(workers - 1, do_recv, &r, &r.done);
     sl_task_abort(t);
     ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     op_t c = {.tx = tx};
-    t = test_spawn_on(workers - 1, do_closed, &c);
-    wait_started(&c);
+    t = test_spawn_until_parked(workers - 1, do_closed, &c, &c.done);
     sl_task_abort(t);
     ASSERT_EQ(test_join_result(t), SL_ECANCELED);
     u64 v = 6, out;

@@ -6,6 +6,7 @@
 #ifndef SLUICE_TEST_RT_H
 #define SLUICE_TEST_RT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -41,6 +42,28 @@ static inline sl_task_t *test_spawn_on(int worker, void *(*fn)(void *), void *ar
     so.use_worker = worker >= 0;
     sl_task_t *t;
     ASSERT_OK(sl_task_spawn_ex(&so, fn, arg, &t));
+    return t;
+}
+
+/* Parks counted so far by every worker of the current runtime. */
+static inline uint64_t test_parks(void)
+{
+    sl_runtime_stats_t st;
+    sl_runtime_stats(sl_runtime_current(), &st);
+    return st.parks;
+}
+
+/* Spawns fn(arg) on `worker` (-1: the current one) and returns once the runtime has counted a
+ * park since, or *done (if not NULL) is set: when nothing else parks meanwhile, once the new
+ * task waits. The caller only yields, so its own waits never count. Deterministic, unlike a
+ * sleep that hopes the task got there. */
+static inline sl_task_t *test_spawn_until_parked(int worker, void *(*fn)(void *), void *arg,
+                                                 _Atomic int *done)
+{
+    uint64_t base = test_parks();
+    sl_task_t *t = test_spawn_on(worker, fn, arg);
+    while (test_parks() == base && !(done && atomic_load(done)))
+        ASSERT_OK(sl_task_yield());
     return t;
 }
 

@@ -7,13 +7,6 @@
 #include "test.h"
 #include "test_rt.h"
 
-static uint64_t parks(void)
-{
-    sl_runtime_stats_t st;
-    sl_runtime_stats(sl_runtime_current(), &st);
-    return st.parks;
-}
-
 static void settle(void)
 {
     for (int i = 0; i < 20; i++)
@@ -57,11 +50,7 @@ static void acq_init(struct acq *a, sl_sem_t *s, size_t n)
 /* Spawns an acquirer and returns once it is queued (or done). */
 static sl_task_t *spawn_acq(int worker, struct acq *a)
 {
-    uint64_t base = parks();
-    sl_task_t *t = test_spawn_on(worker, acquirer, a);
-    while (parks() < base + 1 && !atomic_load(&a->done))
-        sl_task_yield();
-    return t;
+    return test_spawn_until_parked(worker, acquirer, a, &a->done);
 }
 
 /* ---- SEM-01 ---- */
