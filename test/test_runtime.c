@@ -324,11 +324,11 @@ static __attribute__((unused)) void *main_overflow(void *arg)
     return NULL;
 }
 
-SL_TEST(stack_overflow_names_task)
+/* Runs fn as the main task of a one-worker runtime in a child process (guard pages on or off)
+ * and returns how the child ended; what it wrote to stderr is in buf. */
+static __attribute__((unused)) int run_in_child(void *(*fn)(void *), int guard_pages, char *buf,
+                                                size_t cap)
 {
-#if SLUICE_ASAN || SLUICE_VALGRIND
-    TEST_SKIP("the sanitizer or valgrind reports the overflow itself");
-#else
     int pfd[2];
     ASSERT_EQ(pipe(pfd), 0);
     pid_t pid = fork();
@@ -339,19 +339,29 @@ SL_TEST(stack_overflow_names_task)
         sl_runtime_opts_t o;
         sl_runtime_opts_init(&o);
         o.workers = 1;
-        sl_run(&o, main_overflow, NULL, NULL);
+        o.guard_pages = guard_pages;
+        sl_run(&o, fn, NULL, NULL);
         _exit(0);
     }
     close(pfd[1]);
-    char buf[4096];
     size_t n = 0;
     ssize_t r;
-    while (n < sizeof buf - 1 && (r = read(pfd[0], buf + n, sizeof buf - 1 - n)) > 0)
+    while (n < cap - 1 && (r = read(pfd[0], buf + n, cap - 1 - n)) > 0)
         n += (size_t)r;
     buf[n] = 0;
     close(pfd[0]);
     int status;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+SL_TEST(stack_overflow_names_task)
+{
+#if SLUICE_ASAN || SLUICE_VALGRIND
+    TEST_SKIP("the sanitizer or valgrind reports the overflow itself");
+#else
+    char buf[4096];
+    int status = run_in_child(main_overflow, 1, buf, sizeof buf);
     ASSERT(WIFSIGNALED(status));
     ASSERT_EQ(WTERMSIG(status), SIGABRT);
     ASSERT(strstr(buf, "stack overflow in task 'deep-thinker'") != NULL);
@@ -360,22 +370,13 @@ SL_TEST(stack_overflow_names_task)
 }
 
 /* Stacks without an MMU guard (guard_pages = 0) still catch the overflow with a canary. */
-static __attribute__((unused)) void *main_overflow_canary(void *arg)
-{
-    (void)arg;
-    sl_spawn_opts_t so = {.name = "canary-task", .stack_size = 32 * 1024};
-    sl_task_t *t;
-    ASSERT_OK(sl_task_spawn_ex(&so, overflower, NULL, &t));
-    sl_task_join(t, NULL);
-    return NULL;
-}
-
 static void *overflow_a_bit(void *arg)
 {
     (void)arg;
-    /* The top of a stack mapping is page-aligned and this frame sits in its top page, so the
-     * bottom of a 32 KiB stack without guard (32 KiB + the page that would have been the
-     * guard) is computable. Scribble where an overflow would land first: the canary. */
+    /* The top of a stack mapping is page-aligned and this frame sits in its top page (the
+     * stack colour moves it down by less than 2 KiB), so the bottom of a 32 KiB stack without
+     * guard (32 KiB + the page that would have been the guard) is computable. Scribble where an
+     * overflow would land first: the canary. */
     char probe;
     uintptr_t top = ((uintptr_t)&probe + 4095) & ~(uintptr_t)4095;
     volatile char *bottom = (volatile char *)(top - (32 * 1024 + 4096));
@@ -399,30 +400,8 @@ SL_TEST(stack_overflow_canary)
 #if SLUICE_ASAN || SLUICE_VALGRIND
     TEST_SKIP("the sanitizer or valgrind reports the overflow itself");
 #else
-    int pfd[2];
-    ASSERT_EQ(pipe(pfd), 0);
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        dup2(pfd[1], 2);
-        close(pfd[0]);
-        sl_runtime_opts_t o;
-        sl_runtime_opts_init(&o);
-        o.workers = 1;
-        o.guard_pages = 0;
-        sl_run(&o, main_canary, NULL, NULL);
-        _exit(0);
-    }
-    close(pfd[1]);
     char buf[4096];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof buf - 1 && (r = read(pfd[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)r;
-    buf[n] = 0;
-    close(pfd[0]);
-    int status;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    int status = run_in_child(main_canary, 0, buf, sizeof buf);
     ASSERT(WIFSIGNALED(status));
     ASSERT(strstr(buf, "stack overflow in task 'canary-task'") != NULL);
 #endif
