@@ -193,7 +193,10 @@ typedef struct sl__worker {
     _Alignas(SL__CACHELINE) sl_lock_t fresh_lock;
     sl_task_t *fresh_head, *fresh_tail; /* spawned, not started: others may steal them */
     _Atomic long fresh_len;
-    _Atomic int64_t fresh_head_at; /* when the head was spawned; INT64_MAX when empty */
+    /* When the head was spawned; INT64_MAX when the queue is empty. Idle workers poll it (not
+     * fresh_len, which every spawn writes) on a line of its own that is written only when the
+     * value changes, so a spinning thief does not take the spawner's lines away per spawn. */
+    _Alignas(SL__CACHELINE) _Atomic int64_t fresh_head_at;
 
     _Alignas(SL__CACHELINE) _Atomic(sl_task_t *) inbox; /* wakes from other threads */
     _Atomic int sleeping;
@@ -215,7 +218,10 @@ typedef struct sl__worker {
     char *task_cache; /* at most TASK_CACHE_MAX blocks, task_cached of them */
     int task_cached;
     char *task_adopted; /* a remote list taken whole, used up before the next one */
-    _Atomic(char *) task_remote;
+
+    /* Task memory other workers freed: CAS-pushed by them, on its own line (it shared one
+     * with the owner's cache, and spawn_join's spawner lost that line to every remote free). */
+    _Alignas(SL__CACHELINE) _Atomic(char *) task_remote;
 
     /* counters (owner writes, others read relaxed) */
     _Atomic uint64_t n_switches, n_direct, n_parks, n_steals, n_budget_yields, n_spawned;

@@ -334,8 +334,11 @@ static inline sl_task_t *rq_pop(sl__worker_t *w)
  * (INT64_MAX when the queue is empty), for thieves deciding whether it is old enough. */
 static inline void fresh_head_changed(sl__worker_t *w)
 {
-    atomic_store_explicit(&w->fresh_head_at, w->fresh_head ? w->fresh_head->fresh_at : INT64_MAX,
-                          memory_order_relaxed);
+    int64_t at = w->fresh_head ? w->fresh_head->fresh_at : INT64_MAX;
+    /* Tasks spawned in one run of the spawner share fresh_at: popping them one by one leaves
+     * the value, and the line idle workers poll, unchanged. */
+    if (atomic_load_explicit(&w->fresh_head_at, memory_order_relaxed) != at)
+        atomic_store_explicit(&w->fresh_head_at, at, memory_order_relaxed);
 }
 
 /* Under w->fresh_lock, so a load and a store (no locked RMW); read without the lock by idle
@@ -1129,9 +1132,10 @@ static int has_work(sl__worker_t *w)
  * (a long task, a long queue) gives half of its waiting tasks away. */
 static inline int stealable(sl__worker_t *v, int64_t now)
 {
-    return atomic_load_explicit(&v->fresh_len, memory_order_relaxed) > 0 &&
-           now - atomic_load_explicit(&v->fresh_head_at, memory_order_relaxed) >=
-               v->rt->opts.steal_delay_ns;
+    /* INT64_MAX (empty) makes the difference negative. Only fresh_head_at is read: see its
+     * declaration in rt.h. */
+    return now - atomic_load_explicit(&v->fresh_head_at, memory_order_relaxed) >=
+           v->rt->opts.steal_delay_ns;
 }
 
 /* When the oldest unstarted task of another worker becomes stealable (INT64_MAX: none). */
@@ -1141,7 +1145,7 @@ static int64_t next_stealable(sl__worker_t *w)
     int64_t at = INT64_MAX;
     for (int k = 0; k < rt->nworkers; k++) {
         sl__worker_t *v = rt->workers[k];
-        if (v == w || atomic_load_explicit(&v->fresh_len, memory_order_relaxed) == 0)
+        if (v == w)
             continue;
         int64_t h = atomic_load_explicit(&v->fresh_head_at, memory_order_relaxed);
         if (h != INT64_MAX && h + rt->opts.steal_delay_ns < at)
