@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -214,6 +215,79 @@ SL_TEST(steal_delay)
     sl_runtime_t *rt;
     ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
     ASSERT_EQ(test_alloc_live(), 0);
+}
+
+/* ---- a thief that takes half while the spawner keeps spawning ----
+ * steal() cuts the victim's whole fresh queue loose and puts the younger half back in front of
+ * what was spawned meanwhile. Worker 1 is held busy while worker 0's queue grows, then let go
+ * while the spawner keeps spawning: its first steal walks a long list with pushes arriving
+ * meanwhile. Every task must run exactly once, and each worker must start the tasks it got in
+ * spawn order (the half put back is older than anything pushed since). */
+
+#define GB_N 6000
+
+static int gb_order[2][GB_N]; /* spawn indices, in the order each worker started them */
+static int gb_count[2];       /* only the worker itself writes its own entry */
+static unsigned char gb_ran[GB_N];
+static atomic_int gb_go;
+
+static void *gb_task(void *arg)
+{
+    int i = (int)(intptr_t)arg, w = sl_worker_index();
+    gb_order[w][gb_count[w]++] = i;
+    __atomic_add_fetch(&gb_ran[i], 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void *gb_hold(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&gb_go))
+        ;
+    return NULL;
+}
+
+static void *main_give_back(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 3; round++) {
+        memset(gb_ran, 0, sizeof gb_ran);
+        gb_count[0] = gb_count[1] = 0;
+        atomic_store(&gb_go, 0);
+        sl_spawn_opts_t o = {.use_worker = 1, .worker = 1};
+        sl_task_t *hold;
+        ASSERT_OK(sl_task_spawn_ex(&o, gb_hold, NULL, &hold));
+        sl_joinset_t *set;
+        ASSERT_OK(sl_joinset_new(&set));
+        for (int i = 0; i < GB_N; i++) {
+            if (i == GB_N / 2)
+                atomic_store(&gb_go, 1);
+            ASSERT_OK(sl_joinset_spawn(set, gb_task, (void *)(intptr_t)i, NULL));
+        }
+        ASSERT_OK(sl_task_join(hold, NULL));
+        int joined = 0;
+        while (sl_joinset_join_next(set, NULL) == 0)
+            joined++;
+        sl_joinset_free(set);
+        ASSERT_EQ(joined, GB_N);
+        ASSERT_EQ(gb_count[0] + gb_count[1], GB_N);
+        for (int i = 0; i < GB_N; i++)
+            ASSERT_EQ(gb_ran[i], 1);
+        for (int w = 0; w < 2; w++)
+            for (int k = 1; k < gb_count[w]; k++)
+                ASSERT_LT(gb_order[w][k - 1], gb_order[w][k]);
+    }
+    sl_runtime_stats_t st;
+    sl_runtime_stats(sl_runtime_current(), &st);
+    ASSERT_GT_U(st.steals, 0);
+    return NULL;
+}
+
+SL_TEST(steal_gives_back_younger_half_in_order)
+{
+    sl_runtime_opts_t o = test_opts(2);
+    o.steal_delay_ns = -1; /* steal at once: many steals while the spawner spawns */
+    ASSERT_OK(sl_run(&o, main_give_back, NULL, NULL));
 }
 
 /* ---- blocking pool ---- */

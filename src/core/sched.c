@@ -1102,16 +1102,26 @@ static sl_task_t *pick_started(sl__worker_t *w)
 {
     if (w->batch_ran >= BATCH)
         return NULL;
-    /* pick() would take runnext (a woken task: started) or, past its streak, the older of the
-     * fresh and rq heads: only an rq head that has started will do. Only this worker pushes to
-     * its fresh queue, so fresh_len cannot grow between this check and pick(). */
-    if (!w->runnext || w->runnext_streak >= RUNNEXT_MAX) {
+    sl_task_t *t;
+    w->tick++;
+    if (w->runnext && w->runnext_streak < RUNNEXT_MAX) {
+        t = w->runnext; /* a woken task: started */
+        w->runnext = NULL;
+        w->runnext_streak++;
+    } else {
+        /* pick() would take the older of the fresh and rq heads: only an rq head that has
+         * started will do. A thief may put tasks back into the fresh queue right after this
+         * check (see steal()): they wait for the scheduler, which is all that costs. */
         if (atomic_load_explicit(&w->fresh_len, memory_order_relaxed) != 0)
             return NULL;
         if (w->rq_head && w->rq_head->state == SL__T_NEW)
             return NULL;
+        w->runnext_streak = 0;
+        if (!(t = rq_pop(w))) {
+            t = w->runnext;
+            w->runnext = NULL;
+        }
     }
-    sl_task_t *t = pick(w);
     if (t)
         w->batch_ran++;
     return t;
@@ -1154,7 +1164,14 @@ static int64_t next_stealable(sl__worker_t *w)
     return at;
 }
 
-/* Takes half of the unstarted tasks of another worker whose oldest is old enough. */
+/* Takes half of the unstarted tasks of another worker whose oldest is old enough.
+ * The victim's lock is held only to cut its whole queue loose and, afterwards, to put the
+ * younger half back in front of whatever it spawned meanwhile: finding the half-way node means
+ * walking the list, one cache miss per task (the spawner has just written each one), and with
+ * the walk under the lock a spawner that kept spawning spun for as long as the thief walked
+ * (spawn_join: hundreds of tasks per steal). In between, the victim sees an empty fresh queue
+ * for a moment; its own tasks keep their order, since the half put back is older than anything
+ * pushed meanwhile. */
 static int steal(sl__worker_t *w)
 {
     sl_runtime_t *rt = w->rt;
@@ -1177,27 +1194,36 @@ static int steal(sl__worker_t *w)
             continue;
         }
         long len = atomic_load_explicit(&v->fresh_len, memory_order_relaxed);
-        long take = (len + 1) / 2;
-        long got = 0;
-        while (got < take && v->fresh_head) {
-            sl_task_t *t = v->fresh_head;
-            v->fresh_head = t->next;
-            if (!v->fresh_head)
-                v->fresh_tail = NULL;
+        sl_task_t *head = v->fresh_head, *tail = v->fresh_tail;
+        v->fresh_head = v->fresh_tail = NULL;
+        fresh_head_changed(v);
+        fresh_len_add(v, -len);
+        sl__unlock(&v->fresh_lock);
+
+        long take = (len + 1) / 2, got = 0;
+        sl_task_t *t = head;
+        while (got < take) {
+            sl_task_t *nx = t->next;
             t->worker = w;
             rq_push(w, t);
+            t = nx;
             got++;
         }
-        fresh_head_changed(v);
-        fresh_len_add(v, -got);
-        sl__unlock(&v->fresh_lock);
-        if (got) {
-            atomic_store_explicit(&w->n_steals,
-                                  atomic_load_explicit(&w->n_steals, memory_order_relaxed) +
-                                      (uint64_t)got,
-                                  memory_order_relaxed);
-            return 1;
+        if (t) {
+            /* Put the rest back, in front of what the victim spawned meanwhile. */
+            sl__lock(&v->fresh_lock);
+            tail->next = v->fresh_head;
+            if (!v->fresh_head)
+                v->fresh_tail = tail;
+            v->fresh_head = t;
+            fresh_head_changed(v);
+            fresh_len_add(v, len - got);
+            sl__unlock(&v->fresh_lock);
         }
+        atomic_store_explicit(
+            &w->n_steals, atomic_load_explicit(&w->n_steals, memory_order_relaxed) + (uint64_t)got,
+            memory_order_relaxed);
+        return 1;
     }
     return 0;
 }
