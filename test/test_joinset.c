@@ -1130,3 +1130,83 @@ SL_TEST(alloc_reuses_entries)
 {
     test_run(1, main_alloc, NULL);
 }
+
+/* ---- tasks ending while the set holds their entry pinned ----
+ * on_done() delivers an entry without the set's lock, except when the entry is pinned: by its
+ * spawn (the task may run and end on the other worker before sl_joinset_spawn returns) or by an
+ * abort using the handle; then the pinner finishes the delivery. Tasks on worker 1 end at once,
+ * after a yield, or by panicking, while worker 0 spawns them and aborts them one by one and all
+ * together. Every task is joined exactly once, with an outcome that fits what it did; every
+ * fourth round detaches everything and frees the set while tasks still run (the last on_done
+ * frees the set), and nothing leaks. */
+
+static void *pin_task(void *arg)
+{
+    intptr_t i = (intptr_t)arg;
+    if (i % 3 == 1)
+        (void)sl_task_yield();
+    if (i % 3 == 2) {
+        (void)sl_task_yield();
+        sl_panic("pin %ld", (long)i);
+    }
+    return arg;
+}
+
+#define PIN_N 48
+
+static void *main_pins(void *arg)
+{
+    (void)arg;
+    sl_spawn_opts_t so = {.use_worker = 1, .worker = 1};
+    for (int round = 0; round < 400; round++) {
+        sl_joinset_t *set;
+        ASSERT_OK(sl_joinset_new(&set));
+        uint64_t ids[PIN_N];
+        for (intptr_t i = 0; i < PIN_N; i++) {
+            ASSERT_OK(sl_joinset_spawn_ex(set, &so, pin_task, (void *)i, &ids[i]));
+            if (i > 0 && (round & 1))
+                (void)sl_joinset_abort(set, ids[i - 1]);
+        }
+        if (round % 4 == 3) {
+            sl_joinset_detach_all(set);
+            sl_joinset_free(set);
+            continue;
+        }
+        if (round % 4 == 2)
+            sl_joinset_abort_all(set);
+        int seen[PIN_N] = {0};
+        sl_join_t j;
+        int r, joined = 0;
+        while ((r = sl_joinset_join_next(set, &j)) == 0) {
+            int k = -1;
+            for (int i = 0; i < PIN_N; i++)
+                if (ids[i] == j.id)
+                    k = i;
+            ASSERT_GE(k, 0);
+            seen[k]++;
+            joined++;
+            if (j.status == SL_TASK_PANICKED) {
+                ASSERT_EQ(k % 3, 2);
+                char want[32];
+                snprintf(want, sizeof want, "pin %d", k);
+                ASSERT_STR_EQ(j.message, want);
+            } else if (j.status == SL_TASK_RETURNED) {
+                ASSERT_NE(k % 3, 2);
+                ASSERT_EQ((intptr_t)j.value, k);
+            } else {
+                ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+            }
+        }
+        ASSERT_EQ(r, SL_EEMPTY);
+        ASSERT_EQ(joined, PIN_N);
+        for (int i = 0; i < PIN_N; i++)
+            ASSERT_EQ(seen[i], 1);
+        sl_joinset_free(set);
+    }
+    return NULL;
+}
+
+SL_TEST(on_done_races_pins_2workers)
+{
+    test_run(2, main_pins, NULL);
+}

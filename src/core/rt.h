@@ -193,6 +193,7 @@ typedef struct sl__worker {
     _Alignas(SL__CACHELINE) sl_lock_t fresh_lock;
     sl_task_t *fresh_head, *fresh_tail; /* spawned, not started: others may steal them */
     _Atomic long fresh_len;
+    int fresh_transit; /* a thief holds the queue's older tasks and will put some back */
     /* When the head was spawned; INT64_MAX when the queue is empty. Idle workers poll it (not
      * fresh_len, which every spawn writes) on a line of its own that is written only when the
      * value changes, so a spinning thief does not take the spawner's lines away per spawn. */

@@ -1062,7 +1062,8 @@ static sl_task_t *pop_oldest(sl__worker_t *w)
         return rq_pop(w);
     sl__lock(&w->fresh_lock);
     sl_task_t *f = w->fresh_head;
-    if (f && (!w->rq_head || f->seq < w->rq_head->seq)) {
+    /* While a thief is to put older tasks back (steal()), the queue holds only younger ones. */
+    if (f && !w->fresh_transit && (!w->rq_head || f->seq < w->rq_head->seq)) {
         w->fresh_head = f->next;
         if (!w->fresh_head)
             w->fresh_tail = NULL;
@@ -1169,9 +1170,9 @@ static int64_t next_stealable(sl__worker_t *w)
  * younger half back in front of whatever it spawned meanwhile: finding the half-way node means
  * walking the list, one cache miss per task (the spawner has just written each one), and with
  * the walk under the lock a spawner that kept spawning spun for as long as the thief walked
- * (spawn_join: hundreds of tasks per steal). In between, the victim sees an empty fresh queue
- * for a moment; its own tasks keep their order, since the half put back is older than anything
- * pushed meanwhile. */
+ * (spawn_join: hundreds of tasks per steal). In between, the victim may push but does not pop
+ * its fresh queue (fresh_transit) and no other thief takes from it, so its tasks still start in
+ * spawn order; a victim that went to sleep meanwhile is woken. */
 static int steal(sl__worker_t *w)
 {
     sl_runtime_t *rt = w->rt;
@@ -1189,13 +1190,15 @@ static int steal(sl__worker_t *w)
             continue;
         if (!sl__trylock(&v->fresh_lock))
             continue;
-        if (!v->fresh_head || now - v->fresh_head->fresh_at < rt->opts.steal_delay_ns) {
+        if (!v->fresh_head || v->fresh_transit ||
+            now - v->fresh_head->fresh_at < rt->opts.steal_delay_ns) {
             sl__unlock(&v->fresh_lock);
             continue;
         }
         long len = atomic_load_explicit(&v->fresh_len, memory_order_relaxed);
         sl_task_t *head = v->fresh_head, *tail = v->fresh_tail;
         v->fresh_head = v->fresh_tail = NULL;
+        v->fresh_transit = len > 1;
         fresh_head_changed(v);
         fresh_len_add(v, -len);
         sl__unlock(&v->fresh_lock);
@@ -1216,9 +1219,14 @@ static int steal(sl__worker_t *w)
             if (!v->fresh_head)
                 v->fresh_tail = tail;
             v->fresh_head = t;
+            v->fresh_transit = 0;
             fresh_head_changed(v);
             fresh_len_add(v, len - got);
             sl__unlock(&v->fresh_lock);
+            /* It may have found nothing to run meanwhile and gone to sleep (idle_sleep stores
+             * `sleeping`, then looks at fresh_len): the exchange in sl__wake_worker orders our
+             * fresh_len store before our look at `sleeping`. */
+            sl__wake_worker(v);
         }
         atomic_store_explicit(
             &w->n_steals, atomic_load_explicit(&w->n_steals, memory_order_relaxed) + (uint64_t)got,

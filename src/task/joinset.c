@@ -1,20 +1,35 @@
 /*
  * JoinSet: tasks joined in completion order (tokio::task::JoinSet).
  *
- * Each task of the set has an entry (a node) that moves between lists under the set's lock:
- * "running" from spawn until the task ends, then "done" (in completion order) until it is
- * joined, or "detached" after sl_joinset_detach_all(). The runtime calls on_done() once per
- * task, after the task has ended and its sl_defer cleanups have run, from whichever thread ran
- * it. on_done() either hands the outcome straight to a waiting join_next (claim protocol: only
- * a waiter whose claim succeeded gets it, so a cancelled or losing join_next never loses a
- * task) or copies it into the entry and appends that to "done"; then it drops the set's handle
- * (a panicked task's handle stays in its entry, for the message). Joined nodes go to a free list
- * owned by the set, so a set that has reached its peak size allocates nothing more per task.
+ * Each task of the set has an entry (a node). The set's owner side (spawn, join_next, abort,
+ * detach, free: any task, under the set's lock) keeps the nodes in lists: "running" from spawn
+ * until the node is absorbed after its task ended, then "done" (in completion order) until it is
+ * joined, or "detached" after sl_joinset_detach_all(). The runtime calls on_done() once per task,
+ * after the task has ended and its sl_defer cleanups have run, from whichever thread ran it.
+ *
+ * on_done() does not take the lock in the common case: it copies the outcome into the node,
+ * drops the set's handle to the task (a panicked task's handle stays in the node, for the
+ * message) and pushes the node onto `completed`, a lock-free stack on a cache line of its own;
+ * the owner side absorbs that stack into its lists under the lock (drain()). When a join_next
+ * waits, the stack's word says so (COMPLETED_WAITING) and on_done() takes the lock instead, to
+ * hand the outcome to the waiter (claim protocol: only a waiter whose claim succeeded gets it,
+ * so a cancelled or losing join_next never loses a task). Before this, on_done() took the lock
+ * and unlinked the node from "running", so on two workers the spawner and the other worker's
+ * on_done() passed the lock, the node's neighbours and the list heads between cores on every
+ * task (spawn_join). Joined nodes go to a free list owned by the set, so a set that has reached
+ * its peak size allocates nothing more per task.
+ *
+ * The handle in a node: `hs` says who holds it. A node is PINNED while its spawn is in progress
+ * and while sl_joinset_abort*() uses the handle without the lock; an on_done() that finds its
+ * node pinned leaves its remaining work (handle, delivery) to the pinner, so a node is never
+ * absorbed and recycled under a pinner's feet.
  *
  * Lifetime: on_done() uses the set after the task has ended, so the set's memory must outlive
- * every pending on_done(). nlive counts them (under the lock); sl_joinset_free() marks the set
- * as freeing and whoever brings nlive to 0 with the flag set frees the memory: the freer
- * itself in the common case, or the last on_done() of a detached task.
+ * every pending on_done(). A lock-free push is the last thing on_done() does with the set, and
+ * the locked path decides under the lock. sl_joinset_free() swaps COMPLETED_FREEING into the
+ * stack word; each on_done() that finds it counts `orphans` down, and whoever brings that count
+ * to zero (it starts at minus the number still pending) frees the memory: the freer itself in
+ * the common case, or the last on_done() of a detached task.
  */
 #include <string.h>
 
@@ -22,15 +37,29 @@
 
 enum { N_RUNNING = 0, N_DONE = 1, N_DETACHED = 2, N_FREE = 3 };
 
+/* Who holds the set's handle to a node's task (node_t.hs). */
+enum {
+    H_HELD = 0,    /* the set: the task has not ended */
+    H_PINNED = 1,  /* a spawn in progress or an abort is using it; on_done() defers to it */
+    H_ENDED = 2,   /* on_done() has run: it dropped the handle, or kept a panicked one in t */
+    H_DROPPED = 3, /* detach_all() dropped it */
+};
+
+/* The `completed` word: a stack of nodes, or one of these (nodes are 8-aligned). */
+#define COMPLETED_WAITING ((uintptr_t)1) /* empty, and a join_next waits: take the lock */
+#define COMPLETED_FREEING ((uintptr_t)3) /* the set is being freed */
+#define COMPLETED_TAGS    ((uintptr_t)3)
+
 typedef struct node {
     struct node *next, *prev; /* in one of the set's lists (circular, with a sentinel) */
-    sl_task_t *t;             /* running: the handle (NULL while the spawn is in progress);
-                                 done: NULL, or the handle of a panicked task (its message) */
+    struct node *cnext;       /* in the completed stack */
+    sl_task_t *t;             /* held: the handle; done: NULL, or a panicked task's handle */
     sl_joinset_t *set;
-    int where;   /* N_* */
-    int status;  /* done: how the task ended (sl_task_status_t) */
-    void *value; /* done: what it returned */
-    uint64_t id; /* done: its id */
+    void *value;    /* done: what it returned */
+    uint64_t id;    /* the task's id, stored by the spawn */
+    _Atomic int hs; /* H_* */
+    short status;   /* done: how the task ended (sl_task_status_t) */
+    short where;    /* N_* */
 } node_t;
 
 typedef struct list {
@@ -41,12 +70,14 @@ struct sl_joinset {
     sl_lock_t lock;
     sl_runtime_t *rt;
     list_t running, done, detached;
-    node_t *free;  /* recycled nodes, singly linked through next */
-    size_t len;    /* running + done */
-    size_t nlive;  /* nodes whose on_done() has not run yet: running + detached */
-    size_t nnodes; /* nodes allocated (for freeing) */
-    int freeing;
-    sl_waitq_t waiters; /* join_next clauses */
+    node_t *free;       /* recycled nodes, singly linked through next */
+    size_t len;         /* running + done (absorbed or not) */
+    size_t nlive;       /* nodes not absorbed yet: their task's end has not been seen */
+    size_t nnodes;      /* nodes allocated (for freeing) */
+    sl_waitq_t waiters; /* join_next clauses; non-empty exactly when completed is WAITING */
+    /* Pushed by on_done() on other threads: a line of its own. */
+    _Alignas(SL__CACHELINE) _Atomic uintptr_t completed;
+    _Atomic long orphans; /* see the lifetime note above */
 };
 
 static void list_init(list_t *l)
@@ -92,13 +123,17 @@ static void node_put(sl_joinset_t *s, node_t *n)
     s->free = n;
 }
 
-/* Frees the set's memory. Nothing references it any more. */
+/* Frees the set's memory. Nothing references it any more; the detached list holds the nodes of
+ * detached tasks that ended after the set began to be freed. */
 static void set_destroy(sl_joinset_t *s)
 {
     sl_runtime_t *rt = s->rt;
     size_t freed = 0;
+    node_t *n;
+    while ((n = list_pop(&s->detached)))
+        node_put(s, n);
     while (s->free) {
-        node_t *n = s->free;
+        n = s->free;
         s->free = n->next;
         sl__free(rt, n, sizeof *n);
         freed++;
@@ -119,6 +154,8 @@ int sl_joinset_new(sl_joinset_t **out)
     list_init(&s->running);
     list_init(&s->done);
     list_init(&s->detached);
+    atomic_init(&s->completed, 0);
+    atomic_init(&s->orphans, 0);
     *out = s;
     return 0;
 }
@@ -134,109 +171,53 @@ static void node_result(const node_t *n, sl_join_t *out)
     }
 }
 
-/* Called by the runtime once the task has ended (any thread, no locks held), while the task is
- * still in this thread's cache. The outcome is copied into the entry (or straight into a waiting
- * join_next's sl_join_t) and the set's handle is dropped here, so the task is freed when its
- * worker reaps it, a moment later, instead of when join_next gets to it: in a batch of
- * thousands, by then the task had left every cache but L3 (spawn_join). Only a panicked task
- * keeps its handle, for its message. */
-static void on_done(sl_task_t *t, void *arg)
+/* Under the lock: a node whose task has ended leaves "running" (or "detached") for "done" (or
+ * the free list). A detached panicked task's handle is dropped here: nobody will join it. */
+static void absorb(sl_joinset_t *s, node_t *n)
 {
-    node_t *n = arg;
-    sl_joinset_t *s = n->set;
-    sl_waiter_t *wake = NULL;
-    sl_task_t *drop = NULL;
-    int panicked = t->status == SL_TASK_PANICKED;
-    sl__lock(&s->lock);
     list_unlink(n);
+    s->nlive--;
     if (n->where == N_DETACHED) {
-        n->t = NULL; /* the set dropped its handle at detach_all */
+        if (n->t)
+            sl_task_detach(n->t); /* not the last reference while its worker has not reaped it */
         node_put(s, n);
     } else {
-        sl_waiter_t *w = s->waiters.head ? sl__waitq_claim_first(&s->waiters) : NULL;
-        drop = t;
-        if (w) {
-            /* The claimed waiter has won: its result goes straight into its sl_join_t. */
-            sl_join_t *out = w->clause->buf;
-            if (out)
-                sl__task_outcome(t, out);
-            w->res = 0;
-            w->wake_next = NULL;
-            wake = w;
-            node_put(s, n);
-            if (--s->len == 0)
-                sl__waitq_claim_all(&s->waiters, SL_EEMPTY, &wake);
-        } else {
-            n->status = t->status;
-            n->value = sl__task_value(t);
-            n->id = t->id;
-            n->t = panicked ? t : NULL;
-            if (panicked)
-                drop = NULL;
-            n->where = N_DONE;
-            list_append(&s->done, n);
-        }
+        n->where = N_DONE;
+        list_append(&s->done, n);
     }
-    int destroy = --s->nlive == 0 && s->freeing;
-    sl__unlock(&s->lock);
-    if (drop)
-        sl_task_detach(drop); /* not the last reference: the runtime still holds the task */
-    sl__waiters_wake(wake);
-    if (destroy)
-        set_destroy(s);
 }
 
-int sl_joinset_spawn_ex(sl_joinset_t *s, const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg,
-                        uint64_t *id)
+/* Under the lock: absorbs everything on_done() pushed, in completion order. */
+static void drain(sl_joinset_t *s)
 {
-    sl__self_checked("sl_joinset_spawn");
-    /* Link the entry first: the task may start and end on another worker before sl__spawn
-     * returns, and its on_done() needs to find the entry in "running". */
-    sl__lock(&s->lock);
-    SL__ASSERT(!s->freeing, "sl_joinset_spawn on a freed set");
-    node_t *n = s->free;
-    if (n) {
-        s->free = n->next;
-    } else {
-        sl__unlock(&s->lock);
-        n = sl__alloc(s->rt, sizeof *n);
-        if (!n)
-            return SL_ENOMEM;
-        sl__lock(&s->lock);
-        s->nnodes++;
+    uintptr_t h = atomic_load_explicit(&s->completed, memory_order_relaxed);
+    if (h <= COMPLETED_TAGS)
+        return;
+    /* Only pushes can change a stack word meanwhile (the tags are set under the lock). */
+    h = atomic_exchange_explicit(&s->completed, 0, memory_order_acquire);
+    node_t *rev = NULL;
+    for (node_t *n = (node_t *)h; n;) {
+        node_t *next = n->cnext;
+        n->cnext = rev;
+        rev = n;
+        n = next;
     }
-    n->t = NULL;
-    n->set = s;
-    n->where = N_RUNNING;
-    list_append(&s->running, n);
-    s->len++;
-    s->nlive++;
-    sl__unlock(&s->lock);
-
-    /* n->t is set by the spawn before the task can run, so the lock is not needed again: on
-     * success the node belongs to on_done() and a later owner call, not to us. */
-    sl_task_t *t;
-    int r = sl__spawn(opts, fn, arg, on_done, n, &n->t, id, &t);
-    if (r) {
-        sl__lock(&s->lock);
-        list_unlink(n);
-        node_put(s, n);
-        s->len--;
-        s->nlive--;
-        sl__unlock(&s->lock);
-        return r;
+    while (rev) {
+        node_t *next = rev->cnext;
+        absorb(s, rev);
+        rev = next;
     }
-    return 0;
 }
 
-int sl_joinset_spawn(sl_joinset_t *s, sl_task_fn fn, void *arg, uint64_t *id)
+/* Under the lock, after the waiters changed: COMPLETED_WAITING exactly while some wait. */
+static void waiting_sync(sl_joinset_t *s)
 {
-    return sl_joinset_spawn_ex(s, NULL, fn, arg, id);
+    if (!s->waiters.head &&
+        atomic_load_explicit(&s->completed, memory_order_relaxed) == COMPLETED_WAITING)
+        atomic_store_explicit(&s->completed, 0, memory_order_relaxed);
 }
 
-/* ---- join_next as a waitable ------------------------------------------------------------- */
-
-/* Under the lock: takes the oldest ended entry into out (1), or returns 0. A panicked task's
+/* Under the lock: takes the oldest done entry into out (1), or returns 0. A panicked task's
  * handle comes back in *panicked, to be joined outside the lock (its message); else NULL. */
 static int take_done(sl_joinset_t *s, sl_join_t *out, sl_task_t **panicked)
 {
@@ -251,11 +232,169 @@ static int take_done(sl_joinset_t *s, sl_join_t *out, sl_task_t **panicked)
     return 1;
 }
 
+/* An on_done() that found the set being freed: the set only counts it. */
+static void orphan(sl_joinset_t *s)
+{
+    if (atomic_fetch_sub_explicit(&s->orphans, 1, memory_order_acq_rel) == 1)
+        set_destroy(s);
+}
+
+/* on_done() with a join_next waiting (or any state, under the lock): absorbs the node and hands
+ * the oldest outcomes to waiters whose claim succeeds (straight into their sl_join_t; a
+ * panicked task's handle goes in the clause's arg, for jn_complete). Returns 1 when the set
+ * turned out to be being freed (the node is an orphan). */
+static int deliver_locked(sl_joinset_t *s, node_t *n)
+{
+    sl_waiter_t *wake = NULL;
+    sl__lock(&s->lock);
+    if (atomic_load_explicit(&s->completed, memory_order_relaxed) == COMPLETED_FREEING) {
+        sl__unlock(&s->lock);
+        orphan(s);
+        return 1;
+    }
+    drain(s);
+    absorb(s, n);
+    sl_waiter_t *w;
+    while (!list_empty(&s->done) && (w = sl__waitq_claim_first(&s->waiters))) {
+        sl_task_t *panicked = NULL;
+        take_done(s, w->clause->buf, &panicked);
+        w->clause->arg = (uintptr_t)panicked;
+        w->res = 0;
+        w->wake_next = wake;
+        wake = w;
+    }
+    if (s->len == 0)
+        sl__waitq_claim_all(&s->waiters, SL_EEMPTY, &wake);
+    waiting_sync(s);
+    sl__unlock(&s->lock);
+    sl__waiters_wake(wake);
+    return 0;
+}
+
+/* Hands a node whose task has ended to the owner side: a lock-free push, or the locked path
+ * when a join_next waits. After this the node may be absorbed, joined and reused at once.
+ * Returns 1 when the set is being freed (the node is an orphan). */
+static int deliver(sl_joinset_t *s, node_t *n)
+{
+    uintptr_t h = atomic_load_explicit(&s->completed, memory_order_relaxed);
+    for (;;) {
+        if (h == COMPLETED_WAITING)
+            return deliver_locked(s, n);
+        if (h == COMPLETED_FREEING) {
+            orphan(s);
+            return 1;
+        }
+        n->cnext = (node_t *)h;
+        if (atomic_compare_exchange_weak_explicit(&s->completed, &h, (uintptr_t)n,
+                                                  memory_order_release, memory_order_relaxed))
+            return 0;
+    }
+}
+
+/* What on_done() leaves undone when it finds its node pinned: done by the pinner once it has
+ * finished with the handle t (the lock not held). */
+static void finish_ended(sl_joinset_t *s, node_t *n, sl_task_t *t)
+{
+    sl_task_t *keep = n->status == SL_TASK_PANICKED ? t : NULL;
+    n->t = keep;
+    if (deliver(s, n) && keep)
+        sl_task_detach(keep); /* orphaned: nobody will join it */
+    if (!keep)
+        sl_task_detach(t);
+}
+
+/* Ends a pin taken on n (a spawn or an abort): the handle goes back to the set, or, if the task
+ * ended meanwhile, on_done()'s remaining work is done here. */
+static void unpin(sl_joinset_t *s, node_t *n, sl_task_t *t)
+{
+    int hs = H_PINNED;
+    if (!atomic_compare_exchange_strong_explicit(&n->hs, &hs, H_HELD, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        finish_ended(s, n, t); /* hs == H_ENDED */
+}
+
+/* Called by the runtime once the task has ended (any thread, no locks held), while the task is
+ * still in this thread's cache. The outcome goes into the node and the set's handle is dropped
+ * here, so the task is freed when its worker reaps it, a moment later, instead of when
+ * join_next gets to it: in a batch of thousands, by then the task had left every cache but L3
+ * (spawn_join). Only a panicked task keeps its handle, for its message. */
+static void on_done(sl_task_t *t, void *arg)
+{
+    node_t *n = arg;
+    sl_joinset_t *s = n->set;
+    n->status = (short)t->status;
+    n->value = sl__task_value(t);
+    int old = atomic_exchange_explicit(&n->hs, H_ENDED, memory_order_acq_rel);
+    if (old == H_PINNED)
+        return; /* the pinner finishes (unpin) */
+    if (old == H_DROPPED) {
+        deliver(s, n); /* detached: no handle */
+        return;
+    }
+    finish_ended(s, n, t);
+}
+
+int sl_joinset_spawn_ex(sl_joinset_t *s, const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg,
+                        uint64_t *id)
+{
+    sl__self_checked("sl_joinset_spawn");
+    /* Link the entry first: the task may start and end on another worker before sl__spawn
+     * returns. The entry is pinned until then, so that its on_done() leaves the delivery to us
+     * instead of letting the entry be joined and reused while we still write to it. */
+    sl__lock(&s->lock);
+    SL__ASSERT(atomic_load_explicit(&s->completed, memory_order_relaxed) != COMPLETED_FREEING,
+               "sl_joinset_spawn on a freed set");
+    node_t *n = s->free;
+    if (n) {
+        s->free = n->next;
+    } else {
+        sl__unlock(&s->lock);
+        n = sl__alloc(s->rt, sizeof *n);
+        if (!n)
+            return SL_ENOMEM;
+        sl__lock(&s->lock);
+        s->nnodes++;
+    }
+    n->t = NULL;
+    n->set = s;
+    n->where = N_RUNNING;
+    atomic_store_explicit(&n->hs, H_PINNED, memory_order_relaxed);
+    list_append(&s->running, n);
+    s->len++;
+    s->nlive++;
+    sl__unlock(&s->lock);
+
+    /* sl__spawn stores the handle and the id in the entry before the task can run. */
+    sl_task_t *t;
+    int r = sl__spawn(opts, fn, arg, on_done, n, &n->t, &n->id, &t);
+    if (r) {
+        sl__lock(&s->lock);
+        list_unlink(n);
+        node_put(s, n);
+        s->len--;
+        s->nlive--;
+        sl__unlock(&s->lock);
+        return r;
+    }
+    if (id)
+        *id = n->id; /* still ours: pinned */
+    unpin(s, n, t);
+    return 0;
+}
+
+int sl_joinset_spawn(sl_joinset_t *s, sl_task_fn fn, void *arg, uint64_t *id)
+{
+    return sl_joinset_spawn_ex(s, NULL, fn, arg, id);
+}
+
+/* ---- join_next as a waitable ------------------------------------------------------------- */
+
 static int jn_poll(sl_clause_t *c)
 {
     sl_joinset_t *s = c->obj;
     sl_task_t *panicked = NULL;
     sl__lock(&s->lock);
+    drain(s);
     int r = take_done(s, c->buf, &panicked) ? 0 : s->len == 0 ? SL_EEMPTY : SL_EAGAIN;
     sl__unlock(&s->lock);
     if (panicked)
@@ -269,17 +408,30 @@ static int jn_arm(sl_clause_t *c)
     int r = SL__ARMED;
     c->arg = 0;
     sl__lock(&s->lock);
-    if (!list_empty(&s->done) || s->len == 0) {
-        if (sl__claim_self(c)) {
-            sl_task_t *panicked = NULL;
-            c->w.res = take_done(s, c->buf, &panicked) ? 0 : SL_EEMPTY;
-            c->arg = (uintptr_t)panicked;
-            r = SL__DONE;
-        } else {
-            r = SL__LOST;
+    for (;;) {
+        drain(s);
+        if (!list_empty(&s->done) || s->len == 0) {
+            if (sl__claim_self(c)) {
+                sl_task_t *panicked = NULL;
+                c->w.res = take_done(s, c->buf, &panicked) ? 0 : SL_EEMPTY;
+                c->arg = (uintptr_t)panicked;
+                r = SL__DONE;
+            } else {
+                r = SL__LOST;
+            }
+            break;
         }
-    } else {
+        /* Tell on_done() to take the lock from now on. A push after the drain above makes
+         * the exchange fail: drain again. */
+        uintptr_t h = atomic_load_explicit(&s->completed, memory_order_relaxed);
+        if (h == 0 &&
+            !atomic_compare_exchange_strong_explicit(&s->completed, &h, COMPLETED_WAITING,
+                                                     memory_order_relaxed, memory_order_relaxed))
+            continue;
+        if (h > COMPLETED_TAGS)
+            continue;
         sl__waitq_push(&s->waiters, &c->w);
+        break;
     }
     sl__unlock(&s->lock);
     return r;
@@ -290,6 +442,7 @@ static void jn_disarm(sl_clause_t *c)
     sl_joinset_t *s = c->obj;
     sl__lock(&s->lock);
     sl__waitq_remove(&s->waiters, &c->w);
+    waiting_sync(s);
     sl__unlock(&s->lock);
 }
 
@@ -336,8 +489,8 @@ int sl_joinset_try_join_next(sl_joinset_t *s, sl_join_t *out)
 
 /* Aborts the tasks of the running list without holding the lock across sl_task_abort(), which
  * may write to another worker's eventfd. The running nodes are moved to a private list and put
- * back one by one; on_done() can still unlink a node from the private list (it only touches the
- * node's neighbours, under the lock). A reference keeps each task alive while it is aborted. */
+ * back one by one. Each node is pinned while its task is aborted: the set's handle keeps the
+ * task alive, and an on_done() meanwhile leaves its node to unpin() instead of delivering it. */
 static int abort_where(sl_joinset_t *s, int all, uint64_t id)
 {
     list_t mine;
@@ -355,14 +508,17 @@ static int abort_where(sl_joinset_t *s, int all, uint64_t id)
     node_t *n;
     while ((n = list_pop(&mine))) {
         list_append(&s->running, n);
-        sl_task_t *t = n->t;
-        if (!t || (!all && t->id != id))
+        int hs = H_HELD;
+        /* Not pinnable: ended (its outcome is on its way), detached, or being spawned. */
+        if (atomic_load_explicit(&n->hs, memory_order_acquire) != H_HELD || (!all && n->id != id) ||
+            !atomic_compare_exchange_strong_explicit(&n->hs, &hs, H_PINNED, memory_order_acquire,
+                                                     memory_order_relaxed))
             continue;
         found = 1;
-        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+        sl_task_t *t = n->t;
         sl__unlock(&s->lock);
         sl_task_abort(t);
-        sl_task_detach(t); /* drops our reference */
+        unpin(s, n, t);
         sl__lock(&s->lock);
         if (!all) {
             /* Put the rest back in order. */
@@ -385,9 +541,13 @@ int sl_joinset_abort(sl_joinset_t *s, uint64_t id)
         return 0;
     int r = SL_ENOENT;
     sl__lock(&s->lock);
+    drain(s);
     for (node_t *n = s->done.head.next; n != &s->done.head; n = n->next)
         if (n->id == id)
             r = 0;
+    for (node_t *n = s->running.head.next; n != &s->running.head; n = n->next)
+        if (n->id == id && atomic_load_explicit(&n->hs, memory_order_acquire) == H_ENDED)
+            r = 0; /* ended, its outcome on its way: as good as done */
     sl__unlock(&s->lock);
     return r;
 }
@@ -414,13 +574,20 @@ void sl_joinset_detach_all(sl_joinset_t *s)
     sl_task_t *t;
     sl_waiter_t *wake = NULL;
     sl__lock(&s->lock);
+    drain(s);
     node_t *n;
     while ((n = list_pop(&s->running))) {
-        SL__ASSERT(n->t != NULL, "sl_joinset_detach_all raced with a spawn into the same set");
+        int hs = H_HELD;
+        if (atomic_compare_exchange_strong_explicit(&n->hs, &hs, H_DROPPED, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            sl_task_detach(n->t); /* not the last reference: the task has not ended */
+            n->t = NULL;
+        }
+        /* Else it ended (on_done() holds or dropped the handle and will deliver the node) or
+         * is pinned (the pinner gives the handle back, and on_done() drops it): absorb()
+         * finishes either on the detached list. */
         n->where = N_DETACHED;
         list_append(&s->detached, n);
-        sl_task_detach(n->t); /* not the last reference: the task has not ended */
-        n->t = NULL;
         s->len--;
     }
     /* Ended tasks: their entries go; a panicked task's handle is released outside the lock
@@ -434,6 +601,7 @@ void sl_joinset_detach_all(sl_joinset_t *s)
     }
     SL__ASSERT(s->len == 0, "sl_joinset_detach_all raced with a spawn into the same set");
     sl__waitq_claim_all(&s->waiters, SL_EEMPTY, &wake);
+    waiting_sync(s);
     sl__unlock(&s->lock);
     sl__waiters_wake(wake);
 }
@@ -443,6 +611,7 @@ void sl_joinset_free(sl_joinset_t *s)
     if (!s)
         return;
     sl__lock(&s->lock);
+    drain(s);
     size_t len = s->len;
     sl__unlock(&s->lock);
     if (len)
@@ -450,10 +619,18 @@ void sl_joinset_free(sl_joinset_t *s)
     sl__lock(&s->lock);
     SL__ASSERT(s->waiters.head == NULL, "sl_joinset_free while a task waits on the set");
     SL__ASSERT(s->len == 0, "sl_joinset_free raced with a spawn into the same set");
-    s->freeing = 1;
-    int destroy = s->nlive == 0;
+    /* From here on_done() only counts (orphan()); what was pushed before is absorbed now. */
+    uintptr_t h = atomic_exchange_explicit(&s->completed, COMPLETED_FREEING, memory_order_acquire);
+    SL__ASSERT(h != COMPLETED_WAITING && h != COMPLETED_FREEING, "joinset: freed twice?");
+    for (node_t *n = (node_t *)h; n;) {
+        node_t *next = n->cnext;
+        absorb(s, n);
+        n = next;
+    }
+    long pending = (long)s->nlive;
     sl__unlock(&s->lock);
-    if (destroy)
+    if (pending == 0 ||
+        atomic_fetch_add_explicit(&s->orphans, pending, memory_order_acq_rel) + pending == 0)
         set_destroy(s);
 }
 
@@ -486,6 +663,7 @@ int sl_joinset_join_all(sl_joinset_t *s, void **values, size_t cap, size_t *n, s
 size_t sl_joinset_len(sl_joinset_t *s)
 {
     sl__lock(&s->lock);
+    drain(s);
     size_t len = s->len;
     sl__unlock(&s->lock);
     return len;
