@@ -174,7 +174,6 @@ typedef struct sl__worker {
     sl__ctx_t sched; /* the scheduler loop's context (thread's own stack) */
     sl_task_t *cur;  /* running task or NULL */
     int64_t now;
-    uint64_t tick;
     uint64_t seq; /* enqueue counter (owner only) */
 
     sl_task_t *rq_head, *rq_tail; /* local run queue: started tasks, owner only */

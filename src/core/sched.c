@@ -1086,22 +1086,37 @@ static sl_task_t *pop_oldest(sl__worker_t *w)
     return rq_pop(w);
 }
 
-static sl_task_t *pick(sl__worker_t *w)
+/* The next task: runnext at most RUNNEXT_MAX times in a row, then the older of the fresh and
+ * rq heads, then runnext past its streak. With started_only (see pick_started), a new task
+ * will not do: NULL instead, whenever the older-of-the-heads step could yield one. */
+static inline sl_task_t *pick_from(sl__worker_t *w, int started_only)
 {
     sl_task_t *t;
-    w->tick++;
     if (w->runnext && w->runnext_streak < RUNNEXT_MAX) {
-        t = w->runnext;
+        t = w->runnext; /* a woken task: started */
         w->runnext = NULL;
         w->runnext_streak++;
         return t;
     }
+    if (started_only) {
+        /* Fresh tasks are all new, and so may be the rq head (stolen tasks). A thief may put
+         * tasks back into the fresh queue right after this check (see steal()): they wait for
+         * the scheduler, which is all that costs. */
+        if (atomic_load_explicit(&w->fresh_len, memory_order_relaxed) != 0 ||
+            (w->rq_head && w->rq_head->state == SL__T_NEW))
+            return NULL;
+    }
     w->runnext_streak = 0;
-    if ((t = pop_oldest(w)))
+    if ((t = started_only ? rq_pop(w) : pop_oldest(w)))
         return t;
     t = w->runnext;
     w->runnext = NULL;
     return t;
+}
+
+static sl_task_t *pick(sl__worker_t *w)
+{
+    return pick_from(w, 0);
 }
 
 /* pick() for a task that parks or yields, to switch to directly: only a task that has started
@@ -1112,26 +1127,7 @@ static sl_task_t *pick_started(sl__worker_t *w)
 {
     if (w->batch_ran >= BATCH)
         return NULL;
-    sl_task_t *t;
-    w->tick++;
-    if (w->runnext && w->runnext_streak < RUNNEXT_MAX) {
-        t = w->runnext; /* a woken task: started */
-        w->runnext = NULL;
-        w->runnext_streak++;
-    } else {
-        /* pick() would take the older of the fresh and rq heads: only an rq head that has
-         * started will do. A thief may put tasks back into the fresh queue right after this
-         * check (see steal()): they wait for the scheduler, which is all that costs. */
-        if (atomic_load_explicit(&w->fresh_len, memory_order_relaxed) != 0)
-            return NULL;
-        if (w->rq_head && w->rq_head->state == SL__T_NEW)
-            return NULL;
-        w->runnext_streak = 0;
-        if (!(t = rq_pop(w))) {
-            t = w->runnext;
-            w->runnext = NULL;
-        }
-    }
+    sl_task_t *t = pick_from(w, 1);
     if (t)
         w->batch_ran++;
     return t;
@@ -1649,7 +1645,6 @@ int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void *
         w->shutdown_seen = 0;
         w->runnext = NULL;
         w->runnext_streak = 0;
-        w->tick = 0;
     }
     atomic_store(&rt->shutdown, 0);
     atomic_store(&rt->running, 0);

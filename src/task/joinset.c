@@ -27,9 +27,10 @@
  * Lifetime: on_done() uses the set after the task has ended, so the set's memory must outlive
  * every pending on_done(). A lock-free push is the last thing on_done() does with the set, and
  * the locked path decides under the lock. sl_joinset_free() swaps COMPLETED_FREEING into the
- * stack word; each on_done() that finds it counts `orphans` down, and whoever brings that count
- * to zero (it starts at minus the number still pending) frees the memory: the freer itself in
- * the common case, or the last on_done() of a detached task.
+ * stack word and adds the number of on_done() calls still pending to `orphans`; each on_done()
+ * that finds FREEING counts `orphans` down (possibly before the freer adds), and whoever brings
+ * the count to zero frees the memory: the freer itself in the common case, or the last
+ * on_done() of a detached task.
  */
 #include <string.h>
 
