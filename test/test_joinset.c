@@ -332,6 +332,45 @@ SL_TEST(js05_abort_all_keeps_tasks)
     test_run(1, main_js05, NULL);
 }
 
+/* abort_all aborts in batches of 64 that share one barrier (a membarrier with two workers):
+ * 300 tasks parked on both workers all end cancelled, and aborting one id among them (past the
+ * first batch) ends that one only. */
+#define MANY_ABORT 300
+
+static void *main_abort_batches(void *arg)
+{
+    (void)arg;
+    reset_counters();
+    sl_joinset_t *set;
+    ASSERT_OK(sl_joinset_new(&set));
+    uint64_t ids[MANY_ABORT];
+    for (int i = 0; i < MANY_ABORT; i++)
+        ASSERT_OK(sl_joinset_spawn(set, sleeper, NULL, &ids[i]));
+    wait_started(MANY_ABORT);
+    ASSERT_OK(sl_joinset_abort(set, ids[200]));
+    sl_join_t j;
+    ASSERT_OK(sl_joinset_join_next(set, &j));
+    ASSERT_EQ(j.id, ids[200]);
+    ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+    ASSERT_EQ(sl_joinset_len(set), MANY_ABORT - 1);
+    sl_joinset_abort_all(set);
+    int can = 0;
+    while (sl_joinset_join_next(set, &j) == 0) {
+        ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+        ASSERT_NE(j.id, ids[200]);
+        can++;
+    }
+    ASSERT_EQ(can, MANY_ABORT - 1);
+    ASSERT_EQ(atomic_load(&cleaned), MANY_ABORT);
+    sl_joinset_free(set);
+    return NULL;
+}
+
+SL_TEST(abort_all_batches_2workers)
+{
+    test_run(2, main_abort_batches, NULL);
+}
+
 /* ---- JS-06: shutdown = abort_all + drain, even when cancelled or timed out ---- */
 
 static void *main_js06(void *arg)

@@ -932,3 +932,92 @@ SL_TEST(task_memory_remote_frees_race)
 {
     test_run(3, main_task_cache_race, NULL);
 }
+
+/* ---- an abort from another worker reaches a task that is just starting a wait ---- */
+
+/* A wait publishes WAITING with a plain store and the abort takes the barrier (membarrier), or
+ * the wait exchanges and the abort does not (SLUICE_NO_MEMBARRIER, or no membarrier): either
+ * way an abort that lands between the wait's publication and its look at the cancel flag must
+ * end the wait. The victim re-enters a wait on a Notify as fast as a pinger on the same worker
+ * (worker 1) notifies it; the main task, on worker 0, stops the pinger and aborts the victim
+ * after a delay that varies with the round. A lost abort leaves the victim parked for good:
+ * the join's 10 s timeout scope reports it. (The store-buffer window itself is a few
+ * instructions wide: this case checks the protocol end to end, it cannot force the window.) */
+typedef struct abort_race {
+    sl_notify_t n;
+    atomic_int stop;
+    atomic_long waits;
+} abort_race_t;
+
+static void *race_victim(void *arg)
+{
+    abort_race_t *a = arg;
+    for (;;) {
+        int r = sl_notify_wait(&a->n);
+        if (r == SL_ECANCELED)
+            return (void *)(intptr_t)2;
+        ASSERT_OK(r);
+        atomic_fetch_add_explicit(&a->waits, 1, memory_order_relaxed);
+    }
+}
+
+static void *race_pinger(void *arg)
+{
+    abort_race_t *a = arg;
+    while (!atomic_load_explicit(&a->stop, memory_order_relaxed)) {
+        sl_notify_one(&a->n);
+        sl_task_yield();
+    }
+    return NULL;
+}
+
+static void *main_abort_race(void *arg)
+{
+    int rounds = *(int *)arg;
+    for (int round = 0; round < rounds; round++) {
+        abort_race_t a;
+        sl_notify_init(&a.n);
+        atomic_init(&a.stop, 0);
+        atomic_init(&a.waits, 0);
+        sl_task_t *victim = test_spawn_on(1, race_victim, &a);
+        sl_task_t *pinger = test_spawn_on(1, race_pinger, &a);
+        /* Let the victim get going, then abort after a delay that varies with the round. */
+        while (atomic_load_explicit(&a.waits, memory_order_relaxed) < 1 + round % 7)
+            sl_task_yield();
+        for (volatile int spin = 0; spin < (round * 37) % 500; spin++)
+            ;
+        atomic_store_explicit(&a.stop, 1, memory_order_relaxed);
+        sl_task_abort(victim);
+        sl_timeout_t to;
+        sl_timeout_enter(&to, sl_deadline_in(10 * SL_SEC));
+        sl_join_t j;
+        int r = sl_task_join(victim, &j);
+        int e = sl_timeout_exit(&to);
+        if (e == SL_ETIMEDOUT)
+            sl_test__fail(__FILE__, __LINE__, "sl_task_abort(victim)",
+                          "round %d: the abort was lost (victim still parked after 10 s)", round);
+        ASSERT_OK(r);
+        ASSERT_EQ(j.status, SL_TASK_CANCELLED); /* it returned after seeing SL_ECANCELED */
+        ASSERT_EQ((intptr_t)j.value, 2);
+        ASSERT_OK(sl_task_join(pinger, NULL));
+        sl_notify_destroy(&a.n);
+    }
+    return NULL;
+}
+
+SL_TEST(abort_races_wait_start_2workers)
+{
+    int rounds = 300;
+    test_run(2, main_abort_race, &rounds);
+}
+
+/* The same with the exchange instead of the barrier: the decision is taken once per process,
+ * at the first runtime, so this case sets the switch before it (ctest runs each case in a
+ * process of its own; in a run of every case in one process it tests whichever mode is set). */
+SL_TEST(abort_races_wait_start_no_membarrier)
+{
+    setenv("SLUICE_NO_MEMBARRIER", "1", 1);
+    sl__asym_init();
+    int rounds = 150;
+    test_run(2, main_abort_race, &rounds);
+}

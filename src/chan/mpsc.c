@@ -66,6 +66,13 @@ static inline void cpy(void *d, const void *s, size_t n)
         memcpy(d, s, n);
 }
 
+/* Every write of len is an atomic store (under the lock): the receiver may read it without the
+ * lock to see that the channel is empty (sl_mpsc_recv_until). Reads under the lock are plain. */
+static inline void len_set(chan_t *ch, size_t v)
+{
+    __atomic_store_n(&ch->len, v, __ATOMIC_RELAXED);
+}
+
 static inline size_t blk_size(const chan_t *ch)
 {
     return sizeof(blk_t) + BLK_SLOTS * ch->esz;
@@ -94,14 +101,14 @@ static inline void push_locked(chan_t *ch, const void *src)
         cpy(ch->tb->data + ch->ti * ch->esz, src, ch->esz);
         ch->ti++;
     }
-    ch->len++;
+    len_set(ch, ch->len + 1);
 }
 
 /* Removes the oldest message into dst (NULL: discard). Blocks beyond the spare limit go to
  * *dead, to be freed after unlocking. */
 static inline void pop_locked(chan_t *ch, void *dst, blk_t **dead)
 {
-    ch->len--;
+    len_set(ch, ch->len - 1);
     if (ch->bounded) {
         if (dst)
             cpy(dst, ch->ring + ch->head * ch->esz, ch->esz);
@@ -261,7 +268,7 @@ static inline int ended(const chan_t *ch)
  * so that the general code sees every buffered message in `len`. */
 static inline void unreserve_locked(chan_t *ch)
 {
-    ch->len += ch->rx_res;
+    len_set(ch, ch->len + ch->rx_res);
     ch->rx_res = 0;
 }
 
@@ -405,7 +412,7 @@ static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void
             cpy(ch->ring + ch->tail * ch->esz, val, ch->esz);
             if (++ch->tail == ch->cap)
                 ch->tail = 0;
-            ch->len++;
+            len_set(ch, ch->len + 1);
             ch->avail--;
             sl__unlock(&ch->lock);
             return 0;
@@ -418,7 +425,7 @@ static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void
     if (SL__LIKELY(!ch->rx_closed && ch->ti < BLK_SLOTS && !ch->recvq.head)) {
         cpy(ch->tb->data + ch->ti * ch->esz, val, ch->esz);
         ch->ti++;
-        ch->len++;
+        len_set(ch, ch->len + 1);
         sl__unlock(&ch->lock);
         return 0;
     }
@@ -756,14 +763,15 @@ static inline __attribute__((always_inline)) int recv_now(chan_t *ch, void *out)
             if (++ch->head == ch->cap)
                 ch->head = 0;
             ch->avail++;
-            ch->len--;
+            len_set(ch, ch->len - 1);
             sl__unlock(&ch->lock);
             return 0;
         }
         if (ch->hi + 1 < BLK_SLOTS || ch->len == 1) { /* no block to retire (pop_locked) */
             if (out)
                 cpy(out, ch->hb->data + ch->hi * ch->esz, ch->esz);
-            if (--ch->len == 0) {
+            len_set(ch, ch->len - 1);
+            if (ch->len == 0) {
                 ch->hi = ch->ti = 0; /* drained: start the block over */
             } else {
                 /* Reserve the rest of the head block's run (never its last slot, whose pop
@@ -774,7 +782,7 @@ static inline __attribute__((always_inline)) int recv_now(chan_t *ch, void *out)
                 size_t r = end > ch->hi ? end - ch->hi : 0;
                 if (r > ch->len)
                     r = ch->len;
-                ch->len -= r;
+                len_set(ch, ch->len - r);
                 ch->rx_res = r;
             }
             sl__unlock(&ch->lock);
@@ -908,9 +916,17 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
 {
     chan_t *ch = CH(rx);
     SL__ASSERT(rx && (out || ch->esz == 0), "sl_mpsc_recv: NULL argument");
-    int r = sl__wait_enter(sl__self_checked("a blocking sluice call"));
+    sl_task_t *t = sl__self_checked("a blocking sluice call");
+    int r = sl__wait_enter(t);
     if (r)
         return r;
+    /* Visibly empty, and a wait without a deadline: skip the locked try, the wait's arm looks
+     * again under the lock (and takes a message or the end found there at once). With a
+     * deadline the try must come first: an expired deadline ends the wait before its arm, and
+     * a message or the end that is already there must win over it. */
+    if (deadline == SL_FOREVER && !t->timeouts && !ch->rx_res &&
+        __atomic_load_n(&ch->len, __ATOMIC_RELAXED) == 0)
+        return recv_wait(rx, out, deadline);
     r = recv_now(ch, out);
     if (SL__LIKELY(r != SL_EAGAIN))
         return r;

@@ -461,6 +461,40 @@ static inline int sl__wait_enter(sl_task_t *t)
     return 0;
 }
 
+/* ---- Starting a wait, and aborting one from another thread --------------------------------
+ *
+ * A wait publishes WAITING in t->wstate and then reads t->cancelled; sl_task_abort() stores
+ * cancelled and then reads wstate. At least one side must see the other's store, or an abort
+ * that lands between the two would leave the task parked. The waiting side runs on every
+ * blocking call and the aborting side rarely, so the full barrier the pattern needs is taken
+ * by the aborter alone when Linux offers membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which
+ * runs a barrier on every running thread of the process: the wait's own store is then a plain
+ * release store (no locked instruction). Without membarrier the wait's store is an exchange, as
+ * before. sl__asym is decided once, before the first runtime starts, and never changes. See
+ * docs/design/runtime.md, "Cancellation and the asymmetric barrier". */
+extern int sl__asym;
+void sl__asym_init(void);
+
+static inline void sl__wait_publish(sl_task_t *t, uint32_t ws)
+{
+    if (SL__LIKELY(sl__asym)) {
+        atomic_store_explicit(&t->wstate, ws, memory_order_release);
+        atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the later load after */
+    } else {
+        atomic_store(&t->wstate, ws);
+    }
+}
+
+/* The two halves of sl_task_abort(), so that aborting many tasks can share one barrier:
+ * sl__abort_mark() stores the request (0: the task had already ended, nothing to do);
+ * sl__abort_barrier() makes every mark so far visible to any wait that began before it (a
+ * membarrier, skipped when the caller is the only thread that runs rt's tasks, or when
+ * sl__asym is off); sl__abort_claim() then ends the task's current wait, if any, with
+ * SL_ECANCELED. */
+int sl__abort_mark(sl_task_t *t);
+void sl__abort_barrier(sl_runtime_t *rt);
+void sl__abort_claim(sl_task_t *t);
+
 /* The rest of sl__wait1 after a failed try: registers c and waits (c->ops->poll is not
  * called first). Call only after sl__wait_enter() returned 0 and the operation found nothing
  * ready. Returns the clause's result, SL_ETIMEDOUT or SL_ECANCELED. */

@@ -19,8 +19,10 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <linux/membarrier.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -866,14 +868,69 @@ void sl_task_detach(sl_task_t *t)
         task_unref(t);
 }
 
-void sl_task_abort(sl_task_t *t)
+/* ---- Abort, and the barrier it takes for the waits (see sl__wait_publish in rt.h) ---------- */
+
+int sl__asym;
+static pthread_once_t asym_once = PTHREAD_ONCE_INIT;
+
+static long sys_membarrier(int cmd)
+{
+    return syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+static void asym_decide(void)
+{
+    const char *off = getenv("SLUICE_NO_MEMBARRIER"); /* tests and A/B runs of the fallback */
+    if (off && *off && strcmp(off, "0") != 0)
+        return;
+    long cmds = sys_membarrier(MEMBARRIER_CMD_QUERY);
+    if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+        return;
+    if (sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
+        return;
+    sl__asym = 1;
+}
+
+/* Called before any runtime's workers start: pthread_once orders the decision before every
+ * use on every thread the runtime creates. */
+void sl__asym_init(void)
+{
+    pthread_once(&asym_once, asym_decide);
+}
+
+int sl__abort_mark(sl_task_t *t)
 {
     if (atomic_load_explicit(&t->done, memory_order_acquire))
-        return;
+        return 0;
     atomic_store(&t->cancelled, 1);
+    return 1;
+}
+
+void sl__abort_barrier(sl_runtime_t *rt)
+{
+    if (!sl__asym)
+        return; /* every wait publishes with an exchange: the seq_cst accesses suffice */
+    sl__worker_t *me = sl__tls_worker;
+    if (me && me->rt == rt && rt->nworkers == 1)
+        return; /* rt's tasks all run on this thread, and none is running now */
+    /* Registered in asym_decide(); the call cannot fail after that but for a kernel bug. */
+    if (sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
+        sl__die(__FILE__, __LINE__, "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed");
+}
+
+void sl__abort_claim(sl_task_t *t)
+{
     uint32_t s = atomic_load(&t->wstate);
     if ((s & 0xff) == SL__W_WAITING && !atomic_load_explicit(&t->shield, memory_order_relaxed))
         sl__wait_claim_task(t, s >> 8, SL__WIN_CANCEL);
+}
+
+void sl_task_abort(sl_task_t *t)
+{
+    if (!sl__abort_mark(t))
+        return;
+    sl__abort_barrier(t->rt);
+    sl__abort_claim(t);
 }
 
 int sl_task_cancelled(void)
@@ -1261,11 +1318,13 @@ static void poll_io(sl__worker_t *w, int timeout_ms)
         handle_events(w, ev, n);
 }
 
+/* The worker's own started tasks: none is running (this thread runs them), so no barrier. */
 static void abort_all(sl__worker_t *w)
 {
     w->shutdown_seen = 1;
     for (sl_task_t *t = w->all; t; t = t->all_next)
-        sl_task_abort(t);
+        if (sl__abort_mark(t))
+            sl__abort_claim(t);
 }
 
 static int should_exit(sl__worker_t *w)
@@ -1440,6 +1499,7 @@ static void worker_free(sl_runtime_t *rt, sl__worker_t *w)
 
 int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
 {
+    sl__asym_init();
     sl_runtime_opts_t o;
     if (opts)
         o = *opts;

@@ -277,9 +277,10 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
 
         /* Pass 2: register every clause; a clause found ready here completes at once. */
         uint32_t gen = ++t->wgen & 0xffffffu;
-        atomic_store(&t->wstate, (gen << 8) | SL__W_WAITING);
+        sl__wait_publish(t, (gen << 8) | SL__W_WAITING);
         int armed_upto = 0, state = SL__ARMED;
-        if (atomic_load(&t->cancelled) && !atomic_load_explicit(&t->shield, memory_order_relaxed)) {
+        if (atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
+            !atomic_load_explicit(&t->shield, memory_order_relaxed)) {
             /* Raced with an abort that saw no wait yet: claim it ourselves, or park for the
              * aborter's wake if it got in first. */
             uint32_t expect = (gen << 8) | SL__W_WAITING;

@@ -488,13 +488,19 @@ int sl_joinset_try_join_next(sl_joinset_t *s, sl_join_t *out)
 
 /* ---- Abort, shutdown, detach, free --------------------------------------------------------- */
 
-/* Aborts the tasks of the running list without holding the lock across sl_task_abort(), which
- * may write to another worker's eventfd. The running nodes are moved to a private list and put
+/* Aborts the tasks of the running list without holding the lock across the abort, which may
+ * write to another worker's eventfd. The running nodes are moved to a private list and put
  * back one by one. Each node is pinned while its task is aborted: the set's handle keeps the
- * task alive, and an on_done() meanwhile leaves its node to unpin() instead of delivering it. */
+ * task alive, and an on_done() meanwhile leaves its node to unpin() instead of delivering it.
+ * Tasks are aborted in batches of up to ABORT_BATCH that share one barrier (sl__abort_barrier:
+ * a membarrier system call when the runtime has several workers), so aborting a set of
+ * thousands costs a few dozen system calls, not thousands. */
+#define ABORT_BATCH 64
+
 static int abort_where(sl_joinset_t *s, int all, uint64_t id)
 {
     list_t mine;
+    node_t *batch[ABORT_BATCH];
     int found = 0;
     sl__lock(&s->lock);
     if (list_empty(&s->running)) {
@@ -506,26 +512,44 @@ static int abort_where(sl_joinset_t *s, int all, uint64_t id)
     mine.head.next->prev = &mine.head;
     mine.head.prev->next = &mine.head;
     list_init(&s->running);
-    node_t *n;
-    while ((n = list_pop(&mine))) {
-        list_append(&s->running, n);
-        int hs = H_HELD;
-        /* Not pinnable: ended (its outcome is on its way), detached, or being spawned. */
-        if (atomic_load_explicit(&n->hs, memory_order_acquire) != H_HELD || (!all && n->id != id) ||
-            !atomic_compare_exchange_strong_explicit(&n->hs, &hs, H_PINNED, memory_order_acquire,
-                                                     memory_order_relaxed))
-            continue;
+    for (;;) {
+        int nb = 0;
+        node_t *n;
+        while (nb < ABORT_BATCH && (n = list_pop(&mine))) {
+            list_append(&s->running, n);
+            int hs = H_HELD;
+            /* Not pinnable: ended (its outcome is on its way), detached, or being spawned. */
+            if (atomic_load_explicit(&n->hs, memory_order_acquire) != H_HELD ||
+                (!all && n->id != id) ||
+                !atomic_compare_exchange_strong_explicit(
+                    &n->hs, &hs, H_PINNED, memory_order_acquire, memory_order_relaxed))
+                continue;
+            batch[nb++] = n;
+            if (!all)
+                break;
+        }
+        if (nb == 0)
+            break;
         found = 1;
-        sl_task_t *t = n->t;
-        sl__unlock(&s->lock);
-        sl_task_abort(t);
-        unpin(s, n, t);
-        sl__lock(&s->lock);
         if (!all) {
             /* Put the rest back in order. */
             while ((n = list_pop(&mine)))
                 list_append(&s->running, n);
         }
+        sl__unlock(&s->lock);
+        int marked = 0;
+        for (int i = 0; i < nb; i++)
+            marked |= sl__abort_mark(batch[i]->t);
+        if (marked)
+            sl__abort_barrier(s->rt);
+        for (int i = 0; i < nb; i++) {
+            sl_task_t *t = batch[i]->t;
+            sl__abort_claim(t);
+            unpin(s, batch[i], t);
+        }
+        sl__lock(&s->lock);
+        if (!all)
+            break;
     }
     sl__unlock(&s->lock);
     return found;
