@@ -503,14 +503,6 @@ int sl_mpsc_try_send(sl_mpsc_tx_t *tx, const void *val)
     return r == SL_EAGAIN ? SL_EFULL : r;
 }
 
-/* Out of line so that the fast path does not set up the clause's stack frame. */
-static __attribute__((noinline)) int send_wait(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
-{
-    sl_clause_t c;
-    sl_clause_mpsc_send(&c, tx, val);
-    return sl__wait1_polled(&c, deadline);
-}
-
 /* sl__wait1 on a send clause, with the clause built only if the send has to wait: the same
  * checks in the same order (cancellation and timeout scopes, budget, try), so a cancelled task
  * gets SL_ECANCELED even when there is room, and a full channel still yields every 128 sends. */
@@ -526,7 +518,7 @@ int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
     r = send_now(ch, val);
     if (SL__LIKELY(r != SL_EAGAIN))
         return r;
-    return send_wait(tx, val, deadline);
+    return sl__wait1v(&send_ops, ch, (void *)(uintptr_t)val, 1, 0, deadline);
 }
 
 int sl_mpsc_send(sl_mpsc_tx_t *tx, const void *val)
@@ -903,13 +895,6 @@ int sl_mpsc_try_recv(sl_mpsc_rx_t *rx, void *out)
     return r == SL_EAGAIN ? SL_EEMPTY : r;
 }
 
-static __attribute__((noinline)) int recv_wait(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
-{
-    sl_clause_t c;
-    sl_clause_mpsc_recv(&c, rx, out);
-    return sl__wait1_polled(&c, deadline);
-}
-
 /* sl__wait1 on a recv clause, with the clause built only if the receive has to wait (see
  * sl_mpsc_send_until). */
 int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
@@ -926,11 +911,11 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
      * a message or the end that is already there must win over it. */
     if (deadline == SL_FOREVER && !t->timeouts && !ch->rx_res &&
         __atomic_load_n(&ch->len, __ATOMIC_RELAXED) == 0)
-        return recv_wait(rx, out, deadline);
+        return sl__wait1v(&recv_ops, ch, out, 1, 0, deadline);
     r = recv_now(ch, out);
     if (SL__LIKELY(r != SL_EAGAIN))
         return r;
-    return recv_wait(rx, out, deadline);
+    return sl__wait1v(&recv_ops, ch, out, 1, 0, deadline);
 }
 
 int sl_mpsc_recv(sl_mpsc_rx_t *rx, void *out)

@@ -327,11 +327,20 @@ int sl_oneshot_try_recv(sl_oneshot_rx_t *rx, void *out)
     return r == SL_EAGAIN ? SL_EEMPTY : r;
 }
 
+/* sl__wait1 on a recv clause, the clause made by sl__wait1v only if the receive has to wait. */
 int sl_oneshot_recv_until(sl_oneshot_rx_t *rx, void *out, int64_t deadline)
 {
-    sl_clause_t c;
-    recv_clause(&c, rx, out);
-    return sl__wait1(&c, deadline);
+    oneshot_t *o = OS(rx);
+    SL__ASSERT(rx && (out || o->esz == 0), "sl_oneshot_recv: NULL argument");
+    int r = sl__wait_enter(sl__self_checked("a blocking sluice call"));
+    if (r)
+        return r;
+    unsigned s = atomic_load_explicit(&o->state, memory_order_acquire);
+    SL__ASSERT(!(s & TERMINATED), "oneshot received after it completed");
+    r = recv_take(o, s, out);
+    if (r != SL_EAGAIN)
+        return r;
+    return sl__wait1v(&recv_ops, o, out, 0, 0, deadline);
 }
 
 int sl_oneshot_recv(sl_oneshot_rx_t *rx, void *out)

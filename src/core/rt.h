@@ -500,6 +500,14 @@ void sl__abort_claim(sl_task_t *t);
  * ready. Returns the clause's result, SL_ETIMEDOUT or SL_ECANCELED. */
 int sl__wait1_polled(sl_clause_t *c, int64_t deadline);
 
+/* sl__wait1_polled on a clause made from these fields (sl__clause_init) in its own frame, so
+ * that a blocking call can end in a tail call to it: a task resumed after a hand-off then
+ * returns from the wait straight into its caller's code, and when the task that parked before
+ * it came the same way, every return but that last one is predicted (docs/perf.md, "A
+ * switch"). The clause's ops must not need the clause after the wait. */
+int sl__wait1v(const struct sl_clause_ops *ops, void *obj, void *buf, uintptr_t arg, int64_t arg64,
+               int64_t deadline);
+
 /* ---- Per-worker caches ------------------------------------------------------------------ */
 
 /* Frees the worker's cached oneshot blocks (when its runtime is freed). */

@@ -364,14 +364,25 @@ int sl__wait1(sl_clause_t *c, int64_t deadline)
     r = c->ops->poll(c);
     if (r != SL_EAGAIN)
         return r;
-    r = wait_impl(t, c, 1, SL__WAIT_POLLED, deadline);
-    return r == 0 ? c->res : r;
+    return sl__wait1_polled(c, deadline);
 }
 
-int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
+/* Every one-clause wait parks from here (sl__wait1 tail-calls it): when two tasks hand work to
+ * each other, the task resumed returns through the same frames as the one that parked, as far
+ * up as their paths are shared, so the return-stack predictor is right for those returns
+ * instead of wrong for each (docs/perf.md, "A switch"). */
+__attribute__((noinline)) int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
 {
     int r = wait_impl(sl__self(), c, 1, SL__WAIT_POLLED, deadline);
     return r == 0 ? c->res : r;
+}
+
+__attribute__((noinline)) int sl__wait1v(const struct sl_clause_ops *ops, void *obj, void *buf,
+                                         uintptr_t arg, int64_t arg64, int64_t deadline)
+{
+    sl_clause_t c;
+    sl__clause_init(&c, ops, obj, buf, arg, arg64);
+    return sl__wait1_polled(&c, deadline);
 }
 
 int sl_select(sl_clause_t *c, int n, int flags, int64_t deadline)
