@@ -426,9 +426,7 @@ int sl_broadcast_recv_until(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged, 
     r = rx_poll(rx, out, lagged);
     if (r != SL_EAGAIN)
         return r;
-    sl_clause_t c;
-    sl_clause_broadcast_recv(&c, rx, out, lagged);
-    return sl__wait1_polled(&c, deadline);
+    return sl__wait1v(&recv_ops, rx, out, (uintptr_t)lagged, 0, deadline);
 }
 
 int sl_broadcast_recv(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged)

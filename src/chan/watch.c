@@ -508,9 +508,7 @@ int sl_watch_try_changed(sl_watch_rx_t *rx)
 
 int sl_watch_changed_until(sl_watch_rx_t *rx, int64_t deadline)
 {
-    sl_clause_t c;
-    sl_clause_watch_changed(&c, rx);
-    return sl__wait1(&c, deadline);
+    return sl__wait1vp(&changed_ops, rx, NULL, 0, 0, deadline);
 }
 
 int sl_watch_changed(sl_watch_rx_t *rx)

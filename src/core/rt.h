@@ -507,6 +507,10 @@ int sl__wait1_polled(sl_clause_t *c, int64_t deadline);
  * switch"). The clause's ops must not need the clause after the wait. */
 int sl__wait1v(const struct sl_clause_ops *ops, void *obj, void *buf, uintptr_t arg, int64_t arg64,
                int64_t deadline);
+/* The same for a call with no try of its own: what sl__wait1 does (checks, budget, poll,
+ * wait), on a clause made in its own frame. */
+int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *buf, uintptr_t arg, int64_t arg64,
+                int64_t deadline);
 
 /* ---- Per-worker caches ------------------------------------------------------------------ */
 

@@ -1100,9 +1100,7 @@ int sl_task_join_until(sl_task_t *t, int64_t deadline, sl_join_t *out)
 {
     sl_task_t *self = sl__self_checked("sl_task_join");
     SL__ASSERT(self != t, "a task cannot join itself");
-    sl_clause_t c;
-    sl_clause_join(&c, t, out);
-    return sl__wait1(&c, deadline);
+    return sl__wait1vp(&join_ops, t, out, 0, 0, deadline);
 }
 
 int sl_task_join(sl_task_t *t, sl_join_t *out)

@@ -278,9 +278,7 @@ void sl_clause_notified(sl_clause_t *c, sl_notify_t *n)
 
 int sl_notify_wait_until(sl_notify_t *n, int64_t deadline)
 {
-    sl_clause_t c;
-    sl_clause_notified(&c, n);
-    return sl__wait1(&c, deadline);
+    return sl__wait1vp(&plain_ops, n, NULL, 0, (int64_t)st_gen(st_load(n)), deadline);
 }
 
 int sl_notify_wait(sl_notify_t *n)
@@ -487,9 +485,7 @@ void sl_clause_notified_wait(sl_clause_t *c, sl_notified_t *w)
 
 int sl_notified_wait_until(sl_notified_t *w, int64_t deadline)
 {
-    sl_clause_t c;
-    sl_clause_notified_wait(&c, w);
-    return sl__wait1(&c, deadline);
+    return sl__wait1vp(&nd_ops, w, NULL, 0, 0, deadline);
 }
 
 int sl_notified_wait(sl_notified_t *w)

@@ -441,9 +441,7 @@ static int acquire_until(sl_sem_t *s, size_t n, sl_sem_permit_t *p, int64_t dead
 {
     if (n > SL_SEM_MAX_PERMITS)
         return SL_EINVAL;
-    sl_clause_t c;
-    sl_clause_sem_acquire(&c, s, n, p);
-    return sl__wait1(&c, deadline);
+    return sl__wait1vp(&acq_ops, s, p, (uintptr_t)n, 0, deadline);
 }
 
 static int try_acquire(sl_sem_t *s, size_t n, sl_sem_permit_t *p)

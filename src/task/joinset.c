@@ -469,9 +469,7 @@ void sl_clause_joinset_join_next(sl_clause_t *c, sl_joinset_t *set, sl_join_t *o
 
 int sl_joinset_join_next_until(sl_joinset_t *s, int64_t deadline, sl_join_t *out)
 {
-    sl_clause_t c;
-    sl_clause_joinset_join_next(&c, s, out);
-    return sl__wait1(&c, deadline);
+    return sl__wait1vp(&jn_ops, s, out, 0, 0, deadline);
 }
 
 int sl_joinset_join_next(sl_joinset_t *s, sl_join_t *out)
