@@ -61,9 +61,16 @@ static inline _Atomic uint64_t *slot_at(chan_t *ch, uint64_t pos)
     return ch->ring + (size_t)(pos & ch->mask) * ch->stride;
 }
 
-static void put_words(_Atomic uint64_t *dst, const void *src, size_t n)
+/* The 8-byte value (a counter, a pointer, a reading's id) first, without the loop. */
+static inline void put_words(_Atomic uint64_t *dst, const void *src, size_t n)
 {
     const unsigned char *s = src;
+    if (n == 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        atomic_store_explicit(dst, w, memory_order_release);
+        return;
+    }
     for (; n >= 8; n -= 8, s += 8, dst++) {
         uint64_t w;
         memcpy(&w, s, 8);
@@ -76,9 +83,14 @@ static void put_words(_Atomic uint64_t *dst, const void *src, size_t n)
     }
 }
 
-static void get_words(void *out, _Atomic uint64_t *src, size_t n)
+static inline void get_words(void *out, _Atomic uint64_t *src, size_t n)
 {
     unsigned char *d = out;
+    if (n == 8) {
+        uint64_t w = atomic_load_explicit(src, memory_order_acquire);
+        memcpy(d, &w, 8);
+        return;
+    }
     for (; n >= 8; n -= 8, d += 8, src++) {
         uint64_t w = atomic_load_explicit(src, memory_order_acquire);
         memcpy(d, &w, 8);
@@ -304,7 +316,7 @@ int sl_broadcast_send(sl_broadcast_tx_t *tx, const void *val, size_t *nreceivers
 #define RD_LAG   2 /* the slot moved past the cursor; *t = the tail to measure lag from */
 
 /* Classifies sequence word s for cursor c. */
-static int classify(chan_t *ch, uint64_t c, uint64_t s, uint64_t *t)
+static inline int classify(chan_t *ch, uint64_t c, uint64_t s, uint64_t *t)
 {
     uint64_t want = 2 * c + 2;
     if (s == want)
@@ -327,7 +339,8 @@ static int classify(chan_t *ch, uint64_t c, uint64_t s, uint64_t *t)
 }
 
 /* Reads at the cursor without locking. 0, SL_ELAGGED or SL_EAGAIN. */
-static int rx_read(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged)
+static inline __attribute__((always_inline)) int rx_read(sl_broadcast_rx_t *rx, void *out,
+                                                         uint64_t *lagged)
 {
     chan_t *ch = rx->ch;
     uint64_t c = atomic_load_explicit(&rx->next, memory_order_relaxed);
@@ -354,7 +367,8 @@ static int rx_read(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged)
 }
 
 /* The whole non-waiting receive: value, lag, closed, or SL_EAGAIN. */
-static int rx_poll(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged)
+static inline __attribute__((always_inline)) int rx_poll(sl_broadcast_rx_t *rx, void *out,
+                                                         uint64_t *lagged)
 {
     int r = rx_read(rx, out, lagged);
     if (r != SL_EAGAIN)
