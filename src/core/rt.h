@@ -223,8 +223,11 @@ typedef struct sl__worker {
      * with the owner's cache, and spawn_join's spawner lost that line to every remote free). */
     _Alignas(SL__CACHELINE) _Atomic(char *) task_remote;
 
-    /* counters (owner writes, others read relaxed) */
-    _Atomic uint64_t n_switches, n_direct, n_parks, n_steals, n_budget_yields, n_spawned;
+    /* Counters (owner writes, others read relaxed), on a line of their own: they shared
+     * task_remote's, and every spawn's n_spawned took that line back from the worker whose
+     * remote frees had just CASed it (spawn_join: both sides missed it once per task). */
+    _Alignas(SL__CACHELINE) _Atomic uint64_t n_switches; /* (_Alignas applies per declarator) */
+    _Atomic uint64_t n_direct, n_parks, n_steals, n_budget_yields, n_spawned;
 
 #if SLUICE_ASAN
     const void *sched_stack_bottom;
