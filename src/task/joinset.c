@@ -75,6 +75,7 @@ struct sl_joinset {
     size_t len;         /* running + done (absorbed or not) */
     size_t nlive;       /* nodes not absorbed yet: their task's end has not been seen */
     size_t nnodes;      /* nodes allocated (for freeing) */
+    int freeing;        /* sl_joinset_free has begun (what completed says, for the owner side) */
     sl_waitq_t waiters; /* join_next clauses; non-empty exactly when completed is WAITING */
     /* Pushed by on_done() on other threads: a line of its own. */
     _Alignas(SL__CACHELINE) _Atomic uintptr_t completed;
@@ -343,8 +344,9 @@ int sl_joinset_spawn_ex(sl_joinset_t *s, const sl_spawn_opts_t *opts, sl_task_fn
      * returns. The entry is pinned until then, so that its on_done() leaves the delivery to us
      * instead of letting the entry be joined and reused while we still write to it. */
     sl__lock(&s->lock);
-    SL__ASSERT(atomic_load_explicit(&s->completed, memory_order_relaxed) != COMPLETED_FREEING,
-               "sl_joinset_spawn on a freed set");
+    /* Not `completed`: its line is the other workers' (each on_done() pushes onto it), and
+     * reading it here cost spawn_join's spawner a miss per task. */
+    SL__ASSERT(!s->freeing, "sl_joinset_spawn on a freed set");
     node_t *n = s->free;
     if (n) {
         s->free = n->next;
@@ -622,6 +624,7 @@ void sl_joinset_free(sl_joinset_t *s)
     SL__ASSERT(s->len == 0, "sl_joinset_free raced with a spawn into the same set");
     /* From here on_done() only counts (orphan()); what was pushed before is absorbed now. */
     uintptr_t h = atomic_exchange_explicit(&s->completed, COMPLETED_FREEING, memory_order_acquire);
+    s->freeing = 1;
     SL__ASSERT(h != COMPLETED_WAITING && h != COMPLETED_FREEING, "joinset: freed twice?");
     for (node_t *n = (node_t *)h; n;) {
         node_t *next = n->cnext;
