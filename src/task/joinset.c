@@ -63,6 +63,21 @@ typedef struct node {
     short where;    /* N_* */
 } node_t;
 
+/* Nodes come in slabs, one cache line each: a node is written by the spawner, by on_done() on
+ * whichever worker ran its task, and by the owner side again, and malloc's 80-byte chunks put
+ * most nodes across two lines, both of which then crossed between cores (spawn_join: drain()'s
+ * second miss per task). A slab holds SLAB_MIN nodes, then twice as many as the previous one,
+ * up to SLAB_MAX; they stay with the set until it is destroyed. */
+_Static_assert(sizeof(node_t) == SL__CACHELINE, "a node is one cache line");
+
+#define SLAB_MIN 4
+#define SLAB_MAX 256
+
+typedef struct slab {
+    struct slab *next;
+    size_t size; /* bytes allocated */
+} slab_t;
+
 typedef struct list {
     node_t head; /* sentinel: head.next is the oldest */
 } list_t;
@@ -74,7 +89,8 @@ struct sl_joinset {
     node_t *free;       /* recycled nodes, singly linked through next */
     size_t len;         /* running + done (absorbed or not) */
     size_t nlive;       /* nodes not absorbed yet: their task's end has not been seen */
-    size_t nnodes;      /* nodes allocated (for freeing) */
+    size_t nnodes;      /* nodes in the slabs */
+    slab_t *slabs;      /* where the nodes live, newest first */
     int freeing;        /* sl_joinset_free has begun (what completed says, for the owner side) */
     sl_waitq_t waiters; /* join_next clauses; non-empty exactly when completed is WAITING */
     /* Pushed by on_done() on other threads: a line of its own. */
@@ -134,13 +150,14 @@ static void set_destroy(sl_joinset_t *s)
     node_t *n;
     while ((n = list_pop(&s->detached)))
         node_put(s, n);
-    while (s->free) {
-        n = s->free;
-        s->free = n->next;
-        sl__free(rt, n, sizeof *n);
+    for (n = s->free; n; n = n->next)
         freed++;
-    }
     SL__ASSERT(freed == s->nnodes, "joinset: entries leaked");
+    while (s->slabs) {
+        slab_t *sb = s->slabs;
+        s->slabs = sb->next;
+        sl__free(rt, sb, sb->size);
+    }
     sl__free(rt, s, sizeof *s);
 }
 
@@ -336,6 +353,32 @@ static void on_done(sl_task_t *t, void *arg)
     finish_ended(s, n, t);
 }
 
+/* Allocates a slab (see SLAB_MIN) and puts its nodes on the free list, lowest address first.
+ * Takes the lock itself: not held on entry. */
+static int slab_add(sl_joinset_t *s)
+{
+    size_t count = s->nnodes < SLAB_MIN ? SLAB_MIN : s->nnodes < SLAB_MAX ? s->nnodes : SLAB_MAX;
+    /* The header, then the nodes from the next cache-line boundary. */
+    size_t size = sizeof(slab_t) + SL__CACHELINE + count * sizeof(node_t);
+    slab_t *sb = sl__alloc(s->rt, size);
+    if (!sb)
+        return SL_ENOMEM;
+    sb->size = size;
+    node_t *first = (node_t *)(void *)(((uintptr_t)(sb + 1) + SL__CACHELINE - 1) &
+                                       ~(uintptr_t)(SL__CACHELINE - 1));
+    sl__lock(&s->lock);
+    sb->next = s->slabs;
+    s->slabs = sb;
+    for (size_t i = count; i-- > 0;) {
+        first[i].where = N_FREE;
+        first[i].next = s->free;
+        s->free = &first[i];
+    }
+    s->nnodes += count;
+    sl__unlock(&s->lock);
+    return 0;
+}
+
 int sl_joinset_spawn_ex(sl_joinset_t *s, const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg,
                         uint64_t *id)
 {
@@ -347,17 +390,15 @@ int sl_joinset_spawn_ex(sl_joinset_t *s, const sl_spawn_opts_t *opts, sl_task_fn
     /* Not `completed`: its line is the other workers' (each on_done() pushes onto it), and
      * reading it here cost spawn_join's spawner a miss per task. */
     SL__ASSERT(!s->freeing, "sl_joinset_spawn on a freed set");
-    node_t *n = s->free;
-    if (n) {
-        s->free = n->next;
-    } else {
+    node_t *n;
+    while (!(n = s->free)) { /* other tasks spawning into the set may take the new nodes */
         sl__unlock(&s->lock);
-        n = sl__alloc(s->rt, sizeof *n);
-        if (!n)
-            return SL_ENOMEM;
+        int r = slab_add(s);
+        if (r)
+            return r;
         sl__lock(&s->lock);
-        s->nnodes++;
     }
+    s->free = n->next;
     n->t = NULL;
     n->set = s;
     n->where = N_RUNNING;
