@@ -750,9 +750,26 @@ static inline size_t stack_colour(sl__worker_t *w)
     return (size_t)(h >> (32 - 5)) * SL__CACHELINE;
 }
 
+/* When a new task starts: prefetches, for writing, the lines of the task the run queue holds
+ * next if it is new too, and what the starting task's on_done() will write when it ends (a
+ * JoinSet entry). A stolen task was written by the worker that spawned it, its entry too, and
+ * starting and ending one touches all of that: walked one task at a time, each line is a miss
+ * from the other core (spawn_join: run_task, task_exit and on_done stalled on them). The next
+ * task's lines were fetched while this one ran, so its on_done_arg is at hand. */
+static inline void prefetch_start(sl__worker_t *w, sl_task_t *t)
+{
+    sl_task_t *n = w->rq_head;
+    if (n && n->state == SL__T_NEW)
+        for (size_t off = 0; off < sizeof(sl_task_t); off += SL__CACHELINE)
+            __builtin_prefetch((char *)n + off, 1, 3);
+    if (t->on_done_arg)
+        __builtin_prefetch(t->on_done_arg, 1, 3);
+}
+
 static void run_task(sl__worker_t *w, sl_task_t *t)
 {
     if (t->state == SL__T_NEW) {
+        prefetch_start(w, t);
         if (atomic_load(&t->cancelled) || atomic_load(&w->rt->shutdown)) {
             task_skip(w, t);
             return;
