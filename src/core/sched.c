@@ -547,7 +547,7 @@ static sl_task_t *task_alloc(sl_runtime_t *rt, sl__worker_t *w)
         if (next) {
             char *nt = (char *)task_in(next);
             for (size_t off = 0; off < TASK_LINES; off += SL__CACHELINE)
-                __builtin_prefetch(nt + off, 1, 3);
+                sl__prefetch_w(nt + off);
         }
     } else if (!(mem = sl__alloc(rt, TASK_SIZE))) {
         return NULL;
@@ -761,9 +761,9 @@ static inline void prefetch_start(sl__worker_t *w, sl_task_t *t)
     sl_task_t *n = w->rq_head;
     if (n && n->state == SL__T_NEW)
         for (size_t off = 0; off < sizeof(sl_task_t); off += SL__CACHELINE)
-            __builtin_prefetch((char *)n + off, 1, 3);
+            sl__prefetch_w((char *)n + off);
     if (t->on_done_arg)
-        __builtin_prefetch(t->on_done_arg, 1, 3);
+        sl__prefetch_w(t->on_done_arg);
 }
 
 static void run_task(sl__worker_t *w, sl_task_t *t)

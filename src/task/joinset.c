@@ -240,7 +240,7 @@ static void drain(sl_joinset_t *s)
         /* A chain of thousands (what the other worker ended while the owner spawned) is one
          * miss per node when walked alone; with the hint, SKIP of them are on their way. */
         if (n->skip)
-            __builtin_prefetch(n->skip, 1, 3);
+            sl__prefetch_w(n->skip);
         node_t *next = n->cnext;
         n->cnext = rev;
         rev = n;
