@@ -34,6 +34,19 @@ void sl__die(const char *file, int line, const char *msg) __attribute__((noretur
 #define SL__LIKELY(x)   __builtin_expect(!!(x), 1)
 #define SL__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Prefetches the line holding p for writing: in exclusive state, so that the stores that follow
+ * need no second trip to the core that had it. gcc turns __builtin_prefetch(p, 1) into a plain
+ * read prefetch unless the target has PREFETCHW, which the x86-64 baseline does not name;
+ * processors without it execute the instruction as a NOP. */
+static inline void sl__prefetch_w(const void *p)
+{
+#if defined(__x86_64__)
+    __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
+
 /* ---- Allocation ------------------------------------------------------------------------ */
 
 void *sl__alloc(sl_runtime_t *rt, size_t size);
@@ -102,12 +115,27 @@ typedef struct sl__defer {
 
 #define SL__DEFER_INLINE 4
 
+/* A task's rarely used state, allocated the first time the task needs it (sl_defer, sl_panic)
+ * and written only by the task itself; joiners read panic_msg once the task is done. */
+typedef struct sl__task_ext {
+    char *panic_msg;     /* allocated on panic */
+    sl__defer_t *defers; /* defer_inline, or allocated once there are more */
+    int ndefers, cap_defers;
+    sl__defer_t defer_inline[SL__DEFER_INLINE];
+} sl__task_ext_t;
+
 /* A resource a task holds and the runtime releases if the task ends without doing so. */
 typedef struct sl__hold {
     struct sl__hold *next, *prev;
     void (*release)(struct sl__hold *h);
 } sl__hold_t;
 
+/* At most 256 bytes, four cache lines, in every build. A spawned task is written by its spawner
+ * and often run, and freed, on another worker (spawn_join: 10,000 at a time), so each of its
+ * lines may cross between cores twice per task. What only some tasks need lives elsewhere: the
+ * defers and a panic message behind `ext`, a name other than "task" in the task's memory block
+ * after its four lines (see TASK_SPAN in sched.c); and fields used only before a task starts
+ * share their bytes with fields used only after. */
 struct sl_task {
     /* First 64 bytes: everything a wake, a claim and a switch touch, so that resuming a task
      * whose data has left the cache costs as few misses as possible. */
@@ -131,30 +159,45 @@ struct sl_task {
     sl_timer_t wtimer;       /* deadline of the current wait */
     sl__hold_t holds;        /* circular list head */
     sl_task_t *inbox_next;   /* inbox link */
-    void *mem;               /* the allocation the task sits in (the task is cache-line aligned) */
     struct sl__worker *home; /* whose task cache the memory goes back to (see task_free) */
 
-    int64_t fresh_at;               /* when it entered a fresh queue (see steal() in sched.c) */
-    sl_task_t *all_next, *all_prev; /* worker's list of started tasks */
+    /* Third and fourth: the task's life from spawn to join. */
+    union {
+        /* While it is new (never run): */
+        struct {
+            int64_t fresh_at;  /* when it entered a fresh queue (see steal() in sched.c) */
+            size_t stack_size; /* the stack it will get when it starts */
+        };
+        /* Once it has started (or was skipped): */
+        struct {
+            sl_task_t *all_next, *all_prev; /* worker's list of started tasks */
+        };
+    };
     sl__stack_t *stack;
-    size_t stack_size;
-    sl_task_fn fn;
-    void *arg;
-    void *result;
-    int status; /* sl_task_status_t once done */
-    _Atomic int done;
-    _Atomic int refs; /* one for running, one for the handle */
-    sl_lock_t lock;   /* protects joiners */
-    sl_waitq_t joiners;
-    uint64_t id;
+    union {
+        /* Until it runs: */
+        struct {
+            sl_task_fn fn;
+            void *arg;
+        };
+        /* Once it has ended: */
+        struct {
+            void *result;
+            int status; /* sl_task_status_t */
+        };
+    };
     sl_runtime_t *rt;
-    sl__defer_t *defers;
-    int ndefers, cap_defers;
-    sl__defer_t defer_inline[SL__DEFER_INLINE];
+    uint64_t id;
+    const char *name; /* "task", "main", or the copy after the task's lines (TASK_SPAN) */
+
+    _Atomic int done;
+    _Atomic int refs;      /* one for running, one for the handle */
+    sl_lock_t lock;        /* protects joiners */
+    unsigned char mem_off; /* the allocation starts this many bytes before the task */
+    sl_waitq_t joiners;
     void (*on_done)(sl_task_t *t, void *arg); /* called once the task has ended (JoinSet) */
     void *on_done_arg;
-    char *panic_msg; /* allocated on panic */
-    char name[32];
+    sl__task_ext_t *ext; /* NULL until the task defers or panics */
 #if SLUICE_ASAN
     void *asan_fake;
 #endif
@@ -162,6 +205,8 @@ struct sl_task {
     void *tsan_fiber;
 #endif
 };
+
+_Static_assert(sizeof(struct sl_task) <= 4 * SL__CACHELINE, "a task is four cache lines");
 
 /* ---- Workers and the runtime --------------------------------------------------------------- */
 
@@ -223,8 +268,11 @@ typedef struct sl__worker {
      * with the owner's cache, and spawn_join's spawner lost that line to every remote free). */
     _Alignas(SL__CACHELINE) _Atomic(char *) task_remote;
 
-    /* counters (owner writes, others read relaxed) */
-    _Atomic uint64_t n_switches, n_direct, n_parks, n_steals, n_budget_yields, n_spawned;
+    /* Counters (owner writes, others read relaxed), on a line of their own: they shared
+     * task_remote's, and every spawn's n_spawned took that line back from the worker whose
+     * remote frees had just CASed it (spawn_join: both sides missed it once per task). */
+    _Alignas(SL__CACHELINE) _Atomic uint64_t n_switches; /* (_Alignas applies per declarator) */
+    _Atomic uint64_t n_direct, n_parks, n_steals, n_budget_yields, n_spawned;
 
 #if SLUICE_ASAN
     const void *sched_stack_bottom;

@@ -451,17 +451,35 @@ void sl__task_wake(sl_task_t *t)
  * the spawner's malloc arena under its lock (a quarter of the samples, futex waits included).
  * The caches are released with the runtime (worker_free). */
 
-#define TASK_SIZE      (sizeof(sl_task_t) + SL__CACHELINE - 16)
-#define TASK_CACHE_MAX 4096 /* 1.7 MiB of 432-byte blocks; see docs/design/runtime.md */
+/* A block holds the task, on a cache-line boundary (its first 64 bytes, see struct sl_task,
+ * are one line), and after the task's four lines the copy of its name if it was given one
+ * (sl_spawn_opts_t.name, at most 31 bytes kept): a fifth line that unnamed tasks never touch. */
+#define TASK_LINES     (4 * SL__CACHELINE)
+#define TASK_NAME_MAX  32
+#define TASK_SPAN      (TASK_LINES + TASK_NAME_MAX)
+#define TASK_SIZE      (TASK_SPAN + SL__CACHELINE - 16)
+#define TASK_CACHE_MAX 4096 /* 1.3 MiB of 336-byte blocks; see docs/design/runtime.md */
 
+_Static_assert(sizeof(sl_task_t) <= TASK_LINES, "the name follows the task's four lines");
+
+static inline sl_task_t *task_in(char *m)
+{
+    char *t = (char *)(((uintptr_t)m + SL__CACHELINE - 1) & ~(uintptr_t)(SL__CACHELINE - 1));
+    if (t + TASK_SPAN > m + TASK_SIZE) /* an allocator that aligns to less than 16 */
+        t = m;
+    return (sl_task_t *)(void *)t;
+}
+
+/* A cached block's link lives in the task's first line, not at the block's start, which may
+ * lie in the line before: a remote free would move that line between cores too. */
 static inline void task_mem_link(char *m, char *next)
 {
-    sl__dead_link(m, TASK_SIZE, next);
+    sl__dead_link(task_in(m), TASK_SPAN, next);
 }
 
 static inline char *task_mem_next(char *m)
 {
-    return sl__dead_next(m, TASK_SIZE);
+    return sl__dead_next(task_in(m), TASK_SPAN);
 }
 
 /* Moves the blocks of list m into w's cache up to TASK_CACHE_MAX, freeing the rest. Walks
@@ -519,8 +537,7 @@ static char *task_cache_pop(sl__worker_t *w)
     return m;
 }
 
-/* Tasks start on a cache-line boundary, so that their first 64 bytes (see struct sl_task) are
- * one line. Returns a zeroed task whose home is w (NULL: none, the memory is freed). */
+/* Returns a zeroed task (see task_in) whose home is w (NULL: none, the memory is freed). */
 static sl_task_t *task_alloc(sl_runtime_t *rt, sl__worker_t *w)
 {
     char *mem = w ? task_cache_pop(w) : NULL;
@@ -529,25 +546,25 @@ static sl_task_t *task_alloc(sl_runtime_t *rt, sl__worker_t *w)
          * another core's cache, freed there), and its lines, fetched now, are ready by the
          * next spawn instead of stalling that spawn's first locked instruction. */
         char *next = w->task_cache ? w->task_cache : w->task_adopted;
-        if (next)
-            for (size_t off = 0; off < TASK_SIZE; off += SL__CACHELINE)
-                __builtin_prefetch(next + off, 1, 3);
+        if (next) {
+            char *nt = (char *)task_in(next);
+            for (size_t off = 0; off < TASK_LINES; off += SL__CACHELINE)
+                sl__prefetch_w(nt + off);
+        }
     } else if (!(mem = sl__alloc(rt, TASK_SIZE))) {
         return NULL;
     }
-    sl_task_t *t = (sl_task_t *)(void *)(((uintptr_t)mem + SL__CACHELINE - 1) &
-                                         ~(uintptr_t)(SL__CACHELINE - 1));
-    if ((char *)t + sizeof *t > mem + TASK_SIZE) /* an allocator that aligns to less than 16 */
-        t = (sl_task_t *)(void *)mem;
+    sl_task_t *t = task_in(mem);
     memset(t, 0, sizeof *t);
-    t->mem = mem;
+    t->mem_off = (unsigned char)((char *)t - mem);
     t->home = w;
+    t->name = "task";
     return t;
 }
 
 static void task_free(sl_runtime_t *rt, sl_task_t *t)
 {
-    char *mem = t->mem;
+    char *mem = (char *)t - t->mem_off;
     sl__worker_t *home = t->home, *me = sl__tls_worker;
     if (home && me && me->rt == rt) {
         if (me == home) {
@@ -575,10 +592,14 @@ static void task_unref(sl_task_t *t)
 {
     if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
         sl_runtime_t *rt = t->rt;
-        if (t->panic_msg)
-            sl__free(rt, t->panic_msg, SL_PANIC_MSG_MAX);
-        if (t->defers != t->defer_inline)
-            sl__free(rt, t->defers, sizeof(sl__defer_t) * (size_t)t->cap_defers);
+        sl__task_ext_t *ext = t->ext;
+        if (ext) {
+            if (ext->panic_msg)
+                sl__free(rt, ext->panic_msg, SL_PANIC_MSG_MAX);
+            if (ext->defers != ext->defer_inline)
+                sl__free(rt, ext->defers, sizeof(sl__defer_t) * (size_t)ext->cap_defers);
+            sl__free(rt, ext, sizeof *ext);
+        }
         task_free(rt, t);
     }
 }
@@ -622,8 +643,9 @@ static void holds_check(sl_task_t *t)
 static void run_defers_and_holds(sl_task_t *t)
 {
     holds_check(t);
-    while (t->ndefers > 0) {
-        sl__defer_t d = t->defers[--t->ndefers];
+    sl__task_ext_t *ext = t->ext;
+    while (ext && ext->ndefers > 0) {
+        sl__defer_t d = ext->defers[--ext->ndefers];
         d.fn(d.arg);
     }
     while (t->holds.next != &t->holds) {
@@ -730,9 +752,26 @@ static inline size_t stack_colour(sl__worker_t *w)
     return (size_t)(h >> (32 - 5)) * SL__CACHELINE;
 }
 
+/* When a new task starts: prefetches, for writing, the lines of the task the run queue holds
+ * next if it is new too, and what the starting task's on_done() will write when it ends (a
+ * JoinSet entry). A stolen task was written by the worker that spawned it, its entry too, and
+ * starting and ending one touches all of that: walked one task at a time, each line is a miss
+ * from the other core (spawn_join: run_task, task_exit and on_done stalled on them). The next
+ * task's lines were fetched while this one ran, so its on_done_arg is at hand. */
+static inline void prefetch_start(sl__worker_t *w, sl_task_t *t)
+{
+    sl_task_t *n = w->rq_head;
+    if (n && n->state == SL__T_NEW)
+        for (size_t off = 0; off < sizeof(sl_task_t); off += SL__CACHELINE)
+            sl__prefetch_w((char *)n + off);
+    if (t->on_done_arg)
+        sl__prefetch_w(t->on_done_arg);
+}
+
 static void run_task(sl__worker_t *w, sl_task_t *t)
 {
     if (t->state == SL__T_NEW) {
+        prefetch_start(w, t);
         if (atomic_load(&t->cancelled) || atomic_load(&w->rt->shutdown)) {
             task_skip(w, t);
             return;
@@ -794,13 +833,14 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
     t->wtimer.kind = SL__TIMER_WAIT;
     t->wtimer.owner = t;
     t->holds.next = t->holds.prev = &t->holds;
-    t->defers = t->defer_inline;
-    t->cap_defers = SL__DEFER_INLINE;
+    if (o && o->name) {
+        char *name = (char *)t + TASK_LINES; /* see TASK_SPAN */
+        size_t nlen = strnlen(o->name, TASK_NAME_MAX - 1);
+        memcpy(name, o->name, nlen);
+        name[nlen] = 0;
+        t->name = name;
+    }
     t->id = id_take(w);
-    const char *name = o && o->name ? o->name : "task";
-    size_t nlen = strnlen(name, sizeof t->name - 1);
-    memcpy(t->name, name, nlen);
-    t->name[nlen] = 0;
     atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
 #if SLUICE_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
@@ -983,16 +1023,31 @@ void sl__coop(void)
     }
 }
 
+/* The task's rarely used state (see struct sl__task_ext), allocated on first use; NULL when
+ * out of memory. Only the task itself calls this. */
+static sl__task_ext_t *task_ext(sl_task_t *t)
+{
+    sl__task_ext_t *ext = t->ext;
+    if (!ext && (ext = sl__alloc(t->rt, sizeof *ext))) {
+        memset(ext, 0, sizeof *ext);
+        ext->defers = ext->defer_inline;
+        ext->cap_defers = SL__DEFER_INLINE;
+        t->ext = ext;
+    }
+    return ext;
+}
+
 void sl_panic(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     sl_task_t *t = sl__self_checked("sl_panic");
-    if (!t->panic_msg)
-        t->panic_msg = sl__alloc(t->rt, SL_PANIC_MSG_MAX);
+    sl__task_ext_t *ext = task_ext(t);
+    if (ext && !ext->panic_msg)
+        ext->panic_msg = sl__alloc(t->rt, SL_PANIC_MSG_MAX);
     /* The analyzer loses track of va_start across the noreturn-capable call above. */
-    if (t->panic_msg)
-        vsnprintf(t->panic_msg, SL_PANIC_MSG_MAX, fmt, ap); /* NOLINT(clang-analyzer-valist*) */
+    if (ext && ext->panic_msg)
+        vsnprintf(ext->panic_msg, SL_PANIC_MSG_MAX, fmt, ap); /* NOLINT(clang-analyzer-valist*) */
     va_end(ap);
     task_exit(t, NULL, SL_TASK_PANICKED);
 }
@@ -1000,20 +1055,23 @@ void sl_panic(const char *fmt, ...)
 int sl_defer(void (*fn)(void *), void *arg)
 {
     sl_task_t *t = sl__self_checked("sl_defer");
-    if (t->ndefers == t->cap_defers) {
-        int ncap = t->cap_defers * 2;
+    sl__task_ext_t *ext = task_ext(t);
+    if (!ext)
+        return SL_ENOMEM;
+    if (ext->ndefers == ext->cap_defers) {
+        int ncap = ext->cap_defers * 2;
         sl__defer_t *nd = sl__alloc(t->rt, sizeof(sl__defer_t) * (size_t)ncap);
         if (!nd)
             return SL_ENOMEM;
-        memcpy(nd, t->defers, sizeof(sl__defer_t) * (size_t)t->ndefers);
-        if (t->defers != t->defer_inline)
-            sl__free(t->rt, t->defers, sizeof(sl__defer_t) * (size_t)t->cap_defers);
-        t->defers = nd;
-        t->cap_defers = ncap;
+        memcpy(nd, ext->defers, sizeof(sl__defer_t) * (size_t)ext->ndefers);
+        if (ext->defers != ext->defer_inline)
+            sl__free(t->rt, ext->defers, sizeof(sl__defer_t) * (size_t)ext->cap_defers);
+        ext->defers = nd;
+        ext->cap_defers = ncap;
     }
-    t->defers[t->ndefers].fn = fn;
-    t->defers[t->ndefers].arg = arg;
-    t->ndefers++;
+    ext->defers[ext->ndefers].fn = fn;
+    ext->defers[ext->ndefers].arg = arg;
+    ext->ndefers++;
     return 0;
 }
 
@@ -1044,10 +1102,10 @@ void sl__task_outcome(const sl_task_t *t, sl_join_t *out)
     out->message[0] = 0;
     if (t->status == SL_TASK_PANICKED)
         snprintf(out->message, sizeof out->message, "%s",
-                 t->stack_failed ? "could not map a task stack (out of memory, or "
-                                   "vm.max_map_count reached)"
-                 : t->panic_msg  ? t->panic_msg
-                                 : "(no message: out of memory)");
+                 t->stack_failed               ? "could not map a task stack (out of memory, or "
+                                                 "vm.max_map_count reached)"
+                 : t->ext && t->ext->panic_msg ? t->ext->panic_msg
+                                               : "(no message: out of memory)");
 }
 
 static void join_fill(sl_task_t *t, sl_join_t *out)
@@ -1652,11 +1710,9 @@ int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void *
     t->wtimer.kind = SL__TIMER_WAIT;
     t->wtimer.owner = t;
     t->holds.next = t->holds.prev = &t->holds;
-    t->defers = t->defer_inline;
-    t->cap_defers = SL__DEFER_INLINE;
     atomic_store(&rt->next_id, 1);
     t->id = atomic_fetch_add(&rt->next_id, 1); /* id 1 marks the main task */
-    snprintf(t->name, sizeof t->name, "main");
+    t->name = "main";
     atomic_store(&t->refs, 2);
 #if SLUICE_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
@@ -1694,7 +1750,7 @@ int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void *
     void *res = t->result;
     if (status == SL_TASK_PANICKED)
         fprintf(stderr, "sluice: main task panicked: %s\n",
-                t->panic_msg ? t->panic_msg : "(no message)");
+                t->ext && t->ext->panic_msg ? t->ext->panic_msg : "(no message)");
     task_unref(t);
     sl__pool_shutdown(rt);
     sl__io_fini(rt);

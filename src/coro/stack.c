@@ -161,9 +161,12 @@ void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w)
 static void overflow_report(const sl_task_t *t, const char *how)
 {
     char buf[256];
+    /* The size asked for: the mapping less its guard page, or the page in its place that the
+     * canary guards (a started task's stack_size shares its bytes with other fields). */
+    size_t size = t->stack ? t->stack->map_size - t->rt->page : 0;
     int n = snprintf(buf, sizeof buf,
                      "sluice: stack overflow in task '%s' (id %llu, stack %zu bytes)%s\n", t->name,
-                     (unsigned long long)t->id, t->stack_size, how);
+                     (unsigned long long)t->id, size, how);
     if (n > 0)
         (void)!write(STDERR_FILENO, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }

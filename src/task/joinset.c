@@ -51,34 +51,67 @@ enum {
 #define COMPLETED_FREEING ((uintptr_t)3) /* the set is being freed */
 #define COMPLETED_TAGS    ((uintptr_t)3)
 
+/* A node is two cache lines, and nodes come in slabs, cache-line aligned. The first line is
+ * what the spawner fills and on_done() writes, on whichever worker ran the task; the second is
+ * the owner side's list links, which no other worker writes, so that unlinking a node touches
+ * neighbours whose lines the owner has already. (One malloc'ed node of 64 bytes per task put
+ * most nodes across two lines that both crossed between cores: spawn_join's drain() missed
+ * twice per task, and on_done() too.) */
 typedef struct node {
-    struct node *next, *prev; /* in one of the set's lists (circular, with a sentinel) */
-    struct node *cnext;       /* in the completed stack */
-    sl_task_t *t;             /* held: the handle; done: NULL, or a panicked task's handle */
+    struct node *cnext; /* in the completed stack */
+    struct node *skip;  /* pushed about SKIP pushes earlier: a prefetch hint for drain() */
+    sl_task_t *t;       /* held: the handle; done: NULL, or a panicked task's handle */
     sl_joinset_t *set;
     void *value;    /* done: what it returned */
     uint64_t id;    /* the task's id, stored by the spawn */
     _Atomic int hs; /* H_* */
     short status;   /* done: how the task ended (sl_task_status_t) */
     short where;    /* N_* */
+    char pad_[SL__CACHELINE - 7 * 8];
+    struct node *next, *prev; /* in one of the set's lists (circular, with a sentinel) */
+    char pad2_[SL__CACHELINE - 2 * sizeof(void *)];
 } node_t;
+
+_Static_assert(offsetof(node_t, next) == SL__CACHELINE && sizeof(node_t) == 2 * SL__CACHELINE,
+               "a node is two cache lines, the owner's links on the second");
+
+/* How far apart drain() prefetches along a completed chain (see node_t.skip). */
+#define SKIP 4
+
+/* A slab holds SLAB_MIN nodes, then as many as the set has, up to SLAB_MAX; slabs stay with
+ * the set until it is destroyed. */
+#define SLAB_MIN 4
+#define SLAB_MAX 256
+
+typedef struct slab {
+    struct slab *next;
+    size_t size; /* bytes allocated */
+} slab_t;
 
 typedef struct list {
     node_t head; /* sentinel: head.next is the oldest */
 } list_t;
 
+/* The set is cache-line aligned (see completed): it sits in its allocation at mem. */
 struct sl_joinset {
+    void *mem;
     sl_lock_t lock;
     sl_runtime_t *rt;
     list_t running, done, detached;
     node_t *free;       /* recycled nodes, singly linked through next */
     size_t len;         /* running + done (absorbed or not) */
     size_t nlive;       /* nodes not absorbed yet: their task's end has not been seen */
-    size_t nnodes;      /* nodes allocated (for freeing) */
+    size_t nnodes;      /* nodes in the slabs */
+    slab_t *slabs;      /* where the nodes live, newest first */
+    int freeing;        /* sl_joinset_free has begun (what completed says, for the owner side) */
     sl_waitq_t waiters; /* join_next clauses; non-empty exactly when completed is WAITING */
     /* Pushed by on_done() on other threads: a line of its own. */
     _Alignas(SL__CACHELINE) _Atomic uintptr_t completed;
     _Atomic long orphans; /* see the lifetime note above */
+    /* The last SKIP nodes pushed, where each push takes its skip from. Only a hint: pushes that
+     * race may overwrite each other's entries, and a stale skip costs one useless prefetch. */
+    _Atomic unsigned npushed;
+    _Atomic(node_t *) pushed[SKIP];
 };
 
 static void list_init(list_t *l)
@@ -133,23 +166,29 @@ static void set_destroy(sl_joinset_t *s)
     node_t *n;
     while ((n = list_pop(&s->detached)))
         node_put(s, n);
-    while (s->free) {
-        n = s->free;
-        s->free = n->next;
-        sl__free(rt, n, sizeof *n);
+    for (n = s->free; n; n = n->next)
         freed++;
-    }
     SL__ASSERT(freed == s->nnodes, "joinset: entries leaked");
-    sl__free(rt, s, sizeof *s);
+    while (s->slabs) {
+        slab_t *sb = s->slabs;
+        s->slabs = sb->next;
+        sl__free(rt, sb, sb->size);
+    }
+    void *mem = s->mem;
+    sl__free(rt, mem, sizeof *s + SL__CACHELINE);
 }
 
 int sl_joinset_new(sl_joinset_t **out)
 {
     sl_runtime_t *rt = sl_runtime_current();
     SL__ASSERT(rt != NULL, "sl_joinset_new outside a runtime");
-    sl_joinset_t *s = sl__calloc(rt, sizeof *s);
-    if (!s)
+    char *mem = sl__alloc(rt, sizeof(sl_joinset_t) + SL__CACHELINE);
+    if (!mem)
         return SL_ENOMEM;
+    sl_joinset_t *s = (sl_joinset_t *)(void *)(((uintptr_t)mem + SL__CACHELINE - 1) &
+                                               ~(uintptr_t)(SL__CACHELINE - 1));
+    memset(s, 0, sizeof *s);
+    s->mem = mem;
     s->rt = rt;
     sl__lock_init(&s->lock);
     list_init(&s->running);
@@ -198,6 +237,10 @@ static void drain(sl_joinset_t *s)
     h = atomic_exchange_explicit(&s->completed, 0, memory_order_acquire);
     node_t *rev = NULL;
     for (node_t *n = (node_t *)h; n;) {
+        /* A chain of thousands (what the other worker ended while the owner spawned) is one
+         * miss per node when walked alone; with the hint, SKIP of them are on their way. */
+        if (n->skip)
+            sl__prefetch_w(n->skip);
         node_t *next = n->cnext;
         n->cnext = rev;
         rev = n;
@@ -286,6 +329,10 @@ static int deliver(sl_joinset_t *s, node_t *n)
             return 1;
         }
         n->cnext = (node_t *)h;
+        unsigned i = atomic_load_explicit(&s->npushed, memory_order_relaxed) % SKIP;
+        n->skip = atomic_load_explicit(&s->pushed[i], memory_order_relaxed);
+        atomic_store_explicit(&s->pushed[i], n, memory_order_relaxed);
+        atomic_store_explicit(&s->npushed, i + 1, memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&s->completed, &h, (uintptr_t)n,
                                                   memory_order_release, memory_order_relaxed))
             return 0;
@@ -335,6 +382,32 @@ static void on_done(sl_task_t *t, void *arg)
     finish_ended(s, n, t);
 }
 
+/* Allocates a slab (see SLAB_MIN) and puts its nodes on the free list, lowest address first.
+ * Takes the lock itself: not held on entry. */
+static int slab_add(sl_joinset_t *s)
+{
+    size_t count = s->nnodes < SLAB_MIN ? SLAB_MIN : s->nnodes < SLAB_MAX ? s->nnodes : SLAB_MAX;
+    /* The header, then the nodes from the next cache-line boundary. */
+    size_t size = sizeof(slab_t) + SL__CACHELINE + count * sizeof(node_t);
+    slab_t *sb = sl__alloc(s->rt, size);
+    if (!sb)
+        return SL_ENOMEM;
+    sb->size = size;
+    node_t *first = (node_t *)(void *)(((uintptr_t)(sb + 1) + SL__CACHELINE - 1) &
+                                       ~(uintptr_t)(SL__CACHELINE - 1));
+    sl__lock(&s->lock);
+    sb->next = s->slabs;
+    s->slabs = sb;
+    for (size_t i = count; i-- > 0;) {
+        first[i].where = N_FREE;
+        first[i].next = s->free;
+        s->free = &first[i];
+    }
+    s->nnodes += count;
+    sl__unlock(&s->lock);
+    return 0;
+}
+
 int sl_joinset_spawn_ex(sl_joinset_t *s, const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg,
                         uint64_t *id)
 {
@@ -343,19 +416,18 @@ int sl_joinset_spawn_ex(sl_joinset_t *s, const sl_spawn_opts_t *opts, sl_task_fn
      * returns. The entry is pinned until then, so that its on_done() leaves the delivery to us
      * instead of letting the entry be joined and reused while we still write to it. */
     sl__lock(&s->lock);
-    SL__ASSERT(atomic_load_explicit(&s->completed, memory_order_relaxed) != COMPLETED_FREEING,
-               "sl_joinset_spawn on a freed set");
-    node_t *n = s->free;
-    if (n) {
-        s->free = n->next;
-    } else {
+    /* Not `completed`: its line is the other workers' (each on_done() pushes onto it), and
+     * reading it here cost spawn_join's spawner a miss per task. */
+    SL__ASSERT(!s->freeing, "sl_joinset_spawn on a freed set");
+    node_t *n;
+    while (!(n = s->free)) { /* other tasks spawning into the set may take the new nodes */
         sl__unlock(&s->lock);
-        n = sl__alloc(s->rt, sizeof *n);
-        if (!n)
-            return SL_ENOMEM;
+        int r = slab_add(s);
+        if (r)
+            return r;
         sl__lock(&s->lock);
-        s->nnodes++;
     }
+    s->free = n->next;
     n->t = NULL;
     n->set = s;
     n->where = N_RUNNING;
@@ -395,7 +467,11 @@ static int jn_poll(sl_clause_t *c)
     sl_joinset_t *s = c->obj;
     sl_task_t *panicked = NULL;
     sl__lock(&s->lock);
-    drain(s);
+    /* What is absorbed already ended before anything on the stack: drain only once it is
+     * used up, so that each drain takes a longer chain and the owner takes the stack's line
+     * from the workers that push onto it less often. */
+    if (list_empty(&s->done))
+        drain(s);
     int r = take_done(s, c->buf, &panicked) ? 0 : s->len == 0 ? SL_EEMPTY : SL_EAGAIN;
     sl__unlock(&s->lock);
     if (panicked)
@@ -644,6 +720,7 @@ void sl_joinset_free(sl_joinset_t *s)
     SL__ASSERT(s->len == 0, "sl_joinset_free raced with a spawn into the same set");
     /* From here on_done() only counts (orphan()); what was pushed before is absorbed now. */
     uintptr_t h = atomic_exchange_explicit(&s->completed, COMPLETED_FREEING, memory_order_acquire);
+    s->freeing = 1;
     SL__ASSERT(h != COMPLETED_WAITING && h != COMPLETED_FREEING, "joinset: freed twice?");
     for (node_t *n = (node_t *)h; n;) {
         node_t *next = n->cnext;
