@@ -134,7 +134,8 @@ SL_API void sl_clause_joinset_join_next(sl_clause_t *c, sl_joinset_t *set, sl_jo
  * and each task is still joined with sl_joinset_join_next(), as CANCELLED if the abort
  * reached it, or with its own outcome if it had ended already.
  *
- * Never waits.
+ * Never waits. The tasks are aborted in batches of 64 that share one barrier (one membarrier(2)
+ * call per batch on a multi-worker runtime, see sl_task_abort).
  */
 SL_API void sl_joinset_abort_all(sl_joinset_t *set);
 

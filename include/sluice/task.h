@@ -108,7 +108,11 @@ SL_API void sl_task_detach(sl_task_t *t);
  * (outside shielded sections). A task that has not started never runs. Aborting a task that
  * has ended does nothing. The handle stays valid: join or detach it.
  *
- * Never waits. Callable from any task or thread while the handle is held.
+ * Never waits. Callable from any task or thread while the handle is held. Cost: from a thread
+ * other than the one that runs a one-worker runtime, the call makes one membarrier(2) system
+ * call (a few microseconds: it is what lets every wait start without a locked instruction; see
+ * docs/design/runtime.md, "Cancellation"). Set SLUICE_NO_MEMBARRIER=1 in the environment to
+ * turn that off (waits then pay an exchange each instead).
  */
 SL_API void sl_task_abort(sl_task_t *t);
 
