@@ -380,16 +380,9 @@ __attribute__((noinline)) int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
 __attribute__((noinline)) int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *buf,
                                           uintptr_t arg, int64_t arg64, int64_t deadline)
 {
-    sl_task_t *t = sl__self_checked("a blocking sluice call");
-    int r = sl__wait_enter(t);
-    if (r)
-        return r;
     sl_clause_t c;
     sl__clause_init(&c, ops, obj, buf, arg, arg64);
-    r = ops->poll(&c);
-    if (r != SL_EAGAIN)
-        return r;
-    return sl__wait1_polled(&c, deadline);
+    return sl__wait1(&c, deadline);
 }
 
 __attribute__((noinline)) int sl__wait1v(const struct sl_clause_ops *ops, void *obj, void *buf,
