@@ -1016,8 +1016,11 @@ SL_TEST(abort_races_wait_start_2workers)
  * process of its own; in a run of every case in one process it tests whichever mode is set). */
 SL_TEST(abort_races_wait_start_no_membarrier)
 {
+    int fresh = !sl__asym_decided;
     setenv("SLUICE_NO_MEMBARRIER", "1", 1);
     sl__asym_init();
+    if (fresh)
+        ASSERT_EQ(sl__asym, 0); /* in a process of its own the switch must take */
     int rounds = 150;
     test_run(2, main_abort_race, &rounds);
 }

@@ -521,6 +521,7 @@ static inline int sl__wait_enter(sl_task_t *t)
  * before. sl__asym is decided once, before the first runtime starts, and never changes. See
  * docs/design/runtime.md, "Cancellation and the asymmetric barrier". */
 extern int sl__asym;
+extern int sl__asym_decided; /* sl__asym_init() has run: sl__asym is final */
 void sl__asym_init(void);
 
 static inline void sl__wait_publish(sl_task_t *t, uint32_t ws)

@@ -911,6 +911,7 @@ void sl_task_detach(sl_task_t *t)
 /* ---- Abort, and the barrier it takes for the waits (see sl__wait_publish in rt.h) ---------- */
 
 int sl__asym;
+int sl__asym_decided; /* set once asym_decide() has run (tests) */
 static pthread_once_t asym_once = PTHREAD_ONCE_INIT;
 
 static long sys_membarrier(int cmd)
@@ -920,6 +921,7 @@ static long sys_membarrier(int cmd)
 
 static void asym_decide(void)
 {
+    sl__asym_decided = 1;
     const char *off = getenv("SLUICE_NO_MEMBARRIER"); /* tests and A/B runs of the fallback */
     if (off && *off && strcmp(off, "0") != 0)
         return;
