@@ -1026,6 +1026,42 @@ SL_TEST(mpsc_b31_send_until_deadline)
     test_run(1, main_b31, NULL);
 }
 
+/* recv_until with a deadline already passed still takes what is there: a buffered message, or
+ * the end of the stream (SL_ECLOSED, not SL_ETIMEDOUT). A receive without a deadline that sees
+ * the channel empty skips its locked try and lets the wait's arm find the end instead; with a
+ * deadline it must not, or the passed deadline would end the wait first. */
+static void *main_recv_past_deadline(void *arg)
+{
+    size_t cap = (size_t)(uintptr_t)arg; /* 0: unbounded */
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    if (cap)
+        ASSERT_OK(sl_mpsc_new(8, cap, &tx, &rx));
+    else
+        ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
+    u64 v = 5;
+    ASSERT_OK(sl_mpsc_send(tx, &v));
+    v = 0;
+    ASSERT_OK(sl_mpsc_recv_until(rx, &v, sl_now() - 1));
+    ASSERT_EQ_U(v, 5);
+    ASSERT_ERR(sl_mpsc_recv_until(rx, &v, sl_now() - 1), SL_ETIMEDOUT);
+    sl_mpsc_tx_drop(tx);
+    ASSERT_ERR(sl_mpsc_recv_until(rx, &v, sl_now() - 1), SL_ECLOSED);
+    sl_timeout_t to;
+    sl_timeout_enter(&to, sl_deadline_in(SL_SEC));
+    ASSERT_ERR(sl_mpsc_recv(rx, &v), SL_ECLOSED);
+    ASSERT_OK(sl_timeout_exit(&to));
+    ASSERT_ERR(sl_mpsc_recv(rx, &v), SL_ECLOSED); /* through the wait's arm */
+    sl_mpsc_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(recv_until_past_deadline_takes_value_or_end)
+{
+    test_run(1, main_recv_past_deadline, (void *)(uintptr_t)4);
+    test_run(1, main_recv_past_deadline, NULL);
+}
+
 typedef struct thr {
     sl_mpsc_tx_t *tx;
     sl_mpsc_rx_t *rx;

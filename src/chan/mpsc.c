@@ -907,8 +907,9 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
         return r;
     /* Visibly empty, and a wait without a deadline: skip the locked try, the wait's arm looks
      * again under the lock (and takes a message or the end found there at once). With a
-     * deadline the try must come first: an expired deadline ends the wait before its arm, and
-     * a message or the end that is already there must win over it. */
+     * deadline (the call's or a timeout scope's) the try must come first: the wait may end
+     * before its arm, on a deadline already passed or a timer it cannot arm (SL_ENOMEM), and a
+     * message or the end of the stream that is already there must win over either. */
     if (deadline == SL_FOREVER && !t->timeouts && !ch->rx_res &&
         __atomic_load_n(&ch->len, __ATOMIC_RELAXED) == 0)
         return sl__wait1v(&recv_ops, ch, out, 1, 0, deadline);

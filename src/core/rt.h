@@ -519,7 +519,7 @@ static inline int sl__wait_enter(sl_task_t *t)
  * runs a barrier on every running thread of the process: the wait's own store is then a plain
  * release store (no locked instruction). Without membarrier the wait's store is an exchange, as
  * before. sl__asym is decided once, before the first runtime starts, and never changes. See
- * docs/design/runtime.md, "Cancellation and the asymmetric barrier". */
+ * docs/design/runtime.md, "Cancellation". */
 extern int sl__asym;
 extern int sl__asym_decided; /* sl__asym_init() has run: sl__asym is final */
 void sl__asym_init(void);

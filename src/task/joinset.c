@@ -611,14 +611,17 @@ static int abort_where(sl_joinset_t *s, int all, uint64_t id)
                 list_append(&s->running, n);
         }
         sl__unlock(&s->lock);
-        int marked = 0;
+        uint64_t marked = 0; /* bit i: batch[i]'s task had not ended */
+        _Static_assert(ABORT_BATCH <= 64, "one bit per batch entry");
         for (int i = 0; i < nb; i++)
-            marked |= sl__abort_mark(batch[i]->t);
+            if (sl__abort_mark(batch[i]->t))
+                marked |= (uint64_t)1 << i;
         if (marked)
             sl__abort_barrier(s->rt);
         for (int i = 0; i < nb; i++) {
             sl_task_t *t = batch[i]->t;
-            sl__abort_claim(t);
+            if (marked & ((uint64_t)1 << i))
+                sl__abort_claim(t);
             unpin(s, batch[i], t);
         }
         sl__lock(&s->lock);
