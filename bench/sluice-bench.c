@@ -14,7 +14,8 @@
  *   --scale F  multiply every size by F (also SLUICE_BENCH_SCALE); CHECK follows the sizes
  *   --check    exit 1 if a CHECK differs from the value the (scaled) sizes must give
  *   --list     print the workload names
- * Nothing but the result lines goes to stdout.
+ * Nothing but the result lines goes to stdout. With SLUICE_BENCH_STATS set, each repetition
+ * also prints its runtime's counters (sl_runtime_stats: switches, parks, steals) to stderr.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -137,6 +138,17 @@ static sample_t run_in_process(const bench_workload_t *w)
     rep_t r = {.w = w};
     sl_runtime_t *rt = new_runtime(w->workers);
     BENCH_OK(sl_runtime_block_on(rt, rep_main, &r, NULL));
+    if (getenv("SLUICE_BENCH_STATS")) {
+        /* For looking into a workload: how the runtime ran it (stderr, outside the contract). */
+        sl_runtime_stats_t st;
+        sl_runtime_stats(rt, &st);
+        fprintf(stderr,
+                "# %s: spawned %llu switches %llu direct %llu parks %llu steals %llu "
+                "budget_yields %llu\n",
+                w->name, (unsigned long long)st.tasks_spawned, (unsigned long long)st.switches,
+                (unsigned long long)st.direct_switches, (unsigned long long)st.parks,
+                (unsigned long long)st.steals, (unsigned long long)st.budget_yields);
+    }
     sl_runtime_free(rt);
     if (r.ops == 0) {
         fprintf(stderr, "sluice-bench: %s did no operation\n", w->name);

@@ -124,9 +124,12 @@ typedef struct sl__task_ext {
     sl__defer_t defer_inline[SL__DEFER_INLINE];
 } sl__task_ext_t;
 
-/* A resource a task holds and the runtime releases if the task ends without doing so. */
+/* A resource a task holds and the runtime releases if the task ends without doing so. The
+ * task's list has a one-pointer head (it shares the task's first line with the wait state):
+ * each node points at the pointer that points at it (pprev), so a node leaves in O(1) without
+ * knowing the head; pprev is NULL while the node is in no list. */
 typedef struct sl__hold {
-    struct sl__hold *next, *prev;
+    struct sl__hold *next, **pprev;
     void (*release)(struct sl__hold *h);
 } sl__hold_t;
 
@@ -142,22 +145,24 @@ struct sl_task {
     sl__ctx_t ctx;
     struct sl__worker *worker; /* owner; fixed once the task has started */
     sl_task_t *next;           /* run queue / fresh queue link */
-    uint64_t seq;              /* enqueue order, to keep rq and fresh FIFO together */
     sl_timeout_t *timeouts;    /* innermost timeout scope */
+    sl__hold_t *holds;         /* held resources, newest first (sl__hold_add) */
+    uint32_t seq;              /* enqueue order, to keep rq and fresh FIFO together (wraps) */
     _Atomic uint32_t wstate;   /* see SL__W_* */
     uint32_t wgen;
     _Atomic int cancelled;
-    _Atomic int shield;
     int budget;
     unsigned char state;        /* enum sl__task_state; only the owner worker writes it */
     unsigned char canary;       /* its stack has no guard page: check the canary on switches */
     unsigned char saw_cancel;   /* a call reported SL_ECANCELED to the task */
     unsigned char stack_failed; /* no stack could be mapped when it was to start */
 
-    /* Second 64 bytes: the rest of what a wait touches (its deadline timer, the list of held
-     * resources that an enabled Notified or a permit joins) and the cross-worker wake link. */
-    sl_timer_t wtimer;       /* deadline of the current wait */
-    sl__hold_t holds;        /* circular list head */
+    /* Second 64 bytes: what only some waits touch (a deadline timer, the shield read once
+     * the task is cancelled) and the cross-worker wake link. A wait without a deadline on the
+     * task's own worker (a wake, a claim, a switch, a hold added and removed) never touches
+     * this line. */
+    sl_timer_t wtimer; /* deadline of the current wait */
+    _Atomic int shield;
     sl_task_t *inbox_next;   /* inbox link */
     struct sl__worker *home; /* whose task cache the memory goes back to (see task_free) */
 
@@ -165,7 +170,6 @@ struct sl_task {
     union {
         /* While it is new (never run): */
         struct {
-            int64_t fresh_at;  /* when it entered a fresh queue (see steal() in sched.c) */
             size_t stack_size; /* the stack it will get when it starts */
         };
         /* Once it has started (or was skipped): */
@@ -194,6 +198,7 @@ struct sl_task {
     _Atomic int refs;      /* one for running, one for the handle */
     sl_lock_t lock;        /* protects joiners */
     unsigned char mem_off; /* the allocation starts this many bytes before the task */
+    uint16_t home_index;   /* home->index, read by a remote free without touching home's lines */
     sl_waitq_t joiners;
     void (*on_done)(sl_task_t *t, void *arg); /* called once the task has ended (JoinSet) */
     void *on_done_arg;
@@ -219,7 +224,7 @@ typedef struct sl__worker {
     sl__ctx_t sched; /* the scheduler loop's context (thread's own stack) */
     sl_task_t *cur;  /* running task or NULL */
     int64_t now;
-    uint64_t seq; /* enqueue counter (owner only) */
+    uint32_t seq; /* enqueue counter (owner only; wraps, compared as a difference) */
 
     sl_task_t *rq_head, *rq_tail; /* local run queue: started tasks, owner only */
     sl_task_t *runnext;
@@ -234,10 +239,14 @@ typedef struct sl__worker {
     int os_cached[SL__OS_CLASSES];
 
     /* Cross-thread state, each on its own cache line. */
+    /* Spawned tasks that have not started, which other workers may steal: a ring of
+     * fresh_cap entries (a power of two) from index fresh_h, fresh_len of them. Only the
+     * owner adds entries and replaces the array; a thief copies task pointers out of it and
+     * never touches the tasks themselves (see steal() in sched.c). */
     _Alignas(SL__CACHELINE) sl_lock_t fresh_lock;
-    sl_task_t *fresh_head, *fresh_tail; /* spawned, not started: others may steal them */
+    struct sl__fresh_ent *fresh_v;
+    uint32_t fresh_cap, fresh_h;
     _Atomic long fresh_len;
-    int fresh_transit; /* a thief holds the queue's older tasks and will put some back */
     /* When the head was spawned; INT64_MAX when the queue is empty. Idle workers poll it (not
      * fresh_len, which every spawn writes) on a line of its own that is written only when the
      * value changes, so a spinning thief does not take the spawner's lines away per spawn. */
@@ -263,6 +272,9 @@ typedef struct sl__worker {
     char *task_cache; /* at most TASK_CACHE_MAX blocks, task_cached of them */
     int task_cached;
     char *task_adopted; /* a remote list taken whole, used up before the next one */
+    /* Blocks freed here whose home is another worker, one chain per home ([home->index]; NULL
+     * with one worker), pushed home TASK_FREE_BATCH at a time (see task_free in sched.c). */
+    struct sl__free_batch *free_batch;
 
     /* Task memory other workers freed: CAS-pushed by them, on its own line (it shared one
      * with the owner's cache, and spawn_join's spawner lost that line to every remote free). */

@@ -269,12 +269,31 @@ static void switch_out(sl_task_t *t, int exiting)
 #endif
 }
 
+/* When a task is switched to directly: fetches, for writing, the top of the stack of the task
+ * that runs after it (its saved registers and the frames it returns through, where the wait
+ * it comes back from completes) and the task after that, so that those lines arrive while the
+ * task in between runs. A thousand tasks woken together (notify_waiters) each resume on lines
+ * that left L1 long ago; the locked instructions a resumed wait ends with stall until the
+ * stores before them have their lines. */
+static inline void prefetch_resume(sl__worker_t *w)
+{
+    sl_task_t *m = w->rq_head;
+    if (m && m->state != SL__T_NEW) {
+        char *sp = (char *)((uintptr_t)m->ctx.sp & ~(uintptr_t)(SL__CACHELINE - 1));
+        for (int i = 0; i < 8; i++)
+            sl__prefetch_w(sp + i * SL__CACHELINE);
+        if (m->next)
+            sl__prefetch_w(m->next);
+    }
+}
+
 /* Task t -> task n of the same worker, without passing through the scheduler: a park or a
  * yield that finds another started task ready costs one switch instead of two. */
 static void switch_direct(sl__worker_t *w, sl_task_t *t, sl_task_t *n)
 {
     if (t->canary)
         sl__stack_check(t);
+    prefetch_resume(w);
     w->cur = n;
     n->budget = w->rt->opts.budget;
     stat_inc(&w->n_switches);
@@ -332,11 +351,35 @@ static inline sl_task_t *rq_pop(sl__worker_t *w)
     return t;
 }
 
-/* Under the fresh lock: publishes when the task at the head of w's fresh queue was spawned
- * (INT64_MAX when the queue is empty), for thieves deciding whether it is old enough. */
+/* An entry of a fresh queue. Entries carry what ordering and stealing need, so that neither
+ * reads the task: a thief moves pointers, and the tasks' lines stay where they are until the
+ * thief starts each one (spawn_join: the walk over a stolen linked list, a miss per task from
+ * the spawner's core, was a fifth of the thief's time). */
+typedef struct sl__fresh_ent {
+    sl_task_t *t;
+    int64_t at;      /* when it was spawned */
+    uint32_t seq;    /* enqueue order, against the run queue's (pop_oldest) */
+    uint32_t stolen; /* taken from another worker: stays here (see steal()) */
+} sl__fresh_ent_t;
+
+#define FRESH_CAP_MIN  64   /* entries a worker's fresh queue starts with, and shrinks back to */
+#define FRESH_CAP_KEEP 4096 /* an idle worker keeps a queue up to this size */
+#define STEAL_MAX      256  /* tasks taken per steal at most */
+
+static inline sl__fresh_ent_t *fresh_at(sl__worker_t *w, uint32_t k)
+{
+    return &w->fresh_v[(w->fresh_h + k) & (w->fresh_cap - 1)];
+}
+
+/* Under the fresh lock: publishes when the task at the head of w's fresh queue was spawned,
+ * for thieves deciding whether it is old enough; INT64_MAX when the queue is empty or its head
+ * was stolen (stolen tasks form a prefix of the thief's queue: it stole when it had none). */
 static inline void fresh_head_changed(sl__worker_t *w)
 {
-    int64_t at = w->fresh_head ? w->fresh_head->fresh_at : INT64_MAX;
+    sl__fresh_ent_t *e = fresh_at(w, 0);
+    int64_t at = atomic_load_explicit(&w->fresh_len, memory_order_relaxed) > 0 && !e->stolen
+                     ? e->at
+                     : INT64_MAX;
     /* Tasks spawned in one run of the spawner share fresh_at: popping them one by one leaves
      * the value, and the line idle workers poll, unchanged. */
     if (atomic_load_explicit(&w->fresh_head_at, memory_order_relaxed) != at)
@@ -352,23 +395,59 @@ static inline void fresh_len_add(sl__worker_t *w, long d)
                           memory_order_release);
 }
 
+/* Replaces w's ring with one of cap entries holding the same tasks in order (owner only).
+ * Returns 0, or SL_ENOMEM with nothing changed. The array is allocated and freed outside the
+ * lock: thieves only take entries, so the count cannot grow meanwhile. */
+static int fresh_resize(sl__worker_t *w, uint32_t cap)
+{
+    sl__fresh_ent_t *v = sl__alloc(w->rt, sizeof *v * cap), *old;
+    if (!v)
+        return SL_ENOMEM;
+    uint32_t old_cap;
+    sl__lock(&w->fresh_lock);
+    uint32_t len = (uint32_t)atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
+    if (len > cap) { /* a shrink that raced with pushes: keep the old ring */
+        sl__unlock(&w->fresh_lock);
+        sl__free(w->rt, v, sizeof *v * cap);
+        return SL_ENOMEM;
+    }
+    for (uint32_t k = 0; k < len; k++)
+        v[k] = *fresh_at(w, k);
+    old = w->fresh_v;
+    old_cap = w->fresh_cap;
+    w->fresh_v = v;
+    w->fresh_cap = cap;
+    w->fresh_h = 0;
+    sl__unlock(&w->fresh_lock);
+    sl__free(w->rt, old, sizeof *old * old_cap);
+    return 0;
+}
+
 static void fresh_push(sl__worker_t *w, sl_task_t *t)
 {
     t->next = NULL;
-    t->seq = w->seq++;
+    /* Only this thread adds entries: a count below the capacity stays below it. */
+    if (SL__UNLIKELY((uint32_t)atomic_load_explicit(&w->fresh_len, memory_order_relaxed) ==
+                     w->fresh_cap) &&
+        fresh_resize(w, w->fresh_cap * 2) != 0) {
+        /* No memory for a larger ring: the task starts here, in order, but cannot be stolen. */
+        t->seq = w->seq++;
+        if (w->rq_tail)
+            w->rq_tail->next = t;
+        else
+            w->rq_head = t;
+        w->rq_tail = t;
+        return;
+    }
+    sl__lock(&w->fresh_lock);
+    long len = atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
     /* The worker's cached clock, not a clock read per spawn: a spawner that has run for long
      * since the scheduler last looked makes its tasks look older, so a busy worker's tasks are
      * taken sooner, which is what the delay is for. */
-    t->fresh_at = w->now;
-    sl__lock(&w->fresh_lock);
-    if (w->fresh_tail)
-        w->fresh_tail->next = t;
-    else
-        w->fresh_head = t;
-    if (w->fresh_head == t)
-        fresh_head_changed(w);
-    w->fresh_tail = t;
+    *fresh_at(w, (uint32_t)len) = (sl__fresh_ent_t){t, w->now, w->seq++, 0};
     fresh_len_add(w, 1);
+    if (len == 0)
+        fresh_head_changed(w);
     sl__unlock(&w->fresh_lock);
 }
 
@@ -454,11 +533,12 @@ void sl__task_wake(sl_task_t *t)
 /* A block holds the task, on a cache-line boundary (its first 64 bytes, see struct sl_task,
  * are one line), and after the task's four lines the copy of its name if it was given one
  * (sl_spawn_opts_t.name, at most 31 bytes kept): a fifth line that unnamed tasks never touch. */
-#define TASK_LINES     (4 * SL__CACHELINE)
-#define TASK_NAME_MAX  32
-#define TASK_SPAN      (TASK_LINES + TASK_NAME_MAX)
-#define TASK_SIZE      (TASK_SPAN + SL__CACHELINE - 16)
-#define TASK_CACHE_MAX 4096 /* 1.3 MiB of 336-byte blocks; see docs/design/runtime.md */
+#define TASK_LINES      (4 * SL__CACHELINE)
+#define TASK_NAME_MAX   32
+#define TASK_SPAN       (TASK_LINES + TASK_NAME_MAX)
+#define TASK_SIZE       (TASK_SPAN + SL__CACHELINE - 16)
+#define TASK_CACHE_MAX  4096 /* 1.3 MiB of 336-byte blocks; see docs/design/runtime.md */
+#define TASK_FREE_BATCH 64   /* remote frees pushed home at a time (task_free) */
 
 _Static_assert(sizeof(sl_task_t) <= TASK_LINES, "the name follows the task's four lines");
 
@@ -558,8 +638,41 @@ static sl_task_t *task_alloc(sl_runtime_t *rt, sl__worker_t *w)
     memset(t, 0, sizeof *t);
     t->mem_off = (unsigned char)((char *)t - mem);
     t->home = w;
+    t->home_index = w ? (uint16_t)w->index : 0; /* at most 1024 workers */
     t->name = "task";
     return t;
+}
+
+/* A chain of blocks freed on one worker whose home is another (see task_free). */
+typedef struct sl__free_batch {
+    char *head, *tail;
+    int n;
+} sl__free_batch_t;
+
+/* Pushes a batch onto its home's task_remote stack: one CAS for the whole chain. */
+static void free_batch_flush(sl__worker_t *home, sl__free_batch_t *b)
+{
+    if (!b->head)
+        return;
+    char *head = atomic_load_explicit(&home->task_remote, memory_order_relaxed);
+    for (;;) {
+        (void)task_mem_next(b->tail); /* unpoisons it, to write the new link */
+        task_mem_link(b->tail, head);
+        if (atomic_compare_exchange_weak_explicit(&home->task_remote, &head, b->head,
+                                                  memory_order_release, memory_order_relaxed))
+            break;
+    }
+    b->head = b->tail = NULL;
+    b->n = 0;
+}
+
+/* On w's thread: sends every pending batch home (when w goes idle, and when it stops). */
+static void free_batches_flush(sl__worker_t *w)
+{
+    if (!w->free_batch)
+        return;
+    for (int i = 0; i < w->rt->nworkers; i++)
+        free_batch_flush(w->rt->workers[i], &w->free_batch[i]);
 }
 
 static void task_free(sl_runtime_t *rt, sl_task_t *t)
@@ -575,14 +688,16 @@ static void task_free(sl_runtime_t *rt, sl_task_t *t)
                 return;
             }
         } else {
-            char *head = atomic_load_explicit(&home->task_remote, memory_order_relaxed);
-            for (;;) {
-                task_mem_link(mem, head);
-                if (atomic_compare_exchange_weak_explicit(
-                        &home->task_remote, &head, mem, memory_order_release, memory_order_relaxed))
-                    return;
-                (void)task_mem_next(mem); /* unpoisons it, to write the new link */
-            }
+            /* Batched: a CAS per block on the home's line, which the home reads whenever its
+             * cache runs dry, moved that line between the cores for every task (spawn_join). */
+            sl__free_batch_t *b = &me->free_batch[t->home_index];
+            task_mem_link(mem, b->head);
+            if (!b->head)
+                b->tail = mem;
+            b->head = mem;
+            if (++b->n >= TASK_FREE_BATCH)
+                free_batch_flush(home, b);
+            return;
         }
     }
     sl__free(rt, mem, TASK_SIZE);
@@ -631,7 +746,7 @@ static void holds_check(sl_task_t *t)
 {
     const char *sp = (const char *)__builtin_frame_address(0);
     const char *lo = t->stack ? t->stack->lo : NULL;
-    for (sl__hold_t *h = t->holds.next; h != &t->holds; h = h->next) {
+    for (sl__hold_t *h = t->holds; h; h = h->next) {
         const char *a = (const char *)h;
         if (lo && a >= lo && a < sp)
             sl__die(__FILE__, __LINE__,
@@ -648,8 +763,8 @@ static void run_defers_and_holds(sl_task_t *t)
         sl__defer_t d = ext->defers[--ext->ndefers];
         d.fn(d.arg);
     }
-    while (t->holds.next != &t->holds) {
-        sl__hold_t *h = t->holds.next;
+    while (t->holds) {
+        sl__hold_t *h = t->holds;
         sl__hold_remove(h);
         h->release(h);
     }
@@ -832,7 +947,6 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
     t->wtimer.slot = -1;
     t->wtimer.kind = SL__TIMER_WAIT;
     t->wtimer.owner = t;
-    t->holds.next = t->holds.prev = &t->holds;
     if (o && o->name) {
         char *name = (char *)t + TASK_LINES; /* see TASK_SPAN */
         size_t nlen = strnlen(o->name, TASK_NAME_MAX - 1);
@@ -1079,19 +1193,22 @@ int sl_defer(void (*fn)(void *), void *arg)
 
 void sl__hold_add(sl_task_t *t, sl__hold_t *h)
 {
-    h->next = &t->holds;
-    h->prev = t->holds.prev;
-    t->holds.prev->next = h;
-    t->holds.prev = h;
+    h->next = t->holds;
+    h->pprev = &t->holds;
+    if (h->next)
+        h->next->pprev = &h->next;
+    t->holds = h;
 }
 
 void sl__hold_remove(sl__hold_t *h)
 {
-    if (!h->next)
+    if (!h->pprev)
         return;
-    h->prev->next = h->next;
-    h->next->prev = h->prev;
-    h->next = h->prev = NULL;
+    *h->pprev = h->next;
+    if (h->next)
+        h->next->pprev = h->pprev;
+    h->next = NULL;
+    h->pprev = NULL;
 }
 
 /* ---- Join (a waitable) ---------------------------------------------------------------------- */
@@ -1185,17 +1302,24 @@ static sl_task_t *pop_oldest(sl__worker_t *w)
     if (atomic_load_explicit(&w->fresh_len, memory_order_acquire) == 0)
         return rq_pop(w);
     sl__lock(&w->fresh_lock);
-    sl_task_t *f = w->fresh_head;
-    /* While a thief is to put older tasks back (steal()), the queue holds only younger ones. */
-    if (f && !w->fresh_transit && (!w->rq_head || f->seq < w->rq_head->seq)) {
-        w->fresh_head = f->next;
-        if (!w->fresh_head)
-            w->fresh_tail = NULL;
-        fresh_head_changed(w);
-        f->next = NULL;
-        fresh_len_add(w, -1);
-        sl__unlock(&w->fresh_lock);
-        return f;
+    long len = atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
+    if (len > 0) {
+        sl__fresh_ent_t *e = fresh_at(w, 0);
+        if (!w->rq_head || (int32_t)(e->seq - w->rq_head->seq) < 0) {
+            sl_task_t *f = e->t;
+            w->fresh_h = (w->fresh_h + 1) & (w->fresh_cap - 1);
+            fresh_len_add(w, -1);
+            fresh_head_changed(w);
+            /* The next one's lines, for writing: a stolen task's are in the spawner's cache
+             * (see prefetch_start). */
+            if (len > 1) {
+                char *n = (char *)fresh_at(w, 0)->t;
+                for (size_t off = 0; off < sizeof(sl_task_t); off += SL__CACHELINE)
+                    sl__prefetch_w(n + off);
+            }
+            sl__unlock(&w->fresh_lock);
+            return f;
+        }
     }
     sl__unlock(&w->fresh_lock);
     return rq_pop(w);
@@ -1285,14 +1409,12 @@ static int64_t next_stealable(sl__worker_t *w)
     return at;
 }
 
-/* Takes half of the unstarted tasks of another worker whose oldest is old enough.
- * The victim's lock is held only to cut its whole queue loose and, afterwards, to put the
- * younger half back in front of whatever it spawned meanwhile: finding the half-way node means
- * walking the list, one cache miss per task (the spawner has just written each one), and with
- * the walk under the lock a spawner that kept spawning spun for as long as the thief walked
- * (spawn_join: hundreds of tasks per steal). In between, the victim may push but does not pop
- * its fresh queue (fresh_transit) and no other thief takes from it, so its tasks still start in
- * spawn order; a victim that went to sleep meanwhile is woken. */
+/* Takes half of the unstarted tasks of another worker whose oldest is old enough, at most
+ * STEAL_MAX: task pointers are copied out of the victim's ring under its lock, then appended to
+ * this worker's own ring under this worker's lock (never both locks at once). Stolen entries
+ * are never stolen again: taken back behind younger tasks, they would start out of spawn
+ * order. The thief touches no task until it starts it (pop_oldest fetches the next one's
+ * lines ahead). */
 static int steal(sl__worker_t *w)
 {
     sl_runtime_t *rt = w->rt;
@@ -1300,6 +1422,14 @@ static int steal(sl__worker_t *w)
     int n = rt->nworkers;
     if (n < 2)
         return 0;
+    /* What fits in this worker's ring (owner only: others only take from it, so the room
+     * cannot shrink before the tasks go in). */
+    uint32_t room =
+        w->fresh_cap - (uint32_t)atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
+    if (room > STEAL_MAX)
+        room = STEAL_MAX;
+    if (room == 0)
+        return 0; /* a full queue of its own: nothing to steal for */
     w->rng ^= w->rng << 13;
     w->rng ^= w->rng >> 7;
     w->rng ^= w->rng << 17;
@@ -1310,47 +1440,41 @@ static int steal(sl__worker_t *w)
             continue;
         if (!sl__trylock(&v->fresh_lock))
             continue;
-        if (!v->fresh_head || v->fresh_transit ||
-            now - v->fresh_head->fresh_at < rt->opts.steal_delay_ns) {
+        long len = atomic_load_explicit(&v->fresh_len, memory_order_relaxed);
+        if (len == 0 || fresh_at(v, 0)->stolen ||
+            now - fresh_at(v, 0)->at < rt->opts.steal_delay_ns) {
             sl__unlock(&v->fresh_lock);
             continue;
         }
-        long len = atomic_load_explicit(&v->fresh_len, memory_order_relaxed);
-        sl_task_t *head = v->fresh_head, *tail = v->fresh_tail;
-        v->fresh_head = v->fresh_tail = NULL;
-        v->fresh_transit = len > 1;
+        uint32_t take = (uint32_t)((len + 1) / 2), want = take;
+        if (take > room)
+            take = room;
+        sl_task_t *got[STEAL_MAX];
+        for (uint32_t i = 0; i < take; i++)
+            got[i] = fresh_at(v, i)->t;
+        v->fresh_h = (v->fresh_h + take) & (v->fresh_cap - 1);
+        fresh_len_add(v, -(long)take);
         fresh_head_changed(v);
-        fresh_len_add(v, -len);
         sl__unlock(&v->fresh_lock);
 
-        long take = (len + 1) / 2, got = 0;
-        sl_task_t *t = head;
-        while (got < take) {
-            sl_task_t *nx = t->next;
-            t->worker = w;
-            rq_push(w, t);
-            t = nx;
-            got++;
-        }
-        if (t) {
-            /* Put the rest back, in front of what the victim spawned meanwhile. */
-            sl__lock(&v->fresh_lock);
-            tail->next = v->fresh_head;
-            if (!v->fresh_head)
-                v->fresh_tail = tail;
-            v->fresh_head = t;
-            v->fresh_transit = 0;
-            fresh_head_changed(v);
-            fresh_len_add(v, len - got);
-            sl__unlock(&v->fresh_lock);
-            /* It may have found nothing to run meanwhile and gone to sleep (idle_sleep stores
-             * `sleeping`, then looks at fresh_len): the exchange in sl__wake_worker orders our
-             * fresh_len store before our look at `sleeping`. */
-            sl__wake_worker(v);
-        }
-        atomic_store_explicit(
-            &w->n_steals, atomic_load_explicit(&w->n_steals, memory_order_relaxed) + (uint64_t)got,
-            memory_order_relaxed);
+        sl__lock(&w->fresh_lock);
+        long mine = atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
+        for (uint32_t i = 0; i < take; i++)
+            *fresh_at(w, (uint32_t)mine + i) = (sl__fresh_ent_t){got[i], now, w->seq++, 1};
+        fresh_len_add(w, (long)take);
+        if (mine == 0)
+            fresh_head_changed(w);
+        sl__unlock(&w->fresh_lock);
+        /* The first task's lines, for writing (pop_oldest fetches each next one). */
+        for (size_t off = 0; off < sizeof(sl_task_t); off += SL__CACHELINE)
+            sl__prefetch_w((char *)got[0] + off);
+        /* Limited by the ring's size: a larger one for the next steal (outside the locks;
+         * only a steal of real work, never an idle look, allocates). */
+        if (want > take && room < STEAL_MAX)
+            (void)fresh_resize(w, w->fresh_cap * 2);
+        atomic_store_explicit(&w->n_steals,
+                              atomic_load_explicit(&w->n_steals, memory_order_relaxed) + take,
+                              memory_order_relaxed);
         return 1;
     }
     return 0;
@@ -1427,6 +1551,10 @@ static void idle_sleep(sl__worker_t *w)
      * (see task_free). */
     if (w->task_adopted || atomic_load_explicit(&w->task_remote, memory_order_relaxed))
         task_cache_drain(w);
+    free_batches_flush(w);
+    /* A burst of spawns grew the fresh queue; an idle worker gives the memory back. */
+    if (w->fresh_cap > FRESH_CAP_KEEP && atomic_load(&w->fresh_len) == 0)
+        (void)fresh_resize(w, FRESH_CAP_MIN);
     atomic_store(&w->sleeping, 1);
     atomic_fetch_add(&rt->nsleeping, 1);
     int ready = atomic_load(&w->inbox) != NULL || has_work(w) || should_exit(w) ||
@@ -1499,6 +1627,7 @@ static void worker_loop(sl__worker_t *w)
             continue;
         idle_sleep(w);
     }
+    free_batches_flush(w);
     sl__tls_worker = NULL;
 }
 
@@ -1547,6 +1676,20 @@ static void worker_free(sl_runtime_t *rt, sl__worker_t *w)
     sl__stack_cache_free(rt, w);
     sl__oneshot_cache_free(w);
     task_cache_free(w);
+    if (w->fresh_v)
+        sl__free(rt, w->fresh_v, sizeof(sl__fresh_ent_t) * w->fresh_cap);
+    if (w->free_batch) {
+        /* Flushed when the worker stopped; anything left (a free after that) goes now. */
+        for (int i = 0; i < rt->nworkers; i++) {
+            char *m = w->free_batch[i].head;
+            while (m) {
+                char *next = task_mem_next(m);
+                sl__free(rt, m, TASK_SIZE);
+                m = m == w->free_batch[i].tail ? NULL : next;
+            }
+        }
+        sl__free(rt, w->free_batch, sizeof(sl__free_batch_t) * (size_t)rt->nworkers);
+    }
     sl__timer_heap_free(w);
     if (w->epfd >= 0)
         close(w->epfd);
@@ -1621,6 +1764,11 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
         w->evfd = -1;
         w->rng = o.seed * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xBF58476D1CE4E5B9ULL + 1;
         rt->workers[i] = w;
+        if (o.workers > 1 &&
+            !(w->free_batch = sl__calloc(rt, sizeof(sl__free_batch_t) * (size_t)o.workers))) {
+            err = SL_ENOMEM;
+            break;
+        }
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (w->epfd < 0) {
             err = -errno;
@@ -1634,6 +1782,11 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
             break;
         }
         w->timers.cap = 64;
+        if (!(w->fresh_v = sl__alloc(rt, sizeof(sl__fresh_ent_t) * FRESH_CAP_MIN))) {
+            err = SL_ENOMEM;
+            break;
+        }
+        w->fresh_cap = FRESH_CAP_MIN;
         w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (w->evfd < 0) {
             err = -errno;
@@ -1711,7 +1864,6 @@ int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void *
     t->wtimer.slot = -1;
     t->wtimer.kind = SL__TIMER_WAIT;
     t->wtimer.owner = t;
-    t->holds.next = t->holds.prev = &t->holds;
     atomic_store(&rt->next_id, 1);
     t->id = atomic_fetch_add(&rt->next_id, 1); /* id 1 marks the main task */
     t->name = "main";

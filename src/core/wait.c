@@ -309,7 +309,9 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
         }
         if (state != SL__DONE)
             sl__park();
-        if (t->wtimer.slot >= 0)
+        /* Only a wait with a deadline armed the timer: without one, the task's second line
+         * (where the timer lives) stays untouched. */
+        if (eff != SL_FOREVER && t->wtimer.slot >= 0)
             sl__timer_cancel(w, &t->wtimer);
         uint32_t s = atomic_load_explicit(&t->wstate, memory_order_acquire);
         SL__ASSERT((s & 0xff) >= SL__W_BASE + SL__WIN_CANCEL, "woken without a claim");

@@ -240,7 +240,8 @@ static void rec_track(sl_sem_permit_t *p, sl_task_t *t)
 {
     sl__hold_t *h = rec_hold(p);
     p->task = t;
-    h->next = h->prev = NULL;
+    h->next = NULL;
+    h->pprev = NULL;
     h->release = rec_hold_release;
     if (t)
         sl__hold_add(t, h);
