@@ -51,9 +51,14 @@ typedef struct sl_timer {
     void *owner;  /* private */
 } sl_timer_t;
 
-/* A lock word for the primitives' internal spinlocks (private). */
+/* The primitives' internal spinlock (private; see src/util/lock.h). Zero-initialised is
+ * unlocked. */
 typedef struct sl_lock {
-    volatile int word;
+    volatile int word;     /* private */
+    unsigned owner;        /* private: the thread it is biased to (or may become biased to) */
+    unsigned char in;      /* private: the owner holds it without the word */
+    unsigned char state;   /* private */
+    unsigned short streak; /* private */
 } sl_lock_t;
 
 #endif /* SLUICE_WAIT_H */

@@ -666,7 +666,7 @@ static void free_batch_flush(sl__worker_t *home, sl__free_batch_t *b)
     b->n = 0;
 }
 
-/* On w's thread: sends every pending batch home (when w goes idle, and when it stops). */
+/* On w's thread: sends every pending batch home (when w runs out of work, and when it stops). */
 static void free_batches_flush(sl__worker_t *w)
 {
     if (!w->free_batch)
@@ -1044,7 +1044,7 @@ static void asym_decide(void)
         return;
     if (sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
         return;
-    sl__asym = 1;
+    __atomic_store_n(&sl__asym, 1, __ATOMIC_RELEASE); /* lock.c reads it outside the once */
 }
 
 /* Called before any runtime's workers start: pthread_once orders the decision before every
@@ -1551,7 +1551,6 @@ static void idle_sleep(sl__worker_t *w)
      * (see task_free). */
     if (w->task_adopted || atomic_load_explicit(&w->task_remote, memory_order_relaxed))
         task_cache_drain(w);
-    free_batches_flush(w);
     /* A burst of spawns grew the fresh queue; an idle worker gives the memory back. */
     if (w->fresh_cap > FRESH_CAP_KEEP && atomic_load(&w->fresh_len) == 0)
         (void)fresh_resize(w, FRESH_CAP_MIN);
@@ -1615,6 +1614,8 @@ static void worker_loop(sl__worker_t *w)
         }
         if (should_exit(w))
             break;
+        /* Out of work: what was freed here goes home now (see task_free). */
+        free_batches_flush(w);
         if (steal(w))
             continue;
         w->now = sl_clock();

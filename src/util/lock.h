@@ -5,6 +5,18 @@
  * a test-and-test-and-set spinlock beats a futex mutex, and it is never held across a context
  * switch or a system call. After a few hundred spins it calls sched_yield() so that a
  * preempted holder on a 2-core machine gets the CPU back.
+ *
+ * Biased: a lock that one thread has taken SL__LOCK_BIAS_AFTER times in a row, with no other
+ * thread in between, becomes that thread's, and from then on its owner takes and releases it
+ * with plain stores: no locked instruction (a channel, a notifier or a worker's queue used by
+ * the tasks of one worker is most of what a one-worker program locks). The owner stores `in`
+ * and then reads `state`; another thread that wants the lock takes the word, stores
+ * state = SHARED, runs membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (a full barrier on every
+ * running thread of the process) and waits until `in` is 0. Either the owner's read sees
+ * SHARED, and it takes the word like everyone else, or the other thread's read of `in` sees
+ * the owner inside, and it waits for the owner's release store. A shared lock never becomes
+ * biased again: the barrier (a few microseconds) is paid at most once per lock. Without
+ * membarrier (sl__asym off) no lock is ever biased. docs/design/runtime.md, "Locks".
  */
 #ifndef SLUICE_UTIL_LOCK_H
 #define SLUICE_UTIL_LOCK_H
@@ -24,37 +36,65 @@
 #define sl__cpu_relax() ((void)0)
 #endif
 
+enum { SL__LOCK_UNBIASED = 0, SL__LOCK_BIASED = 1, SL__LOCK_SHARED = 2 };
+
+#define SL__LOCK_BIAS_AFTER 64
+
+/* The calling thread's id for lock bias: 0 until its first slow-path lock assigns one. */
+extern __thread unsigned sl__tid __attribute__((tls_model("initial-exec")));
+
+/* Takes the word (spinning), revoking another thread's bias or counting towards this one's. */
+void sl__lock_slow(sl_lock_t *l);
+/* sl__lock_slow() for a trylock: 1 when the lock was taken. */
+int sl__trylock_slow(sl_lock_t *l);
+
 static inline void sl__lock_init(sl_lock_t *l)
 {
     __atomic_store_n(&l->word, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->owner, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->in, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->state, SL__LOCK_UNBIASED, __ATOMIC_RELAXED);
+    l->streak = 0;
+}
+
+/* The owner's way in: 1 when it now holds l without the word. */
+static inline int sl__lock_fast(sl_lock_t *l)
+{
+    if (__atomic_load_n(&l->state, __ATOMIC_RELAXED) == SL__LOCK_BIASED &&
+        __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == sl__tid) {
+        __atomic_store_n(&l->in, 1, __ATOMIC_RELAXED);
+        /* The compiler keeps the load below after the store; a revoker's membarrier does the
+         * same for the CPU. */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (__builtin_expect(__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) == SL__LOCK_BIASED, 1))
+            return 1;
+        __atomic_store_n(&l->in, 0, __ATOMIC_RELEASE); /* revoked meanwhile */
+    }
+    return 0;
 }
 
 static inline void sl__lock(sl_lock_t *l)
 {
-    for (;;) {
-        if (!__atomic_exchange_n(&l->word, 1, __ATOMIC_ACQUIRE))
-            return;
-        int spins = 0;
-        while (__atomic_load_n(&l->word, __ATOMIC_RELAXED)) {
-            if (++spins < 128)
-                sl__cpu_relax();
-            else {
-                sched_yield();
-                spins = 0;
-            }
-        }
-    }
+    if (!sl__lock_fast(l))
+        sl__lock_slow(l);
 }
 
 static inline int sl__trylock(sl_lock_t *l)
 {
-    return !__atomic_load_n(&l->word, __ATOMIC_RELAXED) &&
-           !__atomic_exchange_n(&l->word, 1, __ATOMIC_ACQUIRE);
+    return sl__lock_fast(l) || sl__trylock_slow(l);
 }
 
+/* The owner holds l by the fast path exactly when `in` is 1 on its own thread. Another thread
+ * may see `in` at 1 while it holds the word: an owner that read BIASED before a revocation
+ * stores it on its way to finding SHARED, and takes it back. The owner field does not change
+ * once the lock is biased. */
 static inline void sl__unlock(sl_lock_t *l)
 {
-    __atomic_store_n(&l->word, 0, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&l->in, __ATOMIC_RELAXED) &&
+        __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == sl__tid)
+        __atomic_store_n(&l->in, 0, __ATOMIC_RELEASE);
+    else
+        __atomic_store_n(&l->word, 0, __ATOMIC_RELEASE);
 }
 
 #endif /* SLUICE_UTIL_LOCK_H */

@@ -1,0 +1,85 @@
+/*
+ * The slow half of the internal spinlock (src/util/lock.h): taking the word, and the lock's
+ * bias towards the one thread that keeps taking it.
+ */
+#define _GNU_SOURCE
+#include "core/rt.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+__thread unsigned sl__tid __attribute__((tls_model("initial-exec")));
+
+static _Atomic unsigned next_tid = 1;
+
+static unsigned tid_self(void)
+{
+    unsigned t = sl__tid;
+    while (!t) /* 0 means unassigned: skipped if the counter ever wraps */
+        t = atomic_fetch_add_explicit(&next_tid, 1, memory_order_relaxed);
+    return sl__tid = t;
+}
+
+static void spin_or_yield(int *spins)
+{
+    if (++*spins < 128) {
+        sl__cpu_relax();
+    } else {
+        sched_yield();
+        *spins = 0;
+    }
+}
+
+/* Holding the word: a lock biased to another thread is made shared (the owner may be inside,
+ * by the fast path: wait for it), and a lock not biased yet counts this thread's streak. */
+static void after_word(sl_lock_t *l)
+{
+    unsigned char st = __atomic_load_n(&l->state, __ATOMIC_RELAXED);
+    if (st == SL__LOCK_SHARED)
+        return;
+    unsigned me = tid_self();
+    if (st == SL__LOCK_BIASED) {
+        if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == me)
+            return;
+        __atomic_store_n(&l->state, SL__LOCK_SHARED, __ATOMIC_RELAXED);
+        /* Every running thread passes a full barrier: the owner either reads SHARED after its
+         * store of `in`, or its `in` is visible to the load below. */
+        if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+            sl__die(__FILE__, __LINE__, "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed");
+        int spins = 0;
+        while (__atomic_load_n(&l->in, __ATOMIC_ACQUIRE))
+            spin_or_yield(&spins);
+        return;
+    }
+    /* Decided once, maybe by another thread while this one locks outside any runtime. */
+    if (!__atomic_load_n(&sl__asym, __ATOMIC_ACQUIRE))
+        return; /* no membarrier: never biased */
+    if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) != me) {
+        __atomic_store_n(&l->owner, me, __ATOMIC_RELAXED);
+        l->streak = 1;
+    } else if (++l->streak >= SL__LOCK_BIAS_AFTER) {
+        __atomic_store_n(&l->state, SL__LOCK_BIASED, __ATOMIC_RELAXED);
+    }
+}
+
+void sl__lock_slow(sl_lock_t *l)
+{
+    for (;;) {
+        if (!__atomic_exchange_n(&l->word, 1, __ATOMIC_ACQUIRE))
+            break;
+        int spins = 0;
+        while (__atomic_load_n(&l->word, __ATOMIC_RELAXED))
+            spin_or_yield(&spins);
+    }
+    after_word(l);
+}
+
+int sl__trylock_slow(sl_lock_t *l)
+{
+    if (__atomic_load_n(&l->word, __ATOMIC_RELAXED) ||
+        __atomic_exchange_n(&l->word, 1, __ATOMIC_ACQUIRE))
+        return 0;
+    after_word(l); /* may wait for a biased owner's few instructions */
+    return 1;
+}
