@@ -5,6 +5,8 @@
 
 #include <sluice.h>
 
+#include "core/rt.h"
+
 #include "test.h"
 #include "test_rt.h"
 
@@ -441,4 +443,51 @@ static void *main_nomem(void *arg)
 SL_TEST(fd_table_out_of_memory)
 {
     test_run(1, main_nomem, NULL);
+}
+
+/* ---- the worker polls between batches only while it has registered fds ----
+ * Each fd a task waits on is registered with its worker's epoll set and counted there; a close
+ * takes it off. With the count at 0 the poll between batches is skipped (no fd could be
+ * ready), so the count must never stay below the truth: a registered fd whose events were
+ * never polled for would leave a busy worker deaf to it (direct_switches_leave_timers_and_io_live
+ * hangs when the poll is always skipped). */
+
+static int regs_now(void)
+{
+    return atomic_load(&sl__worker()->io_regs);
+}
+
+static void *main_io_regs(void *arg)
+{
+    (void)arg;
+    int base = regs_now();
+    int a[2], b[2];
+    ASSERT_OK(sl_pipe(a));
+    ASSERT_OK(sl_pipe(b));
+    ASSERT_EQ(regs_now(), base); /* created, not waited on: not registered yet */
+    char c;
+    /* A wait that times out registers the fd. */
+    ASSERT_EQ(sl_read_until(a[0], &c, 1, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    ASSERT_EQ(regs_now(), base + 1);
+    ASSERT_EQ(sl_read_until(a[0], &c, 1, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    ASSERT_EQ(regs_now(), base + 1); /* once per fd */
+    ASSERT_EQ(sl_read_until(b[0], &c, 1, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    ASSERT_EQ(regs_now(), base + 2);
+    ASSERT_OK(sl_close(a[0]));
+    ASSERT_EQ(regs_now(), base + 1);
+    ASSERT_OK(sl_close(a[1])); /* never registered: the count stays */
+    ASSERT_EQ(regs_now(), base + 1);
+    /* The remaining fd still works. */
+    ASSERT_EQ(sl_write(b[1], "y", 1), 1);
+    ASSERT_EQ(sl_read(b[0], &c, 1), 1);
+    ASSERT_EQ(c, 'y');
+    ASSERT_OK(sl_close(b[0]));
+    ASSERT_OK(sl_close(b[1]));
+    ASSERT_EQ(regs_now(), base);
+    return NULL;
+}
+
+SL_TEST(worker_counts_registered_fds)
+{
+    test_run(1, main_io_regs, NULL);
 }

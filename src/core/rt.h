@@ -256,6 +256,9 @@ typedef struct sl__worker {
     _Atomic int sleeping;
 
     _Alignas(SL__CACHELINE) int epfd;
+    /* fds registered with epfd (added by this worker, removed by sl_close() anywhere): with
+     * none, a poll between batches could only find nothing, and the syscall is skipped. */
+    _Atomic int io_regs;
     int evfd;
     sl__timer_heap_t timers;
     sl__stack_t *stack_cache;

@@ -280,6 +280,7 @@ static inline void prefetch_resume(sl__worker_t *w)
     sl_task_t *m = w->rq_head;
     if (m && m->state != SL__T_NEW) {
         char *sp = (char *)((uintptr_t)m->ctx.sp & ~(uintptr_t)(SL__CACHELINE - 1));
+#pragma GCC unroll 8
         for (int i = 0; i < 8; i++)
             sl__prefetch_w(sp + i * SL__CACHELINE);
         if (m->next)
@@ -1494,6 +1495,11 @@ static void handle_events(sl__worker_t *w, struct epoll_event *ev, int n)
 
 static void poll_io(sl__worker_t *w, int timeout_ms)
 {
+    /* Without registered fds only the wake eventfd is in the set, and it matters only to a
+     * worker that sleeps (idle_sleep polls with a timeout, and always makes the call). On this
+     * VM the syscall cost 10-15% of notify_waiters, which polls every 61 wakes. */
+    if (timeout_ms == 0 && atomic_load_explicit(&w->io_regs, memory_order_relaxed) == 0)
+        return;
     struct epoll_event ev[MAX_EVENTS];
     int n = epoll_wait(w->epfd, ev, MAX_EVENTS, timeout_ms);
     if (n > 0)

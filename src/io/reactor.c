@@ -76,6 +76,8 @@ void sl__io_fini(sl_runtime_t *rt)
     sl__io_t *io = rt->io;
     if (!io)
         return;
+    for (int i = 0; i < rt->nworkers; i++) /* every registration goes below */
+        atomic_store_explicit(&rt->workers[i]->io_regs, 0, memory_order_relaxed);
     /* Every task has ended. Take our fds out of the epoll sets, which outlive this block_on:
      * a later block_on starts a fresh table whose generations would match stale events. */
     for (int k = 0; k < SL__FD_NSEGS; k++) {
@@ -96,6 +98,16 @@ void sl__io_fini(sl_runtime_t *rt)
 }
 
 /* ---- Registration ------------------------------------------------------------------------- */
+
+/* One fd fewer in the epoll set epfd: its worker may skip polling once it has none. */
+static void regs_drop(sl_runtime_t *rt, int epfd)
+{
+    for (int i = 0; i < rt->nworkers; i++)
+        if (rt->workers[i]->epfd == epfd) {
+            atomic_fetch_sub_explicit(&rt->workers[i]->io_regs, 1, memory_order_relaxed);
+            return;
+        }
+}
 
 static void claim_all_dirs(sl__fd_t *e, int res, sl_waiter_t **wake)
 {
@@ -145,6 +157,8 @@ int sl__fd_register(sl__fd_t *e, int fd, uint32_t gen, int is_signal)
         sl__lock(&e->lock);
         if (!err) {
             e->epfd = w->epfd;
+            /* Before the state: a close that sees REG finds the count to take it from. */
+            atomic_fetch_add_explicit(&w->io_regs, 1, memory_order_relaxed);
             atomic_store_explicit(&e->state, SL__FD_REG, memory_order_release);
         } else {
             atomic_store_explicit(&e->state, SL__FD_UNREG, memory_order_release);
@@ -316,8 +330,10 @@ int sl_close(int fd)
         sl__waiters_wake(wake);
     }
     /* Deregister explicitly: a dup() of the fd elsewhere would keep the epoll entry alive. */
-    if (was == SL__FD_REG)
+    if (was == SL__FD_REG) {
         epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+        regs_drop(t->rt, epfd);
+    }
     int r = close(fd);
     int err = (r < 0 && errno != EINTR) ? -errno : 0; /* Linux frees the fd even on EINTR */
     if (e) {
