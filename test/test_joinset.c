@@ -296,6 +296,51 @@ SL_TEST(js04_abort_is_a_request)
     test_run(1, main_js04, NULL);
 }
 
+/* ---- abort by id of a task that has ended but whose entry the set has not absorbed ----
+ * On one worker the task has ended entirely when the spawner runs again: its entry sits on
+ * the set's completed stack until a join_next drains it. On two workers it may still be
+ * ending on the other worker, or ended and on its way. Either way the abort finds it (0), does
+ * nothing to it, and join_next reports what it returned. */
+
+static void *main_abort_ended(void *arg)
+{
+    int on_other = (int)(intptr_t)arg;
+    for (int round = 0; round < 50; round++) {
+        reset_counters();
+        sl_joinset_t *set;
+        ASSERT_OK(sl_joinset_new(&set));
+        uint64_t id;
+        sl_spawn_opts_t so;
+        memset(&so, 0, sizeof so);
+        so.use_worker = on_other;
+        so.worker = 1;
+        ASSERT_OK(sl_joinset_spawn_ex(set, &so, ret_arg, (void *)(intptr_t)(round + 5), &id));
+        wait_finished(1);
+        for (int k = 0; k < round % 4; k++)
+            ASSERT_OK(sl_task_yield());
+        ASSERT_OK(sl_joinset_abort(set, id));
+        ASSERT_EQ(sl_joinset_len(set), 1);
+        sl_join_t j;
+        ASSERT_OK(sl_joinset_join_next(set, &j));
+        ASSERT_EQ(j.status, SL_TASK_RETURNED);
+        ASSERT_EQ((intptr_t)j.value, round + 5);
+        ASSERT_EQ_U(j.id, id);
+        ASSERT_ERR(sl_joinset_abort(set, id), SL_ENOENT);
+        sl_joinset_free(set);
+    }
+    return NULL;
+}
+
+SL_TEST(abort_of_ended_unabsorbed_task)
+{
+    test_run(1, main_abort_ended, (void *)(intptr_t)0);
+}
+
+SL_TEST(abort_of_ended_unabsorbed_task_2workers)
+{
+    test_run(2, main_abort_ended, (void *)(intptr_t)1);
+}
+
 /* ---- JS-05: abort_all keeps the tasks; finished ones still report their own outcome ---- */
 
 static void *main_js05(void *arg)
