@@ -432,12 +432,7 @@ static void fresh_push(sl__worker_t *w, sl_task_t *t)
                      w->fresh_cap) &&
         fresh_resize(w, w->fresh_cap * 2) != 0) {
         /* No memory for a larger ring: the task starts here, in order, but cannot be stolen. */
-        t->seq = w->seq++;
-        if (w->rq_tail)
-            w->rq_tail->next = t;
-        else
-            w->rq_head = t;
-        w->rq_tail = t;
+        rq_push(w, t);
         return;
     }
     sl__lock(&w->fresh_lock);
