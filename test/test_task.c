@@ -1024,3 +1024,97 @@ SL_TEST(abort_races_wait_start_no_membarrier)
     int rounds = 150;
     test_run(2, main_abort_race, &rounds);
 }
+
+/* ---- the fresh queue's ring: growth, a growth that fails, and the shrink when idle ----
+ * Spawned tasks wait in their worker's ring of task pointers (sched.c, fresh_push). When the
+ * ring is full and a larger one cannot be allocated, the task goes to the worker's run queue
+ * instead: it must still run, once, in spawn order with the others. A burst that grew the ring
+ * past 4,096 entries gives the memory back once the worker is idle. */
+
+#define RING_EXTRA 40
+
+static int ring_order[1024];
+static atomic_int ring_ran;
+
+static void *ring_nothing(void *arg)
+{
+    return arg;
+}
+
+static void *park_on_all(void *arg)
+{
+    sl_notified_t nd;
+    sl_notified_init(&nd, arg);
+    ASSERT_OK(sl_notified_wait(&nd));
+    return NULL;
+}
+
+static void *ring_record(void *arg)
+{
+    ring_order[atomic_fetch_add(&ring_ran, 1)] = (int)(intptr_t)arg;
+    return NULL;
+}
+
+static void *main_ring_growth_fails(void *arg)
+{
+    (void)arg;
+    sl__worker_t *w = sl__worker();
+    /* Warm the task cache with 400 blocks without filling the ring: tasks that have started
+     * (and wait) are no longer in it. */
+    static sl_task_t *warm[400];
+    sl_notify_t go;
+    sl_notify_init(&go);
+    for (int i = 0; i < 400; i++) {
+        ASSERT_OK(sl_task_spawn(park_on_all, &go, &warm[i]));
+        if (i % 32 == 31)
+            while (atomic_load(&w->fresh_len) > 0)
+                ASSERT_OK(sl_task_yield());
+    }
+    while (atomic_load(&w->fresh_len) > 0)
+        ASSERT_OK(sl_task_yield());
+    for (int i = 0; i < 10; i++)
+        ASSERT_OK(sl_task_yield()); /* the last ones reach their wait */
+    sl_notify_waiters(&go);
+    for (int i = 0; i < 400; i++)
+        test_join_ok(warm[i]);
+    sl_notify_destroy(&go);
+    atomic_store(&ring_ran, 0);
+    uint32_t cap = w->fresh_cap;
+    ASSERT_EQ(atomic_load(&w->fresh_len), 0);
+    int n = (int)cap + RING_EXTRA;
+    ASSERT_LE(n, 1024);
+    static sl_task_t *ts[1024];
+    /* Fill the ring (no yield: nothing starts meanwhile), then spawn on with every allocation
+     * failing: the tasks come from the warm cache, the larger ring cannot be had. */
+    for (int i = 0; i < (int)cap; i++)
+        ASSERT_OK(sl_task_spawn(ring_record, (void *)(intptr_t)i, &ts[i]));
+    ASSERT_EQ(atomic_load(&w->fresh_len), (long)cap);
+    test_alloc_fail_all_after(0);
+    for (int i = (int)cap; i < n; i++)
+        ASSERT_OK(sl_task_spawn(ring_record, (void *)(intptr_t)i, &ts[i]));
+    test_alloc_fail_after(-1);
+    ASSERT_EQ(w->fresh_cap, cap); /* not grown */
+    ASSERT_EQ(atomic_load(&w->fresh_len), (long)cap);
+    for (int i = 0; i < n; i++)
+        test_join_ok(ts[i]);
+    ASSERT_EQ(atomic_load(&ring_ran), n);
+    for (int i = 0; i < n; i++)
+        ASSERT_EQ(ring_order[i], i); /* every one once, in spawn order */
+
+    /* A burst that grows the ring past 4,096 entries, then idle: back to the minimum. */
+    static sl_task_t *burst[5000]; /* a ring of 8,192; TSan gives each task a fiber: no more */
+    for (int i = 0; i < 5000; i++)
+        ASSERT_OK(sl_task_spawn(ring_nothing, NULL, &burst[i]));
+    ASSERT_GE(w->fresh_cap, 5000);
+    for (int i = 0; i < 5000; i++)
+        test_join_ok(burst[i]);
+    for (int i = 0; i < 200 && w->fresh_cap > 64; i++)
+        ASSERT_OK(sl_sleep(2 * SL_MSEC)); /* lets the worker go idle */
+    ASSERT_EQ(w->fresh_cap, 64);
+    return NULL;
+}
+
+SL_TEST(fresh_ring_growth_failure_and_shrink)
+{
+    test_run(1, main_ring_growth_fails, NULL);
+}
