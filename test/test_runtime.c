@@ -288,7 +288,7 @@ static void *main_give_back(void *arg)
     return NULL;
 }
 
-SL_TEST(steal_gives_back_younger_half_in_order)
+SL_TEST(steal_keeps_spawn_order)
 {
     sl_runtime_opts_t o = test_opts(2);
     o.steal_delay_ns = -1; /* steal at once: many steals while the spawner spawns */
