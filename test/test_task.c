@@ -988,14 +988,18 @@ static void *main_abort_race(void *arg)
             ;
         atomic_store_explicit(&a.stop, 1, memory_order_relaxed);
         sl_task_abort(victim);
+        /* 10 s, times SLUICE_TEST_SCALE: valgrind runs one thread at a time, and with another
+         * test beside it a round once took longer than 10 s with no abort lost. */
+        int secs = 10 * test_scale();
         sl_timeout_t to;
-        sl_timeout_enter(&to, sl_deadline_in(10 * SL_SEC));
+        sl_timeout_enter(&to, sl_deadline_in(secs * SL_SEC));
         sl_join_t j;
         int r = sl_task_join(victim, &j);
         int e = sl_timeout_exit(&to);
         if (e == SL_ETIMEDOUT)
             sl_test__fail(__FILE__, __LINE__, "sl_task_abort(victim)",
-                          "round %d: the abort was lost (victim still parked after 10 s)", round);
+                          "round %d: the abort was lost (victim still parked after %d s)", round,
+                          secs);
         ASSERT_OK(r);
         ASSERT_EQ(j.status, SL_TASK_CANCELLED); /* it returned after seeing SL_ECANCELED */
         ASSERT_EQ((intptr_t)j.value, 2);
@@ -1007,7 +1011,7 @@ static void *main_abort_race(void *arg)
 
 SL_TEST(abort_races_wait_start_2workers)
 {
-    int rounds = 300;
+    int rounds = 300 / test_scale(); /* valgrind: a second per round */
     test_run(2, main_abort_race, &rounds);
 }
 
@@ -1021,7 +1025,7 @@ SL_TEST(abort_races_wait_start_no_membarrier)
     sl__asym_init();
     if (fresh)
         ASSERT_EQ(sl__asym, 0); /* in a process of its own the switch must take */
-    int rounds = 150;
+    int rounds = 150 / test_scale();
     test_run(2, main_abort_race, &rounds);
 }
 
