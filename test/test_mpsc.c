@@ -2133,3 +2133,82 @@ SL_TEST(unbounded_reserved_run_seen_by_every_receive)
 {
     test_run(1, main_reserved_run, NULL);
 }
+
+/* ---- a channel whose lock one worker has made its own, then shared with another ----
+ * The internal lock is biased to the thread that takes it 64 times in a row (runtime.md,
+ * "Locks"). Here a producer and the consumer on worker 0 exchange enough messages for that,
+ * then a producer on worker 1 joins while the first keeps sending: the first lock from
+ * worker 1 revokes the bias in the middle of traffic. Every message must arrive once, each
+ * producer's in order, bounded and unbounded. */
+
+#define BIAS_WARM 1000
+#define BIAS_N    20000
+
+typedef struct bias_prod {
+    sl_mpsc_tx_t *tx;
+    uint64_t tag; /* in the top bits of every value */
+    int n;
+} bias_prod_t;
+
+static void *bias_producer(void *arg)
+{
+    bias_prod_t *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        uint64_t v = p->tag << 32 | (uint64_t)i;
+        ASSERT_OK(sl_mpsc_send(p->tx, &v));
+    }
+    sl_mpsc_tx_drop(p->tx);
+    return NULL;
+}
+
+static void *main_bias_shared(void *arg)
+{
+    int unbounded = (int)(intptr_t)arg;
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    if (unbounded)
+        ASSERT_OK(sl_mpsc_unbounded_new(sizeof(uint64_t), &tx, &rx));
+    else
+        ASSERT_OK(sl_mpsc_new(sizeof(uint64_t), 16, &tx, &rx));
+    /* Warm-up on this worker (0) alone: the lock becomes this thread's. */
+    bias_prod_t warm = {sl_mpsc_tx_clone(tx), 3, BIAS_WARM};
+    sl_task_t *tw = test_spawn_on(0, bias_producer, &warm);
+    for (int i = 0; i < BIAS_WARM; i++) {
+        uint64_t v;
+        ASSERT_OK(sl_mpsc_recv(rx, &v));
+        ASSERT_EQ_U(v, (uint64_t)3 << 32 | (uint64_t)i);
+    }
+    test_join_ok(tw);
+    /* Now one producer here and one on worker 1, both at once. */
+    bias_prod_t a = {sl_mpsc_tx_clone(tx), 1, BIAS_N};
+    bias_prod_t b = {sl_mpsc_tx_clone(tx), 2, BIAS_N};
+    sl_mpsc_tx_drop(tx);
+    sl_task_t *ta = test_spawn_on(0, bias_producer, &a);
+    sl_task_t *tb = test_spawn_on(1, bias_producer, &b);
+    int next[3] = {0, 0, 0};
+    uint64_t v;
+    int r;
+    while ((r = sl_mpsc_recv(rx, &v)) == 0) {
+        int tag = (int)(v >> 32);
+        ASSERT(tag == 1 || tag == 2);
+        ASSERT_EQ((long)(v & 0xffffffffu), next[tag]); /* once each, in order */
+        next[tag]++;
+    }
+    ASSERT_EQ(r, SL_ECLOSED);
+    ASSERT_EQ(next[1], BIAS_N);
+    ASSERT_EQ(next[2], BIAS_N);
+    test_join_ok(ta);
+    test_join_ok(tb);
+    sl_mpsc_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(lock_biased_then_shared_2workers)
+{
+    test_run(2, main_bias_shared, (void *)(intptr_t)0);
+}
+
+SL_TEST(lock_biased_then_shared_unbounded_2workers)
+{
+    test_run(2, main_bias_shared, (void *)(intptr_t)1);
+}
