@@ -2144,55 +2144,39 @@ SL_TEST(unbounded_reserved_run_seen_by_every_receive)
 #define BIAS_WARM 1000
 #define BIAS_N    20000
 
-typedef struct bias_prod {
-    sl_mpsc_tx_t *tx;
-    uint64_t tag; /* in the top bits of every value */
-    int n;
-} bias_prod_t;
-
-static void *bias_producer(void *arg)
-{
-    bias_prod_t *p = arg;
-    for (int i = 0; i < p->n; i++) {
-        uint64_t v = p->tag << 32 | (uint64_t)i;
-        ASSERT_OK(sl_mpsc_send(p->tx, &v));
-    }
-    sl_mpsc_tx_drop(p->tx);
-    return NULL;
-}
-
+/* Producers are the stress test's (`producer`, `prod_t`: pairs of id and sequence number). */
 static void *main_bias_shared(void *arg)
 {
     int unbounded = (int)(intptr_t)arg;
     sl_mpsc_tx_t *tx;
     sl_mpsc_rx_t *rx;
     if (unbounded)
-        ASSERT_OK(sl_mpsc_unbounded_new(sizeof(uint64_t), &tx, &rx));
+        ASSERT_OK(sl_mpsc_unbounded_new(sizeof(pair_t), &tx, &rx));
     else
-        ASSERT_OK(sl_mpsc_new(sizeof(uint64_t), 16, &tx, &rx));
+        ASSERT_OK(sl_mpsc_new(sizeof(pair_t), 16, &tx, &rx));
     /* Warm-up on this worker (0) alone: the lock becomes this thread's. */
-    bias_prod_t warm = {sl_mpsc_tx_clone(tx), 3, BIAS_WARM};
-    sl_task_t *tw = test_spawn_on(0, bias_producer, &warm);
-    for (int i = 0; i < BIAS_WARM; i++) {
-        uint64_t v;
+    prod_t warm = {sl_mpsc_tx_clone(tx), 0, BIAS_WARM};
+    sl_task_t *tw = test_spawn_on(0, producer, &warm);
+    for (uint32_t i = 0; i < BIAS_WARM; i++) {
+        pair_t v;
         ASSERT_OK(sl_mpsc_recv(rx, &v));
-        ASSERT_EQ_U(v, (uint64_t)3 << 32 | (uint64_t)i);
+        ASSERT_EQ(v.producer, 0);
+        ASSERT_EQ(v.seq, i);
     }
     test_join_ok(tw);
     /* Now one producer here and one on worker 1, both at once. */
-    bias_prod_t a = {sl_mpsc_tx_clone(tx), 1, BIAS_N};
-    bias_prod_t b = {sl_mpsc_tx_clone(tx), 2, BIAS_N};
+    prod_t a = {sl_mpsc_tx_clone(tx), 1, BIAS_N};
+    prod_t b = {sl_mpsc_tx_clone(tx), 2, BIAS_N};
     sl_mpsc_tx_drop(tx);
-    sl_task_t *ta = test_spawn_on(0, bias_producer, &a);
-    sl_task_t *tb = test_spawn_on(1, bias_producer, &b);
-    int next[3] = {0, 0, 0};
-    uint64_t v;
+    sl_task_t *ta = test_spawn_on(0, producer, &a);
+    sl_task_t *tb = test_spawn_on(1, producer, &b);
+    uint32_t next[3] = {0, 0, 0};
+    pair_t v;
     int r;
     while ((r = sl_mpsc_recv(rx, &v)) == 0) {
-        int tag = (int)(v >> 32);
-        ASSERT(tag == 1 || tag == 2);
-        ASSERT_EQ((long)(v & 0xffffffffu), next[tag]); /* once each, in order */
-        next[tag]++;
+        ASSERT(v.producer == 1 || v.producer == 2);
+        ASSERT_EQ(v.seq, next[v.producer]); /* once each, in order */
+        next[v.producer]++;
     }
     ASSERT_EQ(r, SL_ECLOSED);
     ASSERT_EQ(next[1], BIAS_N);

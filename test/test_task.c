@@ -941,8 +941,9 @@ SL_TEST(task_memory_remote_frees_race)
  * end the wait. The victim re-enters a wait on a Notify as fast as a pinger on the same worker
  * (worker 1) notifies it; the main task, on worker 0, stops the pinger and aborts the victim
  * after a delay that varies with the round. A lost abort leaves the victim parked for good:
- * the join's 10 s timeout scope reports it. (The store-buffer window itself is a few
- * instructions wide: this case checks the protocol end to end, it cannot force the window.) */
+ * the join's timeout scope (10 s times SLUICE_TEST_SCALE) reports it. (The store-buffer window
+ * itself is a few instructions wide: this case checks the protocol end to end, it cannot force the
+ * window.) */
 typedef struct abort_race {
     sl_notify_t n;
     atomic_int stop;

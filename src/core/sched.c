@@ -368,7 +368,7 @@ typedef struct sl__fresh_ent {
 #define FRESH_CAP_KEEP 4096 /* an idle worker keeps a queue up to this size */
 #define STEAL_MAX      256  /* tasks taken per steal at most */
 
-static inline sl__fresh_ent_t *fresh_at(sl__worker_t *w, uint32_t k)
+static inline sl__fresh_ent_t *fresh_ent(sl__worker_t *w, uint32_t k)
 {
     return &w->fresh_v[(w->fresh_h + k) & (w->fresh_cap - 1)];
 }
@@ -378,12 +378,12 @@ static inline sl__fresh_ent_t *fresh_at(sl__worker_t *w, uint32_t k)
  * was stolen (stolen tasks form a prefix of the thief's queue: it stole when it had none). */
 static inline void fresh_head_changed(sl__worker_t *w)
 {
-    sl__fresh_ent_t *e = fresh_at(w, 0);
+    sl__fresh_ent_t *e = fresh_ent(w, 0);
     int64_t at = atomic_load_explicit(&w->fresh_len, memory_order_relaxed) > 0 && !e->stolen
                      ? e->at
                      : INT64_MAX;
-    /* Tasks spawned in one run of the spawner share fresh_at: popping them one by one leaves
-     * the value, and the line idle workers poll, unchanged. */
+    /* Tasks spawned in one run of the spawner share their entries' `at`: popping them one by one
+     * leaves the value, and the line idle workers poll, unchanged. */
     if (atomic_load_explicit(&w->fresh_head_at, memory_order_relaxed) != at)
         atomic_store_explicit(&w->fresh_head_at, at, memory_order_relaxed);
 }
@@ -414,7 +414,7 @@ static int fresh_resize(sl__worker_t *w, uint32_t cap)
         return SL_ENOMEM;
     }
     for (uint32_t k = 0; k < len; k++)
-        v[k] = *fresh_at(w, k);
+        v[k] = *fresh_ent(w, k);
     old = w->fresh_v;
     old_cap = w->fresh_cap;
     w->fresh_v = v;
@@ -441,7 +441,7 @@ static void fresh_push(sl__worker_t *w, sl_task_t *t)
     /* The worker's cached clock, not a clock read per spawn: a spawner that has run for long
      * since the scheduler last looked makes its tasks look older, so a busy worker's tasks are
      * taken sooner, which is what the delay is for. */
-    *fresh_at(w, (uint32_t)len) = (sl__fresh_ent_t){t, w->now, w->seq++, 0};
+    *fresh_ent(w, (uint32_t)len) = (sl__fresh_ent_t){t, w->now, w->seq++, 0};
     fresh_len_add(w, 1);
     if (len == 0)
         fresh_head_changed(w);
@@ -1301,7 +1301,7 @@ static sl_task_t *pop_oldest(sl__worker_t *w)
     sl__lock(&w->fresh_lock);
     long len = atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
     if (len > 0) {
-        sl__fresh_ent_t *e = fresh_at(w, 0);
+        sl__fresh_ent_t *e = fresh_ent(w, 0);
         if (!w->rq_head || (int32_t)(e->seq - w->rq_head->seq) < 0) {
             sl_task_t *f = e->t;
             w->fresh_h = (w->fresh_h + 1) & (w->fresh_cap - 1);
@@ -1310,7 +1310,7 @@ static sl_task_t *pop_oldest(sl__worker_t *w)
             /* The next one's lines, for writing: a stolen task's are in the spawner's cache
              * (see prefetch_start). */
             if (len > 1) {
-                char *n = (char *)fresh_at(w, 0)->t;
+                char *n = (char *)fresh_ent(w, 0)->t;
                 for (size_t off = 0; off < sizeof(sl_task_t); off += SL__CACHELINE)
                     sl__prefetch_w(n + off);
             }
@@ -1438,8 +1438,8 @@ static int steal(sl__worker_t *w)
         if (!sl__trylock(&v->fresh_lock))
             continue;
         long len = atomic_load_explicit(&v->fresh_len, memory_order_relaxed);
-        if (len == 0 || fresh_at(v, 0)->stolen ||
-            now - fresh_at(v, 0)->at < rt->opts.steal_delay_ns) {
+        if (len == 0 || fresh_ent(v, 0)->stolen ||
+            now - fresh_ent(v, 0)->at < rt->opts.steal_delay_ns) {
             sl__unlock(&v->fresh_lock);
             continue;
         }
@@ -1448,7 +1448,7 @@ static int steal(sl__worker_t *w)
             take = room;
         sl_task_t *got[STEAL_MAX];
         for (uint32_t i = 0; i < take; i++)
-            got[i] = fresh_at(v, i)->t;
+            got[i] = fresh_ent(v, i)->t;
         v->fresh_h = (v->fresh_h + take) & (v->fresh_cap - 1);
         fresh_len_add(v, -(long)take);
         fresh_head_changed(v);
@@ -1457,7 +1457,7 @@ static int steal(sl__worker_t *w)
         sl__lock(&w->fresh_lock);
         long mine = atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
         for (uint32_t i = 0; i < take; i++)
-            *fresh_at(w, (uint32_t)mine + i) = (sl__fresh_ent_t){got[i], now, w->seq++, 1};
+            *fresh_ent(w, (uint32_t)mine + i) = (sl__fresh_ent_t){got[i], now, w->seq++, 1};
         fresh_len_add(w, (long)take);
         if (mine == 0)
             fresh_head_changed(w);
