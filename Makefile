@@ -3,8 +3,10 @@
 #
 #   make / make build   release build (-O2, asserts on); programs in build/bin/
 #   make demo ARGS=..   build, then run build/bin/sluice-gateway, else build/bin/sluice-demo
-#   make check          release + asan (ASan+UBSan) builds with -Werror, full test suite each
-#   make check-tsan     tsan build, full test suite under ThreadSanitizer
+#   make check          release + asan (ASan+UBSan) builds with -Werror, full test suite each,
+#                       then the unit tests again with SLUICE_NO_MEMBARRIER=1 in each
+#   make check-tsan     tsan build, full test suite under ThreadSanitizer, unit tests again
+#                       with SLUICE_NO_MEMBARRIER=1
 #   make check-valgrind valgrind build, every test case under valgrind
 #   make install        PREFIX=/usr/local (DESTDIR honoured)
 #   make format | format-check | lint | bench | clean
@@ -79,6 +81,8 @@ check-release: deps
 check-asan: deps
 	$(call build,asan,-DSLUICE_WERROR=ON)
 	cd build/asan && $(ASAN_ENV) $(CTEST)
+	@# As in check-release: the exchange-at-wait, never-biased paths get the sanitizers too.
+	cd build/asan && $(ASAN_ENV) SLUICE_NO_MEMBARRIER=1 $(CTEST) -L unit
 
 # The aarch64 context switch, cross-built and run under qemu-user (not part of CI).
 check-aarch64:
@@ -87,6 +91,8 @@ check-aarch64:
 check-tsan: deps
 	$(call build,tsan,-DSLUICE_WERROR=ON)
 	cd build/tsan && $(TSAN_ENV) SLUICE_TEST_SCALE=$${SLUICE_TEST_SCALE:-2} $(TSAN_WRAP) $(CTEST)
+	cd build/tsan && $(TSAN_ENV) SLUICE_TEST_SCALE=$${SLUICE_TEST_SCALE:-2} SLUICE_NO_MEMBARRIER=1 \
+	    $(TSAN_WRAP) $(CTEST) -L unit
 
 check-valgrind: deps
 	$(call build,valgrind,-DSLUICE_WERROR=ON)

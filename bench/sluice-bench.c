@@ -15,7 +15,9 @@
  *   --check    exit 1 if a CHECK differs from the value the (scaled) sizes must give
  *   --list     print the workload names
  * Nothing but the result lines goes to stdout. With SLUICE_BENCH_STATS set, each repetition
- * also prints its runtime's counters (sl_runtime_stats: switches, parks, steals) to stderr.
+ * also prints its runtime's counters (sl_runtime_stats: switches, parks, steals) to stderr;
+ * with SLUICE_BENCH_SAMPLES set, each workload prints its three timed repetitions there too
+ * (the machine's fast and slow moments show up as repetitions far apart, docs/perf.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -331,6 +333,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < 3; i++)
             s[i] = run_once(w);
         uint64_t last = s[2].check;
+        if (getenv("SLUICE_BENCH_SAMPLES")) /* each repetition (stderr, outside the contract) */
+            fprintf(stderr, "# %s: %.2f %.2f %.2f\n", w->name, s[0].value, s[1].value, s[2].value);
         qsort(s, 3, sizeof s[0], cmp_sample);
         printf("%s\t%.2f\t%s\t%llu\n", w->name, s[1].value, w->unit, (unsigned long long)last);
         fflush(stdout);
