@@ -75,7 +75,7 @@ check-release: deps
 	$(call build,release,-DSLUICE_WERROR=ON)
 	cd build/release && $(CTEST)
 	@# The unit tests again without membarrier: waits publish with an exchange and no lock is
-	@# ever biased (the path valgrind and old kernels take).
+	@# ever biased (the path old kernels and seccomp-filtered processes take).
 	cd build/release && SLUICE_NO_MEMBARRIER=1 $(CTEST) -L unit
 
 check-asan: deps

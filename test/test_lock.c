@@ -245,3 +245,92 @@ SL_TEST(lock_alternating_threads_never_bias)
         ASSERT_EQ(lock_state(&l), SL__LOCK_UNBIASED);
     }
 }
+
+/* ---- the revocation's store-buffer window, raced head-on ----
+ * The owner's way in is a store (`in`) then a load (`state`); the revoker's is a store
+ * (`state`) then a load (`in`). x86 lets each load pass its own thread's store (the litmus
+ * test "SB"), so without the revoker's membarrier both could read the other's old value and
+ * both get in. Here the two threads meet at a barrier and then go for the same freshly biased
+ * lock at once, many times over, each checking inside that the other is not: with the
+ * membarrier removed from lock.c this case fails every run (10 to 175 overlaps in 20,000). */
+
+#define SB_TRIALS 20000
+
+typedef struct sb_case {
+    sl_lock_t *locks;
+    int trials;
+    atomic_int arrive[2]; /* trial each side has reached */
+    atomic_int inside;    /* threads inside the current lock */
+    atomic_int overlaps;  /* times a thread found the other inside */
+} sb_case_t;
+
+/* Both sides arrive at trial i and leave together (spinning: a yield would spread them; but
+ * yielding now and then, so that a partner preempted by a busy machine gets its CPU back). */
+static void sb_meet(sb_case_t *c, int side, int i)
+{
+    atomic_store_explicit(&c->arrive[side], i, memory_order_release);
+    for (int spins = 0; atomic_load_explicit(&c->arrive[!side], memory_order_acquire) < i;)
+        if (++spins % 1024 == 0)
+            sched_yield();
+        else
+            sl__cpu_relax();
+}
+
+static void sb_critical(sb_case_t *c)
+{
+    if (atomic_fetch_add(&c->inside, 1) != 0)
+        atomic_fetch_add(&c->overlaps, 1);
+    for (int k = 0; k < 64; k++) /* long enough that a second thread in would meet us */
+        sl__cpu_relax();
+    atomic_fetch_sub(&c->inside, 1);
+}
+
+static void *sb_revoker(void *arg)
+{
+    sb_case_t *c = arg;
+    for (int i = 1; i <= c->trials; i++) {
+        sb_meet(c, 1, i);
+        sl__lock(&c->locks[i - 1]); /* revokes: store SHARED, barrier, load `in` */
+        sb_critical(c);
+        sl__unlock(&c->locks[i - 1]);
+    }
+    return NULL;
+}
+
+SL_TEST(lock_revocation_races_owner_entry)
+{
+#if SLUICE_VALGRIND
+    TEST_SKIP("valgrind runs one thread at a time: there is no store buffer to race");
+#endif
+    if (!bias_on())
+        TEST_SKIP("no membarrier: locks are never biased");
+    sb_case_t c;
+    memset(&c, 0, sizeof c);
+    c.trials = SB_TRIALS / test_scale();
+    c.locks = calloc((size_t)c.trials, sizeof *c.locks);
+    ASSERT(c.locks != NULL);
+    for (int i = 0; i < c.trials; i++) {
+        sl__lock_init(&c.locks[i]);
+        for (int k = 0; k < SL__LOCK_BIAS_AFTER; k++) {
+            sl__lock(&c.locks[i]);
+            sl__unlock(&c.locks[i]);
+        }
+        ASSERT_EQ(lock_state(&c.locks[i]), SL__LOCK_BIASED);
+    }
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, sb_revoker, &c), 0);
+    for (int i = 1; i <= c.trials; i++) {
+        sb_meet(&c, 0, i);
+        sl__lock(&c.locks[i - 1]); /* the owner: store `in`, load `state` */
+        sb_critical(&c);
+        sl__unlock(&c.locks[i - 1]);
+    }
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    ASSERT_EQ(atomic_load(&c.overlaps), 0);
+    for (int i = 0; i < c.trials; i++) {
+        ASSERT_EQ(lock_state(&c.locks[i]), SL__LOCK_SHARED);
+        ASSERT_EQ(c.locks[i].in, 0);
+        ASSERT_EQ(c.locks[i].word, 0);
+    }
+    free(c.locks);
+}

@@ -1,6 +1,7 @@
 /* Tasks: spawn, join, abort, panic, defer, yield, budget, 100,000 tasks, shutdown. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -941,9 +942,9 @@ SL_TEST(task_memory_remote_frees_race)
  * end the wait. The victim re-enters a wait on a Notify as fast as a pinger on the same worker
  * (worker 1) notifies it; the main task, on worker 0, stops the pinger and aborts the victim
  * after a delay that varies with the round. A lost abort leaves the victim parked for good:
- * the join's timeout scope (10 s times SLUICE_TEST_SCALE) reports it. (The store-buffer window
- * itself is a few instructions wide: this case checks the protocol end to end, it cannot force the
- * window.) */
+ * the join's timeout scope (10 s times SLUICE_TEST_SCALE) reports it. This case checks the
+ * protocol end to end, with a real pinger; abort_races_wait_publication_2workers, below, aims
+ * at the store-buffer window itself. */
 typedef struct abort_race {
     sl_notify_t n;
     atomic_int stop;
@@ -1028,6 +1029,81 @@ SL_TEST(abort_races_wait_start_no_membarrier)
         ASSERT_EQ(sl__asym, 0); /* in a process of its own the switch must take */
     int rounds = 150 / test_scale();
     test_run(2, main_abort_race, &rounds);
+}
+
+/* ---- the abort's store-buffer window, raced head-on ----
+ * A wait publishes its state (a store) and then reads the cancel flag (a load); sl_task_abort
+ * stores the flag and then reads the wait's state. x86 lets each load pass its own thread's
+ * store, so without the aborter's membarrier both can read the other's old value: the victim
+ * parks, and the aborter finds no wait to claim. Here the victim (worker 1) and the aborter
+ * (worker 0) meet at a spinning barrier and then go at once, the victim after a delay that
+ * sweeps its wait's start across the abort. Nothing but the abort can end the victim's wait,
+ * so a lost abort leaves it parked: the join's timeout scope (10 s times SLUICE_TEST_SCALE)
+ * reports it. With the membarrier removed from sl__abort_barrier this case fails within its
+ * first few hundred trials; the case above needs many more rounds and does not always fail. */
+
+#define SB_ABORT_TRIALS 6000
+
+typedef struct sb_abort {
+    sl_notify_t n; /* never notified */
+    atomic_int arrive[2];
+    int delay;
+} sb_abort_t;
+
+static void sb_abort_meet(sb_abort_t *c, int side)
+{
+    atomic_store_explicit(&c->arrive[side], 1, memory_order_release);
+    for (int spins = 0; !atomic_load_explicit(&c->arrive[!side], memory_order_acquire);)
+        if (++spins % 1024 == 0)
+            sched_yield(); /* a partner preempted by a busy machine gets its CPU back */
+        else
+            sl__cpu_relax();
+}
+
+static void *sb_abort_victim(void *arg)
+{
+    sb_abort_t *c = arg;
+    sb_abort_meet(c, 1);
+    for (volatile int k = 0; k < c->delay; k++)
+        ;
+    return (void *)(intptr_t)sl_notify_wait(&c->n);
+}
+
+static void *main_abort_sb(void *arg)
+{
+    int trials = *(int *)arg;
+    int secs = 10 * test_scale();
+    for (int i = 0; i < trials; i++) {
+        sb_abort_t c;
+        sl_notify_init(&c.n);
+        atomic_init(&c.arrive[0], 0);
+        atomic_init(&c.arrive[1], 0);
+        c.delay = i % 64;
+        sl_task_t *victim = test_spawn_on(1, sb_abort_victim, &c);
+        sb_abort_meet(&c, 0);
+        sl_task_abort(victim);
+        sl_timeout_t to;
+        sl_timeout_enter(&to, sl_deadline_in(secs * SL_SEC));
+        sl_join_t j;
+        int r = sl_task_join(victim, &j);
+        if (sl_timeout_exit(&to) == SL_ETIMEDOUT)
+            sl_test__fail(__FILE__, __LINE__, "sl_task_abort(victim)",
+                          "trial %d: the abort was lost (victim still parked after %d s)", i, secs);
+        ASSERT_OK(r);
+        ASSERT_EQ(j.status, SL_TASK_CANCELLED); /* it returned after seeing SL_ECANCELED */
+        ASSERT_EQ((intptr_t)j.value, SL_ECANCELED);
+        sl_notify_destroy(&c.n);
+    }
+    return NULL;
+}
+
+SL_TEST(abort_races_wait_publication_2workers)
+{
+#if SLUICE_VALGRIND
+    TEST_SKIP("valgrind runs one thread at a time: there is no store buffer to race");
+#endif
+    int trials = SB_ABORT_TRIALS / test_scale();
+    test_run(2, main_abort_sb, &trials);
 }
 
 /* ---- the fresh queue's ring: growth, a growth that fails, and the shrink when idle ----
