@@ -24,6 +24,7 @@
 #ifndef SLUICE_TEST_H
 #define SLUICE_TEST_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -146,6 +147,13 @@ void test_alloc_fail_after(long n);
 /* Like test_alloc_fail_after, but every call from the (n+1)th on fails until disarmed. */
 void test_alloc_fail_all_after(long n);
 
+/* Two threads meet: this one (side 0 or 1) stores in arrive[side] that it has reached round
+ * `round` (rounds increase from 1), then spins until the other side has reached it too, so
+ * that both leave within a few hundred cycles of each other (races aimed at a window of a few
+ * instructions). Every 1,024 spins it yields, so that a partner preempted on a busy machine
+ * gets its CPU back. */
+void test_meet(atomic_int arrive[2], int side, int round);
+
 /* Internals used by the macros. */
 void sl_test__register(const char *name, void (*fn)(void));
 __attribute__((noreturn, format(printf, 4, 5))) void
@@ -207,6 +215,22 @@ const char *sl_test__err_name(int code)
 #else
     return code == 0 ? "ok" : "error";
 #endif
+}
+
+void test_meet(atomic_int arrive[2], int side, int round)
+{
+    atomic_store_explicit(&arrive[side], round, memory_order_release);
+    for (int spins = 0; atomic_load_explicit(&arrive[!side], memory_order_acquire) < round;) {
+        if (++spins % 1024 == 0) {
+            sched_yield();
+        } else {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#elif defined(__aarch64__)
+            __asm__ __volatile__("yield" ::: "memory");
+#endif
+        }
+    }
 }
 
 int test_scale(void)

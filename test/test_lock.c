@@ -252,7 +252,7 @@ SL_TEST(lock_alternating_threads_never_bias)
  * test "SB"), so without the revoker's membarrier both could read the other's old value and
  * both get in. Here the two threads meet at a barrier and then go for the same freshly biased
  * lock at once, many times over, each checking inside that the other is not: with the
- * membarrier removed from lock.c this case fails every run (10 to 175 overlaps in 20,000). */
+ * membarrier removed from lock.c this case fails every run (9 to 175 overlaps in 20,000). */
 
 #define SB_TRIALS 20000
 
@@ -263,18 +263,6 @@ typedef struct sb_case {
     atomic_int inside;    /* threads inside the current lock */
     atomic_int overlaps;  /* times a thread found the other inside */
 } sb_case_t;
-
-/* Both sides arrive at trial i and leave together (spinning: a yield would spread them; but
- * yielding now and then, so that a partner preempted by a busy machine gets its CPU back). */
-static void sb_meet(sb_case_t *c, int side, int i)
-{
-    atomic_store_explicit(&c->arrive[side], i, memory_order_release);
-    for (int spins = 0; atomic_load_explicit(&c->arrive[!side], memory_order_acquire) < i;)
-        if (++spins % 1024 == 0)
-            sched_yield();
-        else
-            sl__cpu_relax();
-}
 
 static void sb_critical(sb_case_t *c)
 {
@@ -289,7 +277,7 @@ static void *sb_revoker(void *arg)
 {
     sb_case_t *c = arg;
     for (int i = 1; i <= c->trials; i++) {
-        sb_meet(c, 1, i);
+        test_meet(c->arrive, 1, i);
         sl__lock(&c->locks[i - 1]); /* revokes: store SHARED, barrier, load `in` */
         sb_critical(c);
         sl__unlock(&c->locks[i - 1]);
@@ -320,7 +308,7 @@ SL_TEST(lock_revocation_races_owner_entry)
     pthread_t th;
     ASSERT_EQ(pthread_create(&th, NULL, sb_revoker, &c), 0);
     for (int i = 1; i <= c.trials; i++) {
-        sb_meet(&c, 0, i);
+        test_meet(c.arrive, 0, i);
         sl__lock(&c.locks[i - 1]); /* the owner: store `in`, load `state` */
         sb_critical(&c);
         sl__unlock(&c.locks[i - 1]);

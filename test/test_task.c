@@ -1,7 +1,6 @@
 /* Tasks: spawn, join, abort, panic, defer, yield, budget, 100,000 tasks, shutdown. */
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -1050,20 +1049,10 @@ typedef struct sb_abort {
     int delay;
 } sb_abort_t;
 
-static void sb_abort_meet(sb_abort_t *c, int side)
-{
-    atomic_store_explicit(&c->arrive[side], 1, memory_order_release);
-    for (int spins = 0; !atomic_load_explicit(&c->arrive[!side], memory_order_acquire);)
-        if (++spins % 1024 == 0)
-            sched_yield(); /* a partner preempted by a busy machine gets its CPU back */
-        else
-            sl__cpu_relax();
-}
-
 static void *sb_abort_victim(void *arg)
 {
     sb_abort_t *c = arg;
-    sb_abort_meet(c, 1);
+    test_meet(c->arrive, 1, 1);
     for (volatile int k = 0; k < c->delay; k++)
         ;
     return (void *)(intptr_t)sl_notify_wait(&c->n);
@@ -1080,7 +1069,7 @@ static void *main_abort_sb(void *arg)
         atomic_init(&c.arrive[1], 0);
         c.delay = i % 64;
         sl_task_t *victim = test_spawn_on(1, sb_abort_victim, &c);
-        sb_abort_meet(&c, 0);
+        test_meet(c.arrive, 0, 1);
         sl_task_abort(victim);
         sl_timeout_t to;
         sl_timeout_enter(&to, sl_deadline_in(secs * SL_SEC));

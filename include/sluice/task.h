@@ -106,7 +106,11 @@ SL_API void sl_task_detach(sl_task_t *t);
 /**
  * Requests cancellation of the task: its current wait and every later one return SL_ECANCELED
  * (outside shielded sections). A task that has not started never runs. Aborting a task that
- * has ended does nothing. The handle stays valid: join or detach it.
+ * has ended does nothing. The handle stays valid: join or detach it. A blocking call that the
+ * task (running on another thread) has already begun when the request lands may still
+ * complete normally if its operation needs no waiting (a value already queued, a permit
+ * available), as a Tokio future that is ready when polled completes; the request then ends
+ * the task's next wait.
  *
  * Never waits. Callable from any task or thread while the handle is held. Cost: from a thread
  * other than the one that runs a one-worker runtime, the call makes one membarrier(2) system
