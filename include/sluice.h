@@ -7,7 +7,11 @@
  *   - A blocking call comes in three forms: sl_x_verb waits, sl_x_try_verb never waits,
  *     sl_x_verb_until(..., deadline) gives up at an absolute sl_now() deadline.
  *   - Blocking calls must run inside a task. They return SL_ECANCELED once the task is
- *     cancelled and SL_ETIMEDOUT inside an expired sl_timeout scope.
+ *     cancelled and SL_ETIMEDOUT inside an expired sl_timeout scope. A call that has to wait
+ *     with a deadline (its own, or an enclosing sl_timeout scope's) arms a timer first; when
+ *     the worker's timer heap must grow (past 64 armed timers) and cannot, the call returns
+ *     SL_ENOMEM having done nothing. Every _until form and every call inside a timeout scope
+ *     can therefore return SL_ENOMEM, in addition to the codes its comment lists.
  *   - Pointers are borrowed unless the comment says "takes ownership" or "returns an owned X".
  */
 #ifndef SLUICE_H

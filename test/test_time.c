@@ -1,6 +1,8 @@
 /* Time: sleep, sleep_until, intervals (burst, delay, skip), timeout scopes, deadlines. */
 #include <sluice.h>
 
+#include "core/rt.h"
+
 #include "test.h"
 #include "test_rt.h"
 
@@ -306,4 +308,76 @@ static void *main_timer_alloc(void *arg)
 SL_TEST(deadlines_do_not_allocate)
 {
     test_run(1, main_timer_alloc, NULL);
+}
+
+/* ---- a timer heap that cannot grow ----
+ * A wait with a deadline arms a timer in its worker's heap first; when the heap is full and
+ * cannot grow, the call must say SL_ENOMEM at once (having waited for nothing), whichever form
+ * the deadline takes: a sleep, a select's sleep clause, an _until deadline, a timeout scope.
+ * The heap is filled by sleepers on this worker until it is at its capacity; then every
+ * allocation fails. */
+
+static void *hour_sleeper(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)sl_sleep(3600 * SL_SEC);
+}
+
+static void *main_timer_heap_full(void *arg)
+{
+    (void)arg;
+    sl__worker_t *w = sl__worker();
+    sl_task_t *sleepers[1024];
+    int n = 0;
+    /* Fill the heap to its capacity (it starts at 64 slots). */
+    do {
+        ASSERT(n < 1024);
+        sleepers[n++] = test_spawn_on(-1, hour_sleeper, NULL);
+        while (w->timers.len < n)
+            ASSERT_OK(sl_task_yield());
+    } while (w->timers.len < w->timers.cap);
+    ASSERT_EQ(w->timers.len, w->timers.cap);
+
+    sl_notify_t nt;
+    sl_notify_init(&nt);
+    test_alloc_fail_all_after(0);
+    int64_t t0 = sl_clock();
+    ASSERT_ERR(sl_sleep(SL_SEC), SL_ENOMEM);
+    ASSERT_ERR(sl_sleep_until(sl_deadline_in(SL_SEC)), SL_ENOMEM);
+    ASSERT_ERR(sl_notify_wait_until(&nt, sl_deadline_in(SL_SEC)), SL_ENOMEM);
+    sl_clause_t c[2];
+    sl_clause_notified(&c[0], &nt);
+    sl_clause_sleep_until(&c[1], sl_deadline_in(SL_SEC));
+    ASSERT_EQ(sl_select(c, 2, SL_SELECT_BIASED, SL_FOREVER), 1);
+    ASSERT_EQ(c[1].res, SL_ENOMEM);
+    ASSERT_ERR(sl_select(c, 1, SL_SELECT_BIASED, sl_deadline_in(SL_SEC)), SL_ENOMEM);
+    sl_timeout_t to;
+    sl_timeout_enter(&to, sl_deadline_in(SL_SEC));
+    ASSERT_ERR(sl_notify_wait(&nt), SL_ENOMEM);
+    ASSERT_OK(sl_timeout_exit(&to)); /* the scope did not expire: the wait failed */
+    sl_interval_t iv;
+    ASSERT_OK(sl_interval_init_at(&iv, sl_deadline_in(SL_SEC), SL_SEC, SL_MISSED_BURST));
+    ASSERT_ERR(sl_interval_tick(&iv, NULL), SL_ENOMEM);
+    test_alloc_fail_after(-1);
+    /* Nothing waited for its second; nothing was left registered. */
+    ASSERT_LT(sl_clock() - t0, SL_SEC);
+    ASSERT_EQ(w->timers.len, n);
+    ASSERT_EQ(sl_notify_try_wait(&nt), SL_EAGAIN);
+    sl_notify_one(&nt); /* stores a permit: no waiter was left queued */
+    ASSERT_OK(sl_notify_try_wait(&nt));
+    sl_notify_destroy(&nt);
+
+    /* With memory back, the same calls work. */
+    ASSERT_OK(sl_sleep(SL_USEC));
+    for (int i = 0; i < n; i++) {
+        sl_task_abort(sleepers[i]);
+        sl_join_t j = test_join(sleepers[i]);
+        ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+    }
+    return NULL;
+}
+
+SL_TEST(timer_heap_full_and_no_memory)
+{
+    test_run(1, main_timer_heap_full, NULL);
 }

@@ -50,7 +50,8 @@ typedef struct sl_clause {
  * Waits. Clauses that are ready at once win without waiting (in order, or from a random start
  * with SL_SELECT_FAIR). Returns the index, SL_ETIMEDOUT when deadline (absolute; SL_FOREVER
  * for none) or an enclosing timeout scope expires first, SL_ECANCELED when the calling task is
- * cancelled, or SL_EINVAL (n < 1 or more than 64 clauses). When the select fails, no clause
+ * cancelled, SL_EINVAL (n < 1 or more than 64 clauses), or SL_ENOMEM (it had to wait with a
+ * deadline and the worker's timer heap could not grow). When the select fails, no clause
  * completed. Disabled clauses (sl_clause_none) are skipped; if every clause is disabled the
  * select waits only for the deadline.
  */
@@ -64,7 +65,9 @@ SL_API int sl_select(sl_clause_t *c, int n, int flags, int64_t deadline);
 SL_API void sl_clause_none(sl_clause_t *c);
 
 /**
- * A clause that completes (res = 0) once the absolute deadline has passed.
+ * A clause that completes (res = 0) once the absolute deadline has passed, or at once with
+ * res = SL_ENOMEM if the select must wait and its timer cannot be armed (the worker's timer
+ * heap could not grow).
  *
  * Never waits.
  */

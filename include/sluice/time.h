@@ -42,8 +42,9 @@ SL_API int64_t sl_deadline_in(int64_t ns);
 /**
  * Suspends the calling task for ns nanoseconds (ns <= 0: yields once and returns).
  *
- * Waits. Returns 0, SL_ECANCELED if the task is cancelled, or SL_ETIMEDOUT if an enclosing
- * sl_timeout scope expires first.
+ * Waits. Returns 0, SL_ECANCELED if the task is cancelled, SL_ETIMEDOUT if an enclosing
+ * sl_timeout scope expires first, or SL_ENOMEM (at once, without sleeping) when the worker's
+ * timer heap had to grow and could not.
  */
 SL_API int sl_sleep(int64_t ns);
 
@@ -86,8 +87,8 @@ SL_API int sl_interval_init_at(sl_interval_t *iv, int64_t start, int64_t period,
 /**
  * Waits for the next tick; *when (if not NULL) receives the tick's scheduled time.
  *
- * Waits. Returns 0, SL_ECANCELED or SL_ETIMEDOUT (enclosing timeout scope); the tick is not
- * consumed on failure.
+ * Waits. Returns 0, SL_ECANCELED, SL_ETIMEDOUT (enclosing timeout scope) or SL_ENOMEM (as
+ * sl_sleep()); the tick is not consumed on failure.
  */
 SL_API int sl_interval_tick(sl_interval_t *iv, int64_t *when);
 

@@ -203,7 +203,8 @@ int sl_sleep_until(int64_t deadline)
     sl_clause_t c;
     sl_clause_sleep_until(&c, deadline);
     r = sl__wait(&c, 1, SL__WAIT_POLLED, SL_FOREVER);
-    return r == 0 ? 0 : r;
+    return r == 0 ? c.res : r; /* the clause's own result: SL_ENOMEM if its timer could not be
+                                  armed */
 }
 
 int sl_sleep(int64_t ns)
