@@ -228,6 +228,60 @@ SL_TEST(rw_02_max_readers_downgrade)
     test_run(1, main_rw_02, NULL);
 }
 
+/* ---- RW-03: a queued writer that is cancelled lets the readers behind it in ----
+ * The writer queues behind a held read lock (absorbing what read permits come free) and a
+ * reader queues behind the writer. Aborting the writer must hand its permits back and let the
+ * reader in while the first read lock is still held; the writer's guard stays empty. */
+
+static void *main_rw_03(void *arg)
+{
+    int w = (int)(intptr_t)arg - 1;
+    sl_rwlock_t rw;
+    sl_rwlock_guard_t r1, x;
+    atomic_int seq = 0;
+    struct locker wr, rd;
+    sl_rwlock_init(&rw);
+    ASSERT_OK(sl_rwlock_read(&rw, &r1));
+    memset(&wr, 0, sizeof wr);
+    wr.rw = &rw;
+    wr.kind = 2;
+    wr.seq = &seq;
+    sl_task_t *tw = spawn_locker(w, &wr);
+    memset(&rd, 0, sizeof rd);
+    rd.rw = &rw;
+    rd.kind = 1;
+    rd.seq = &seq;
+    sl_task_t *tr = spawn_locker(w, &rd);
+    ASSERT_EQ(atomic_load(&rd.done), 0); /* held back by the queued writer */
+    sl_task_abort(tw);
+    sl_join_t j = test_join(tw);
+    ASSERT_EQ(j.status, SL_TASK_CANCELLED); /* it returned after its lock said SL_ECANCELED */
+    ASSERT_ERR(wr.res, SL_ECANCELED);
+    /* In, beside r1 (a writer that kept its permits would leave the reader queued for good:
+     * the scope, 10 s times SLUICE_TEST_SCALE, reports it). */
+    sl_timeout_t to;
+    sl_timeout_enter(&to, sl_deadline_in(10 * test_scale() * SL_SEC));
+    sl_join_t jr;
+    int r = sl_task_join(tr, &jr);
+    ASSERT_OK(sl_timeout_exit(&to));
+    ASSERT_OK(r);
+    ASSERT_EQ(jr.status, SL_TASK_RETURNED);
+    ASSERT_OK(rd.res);
+    /* Every permit is back: with r1 gone the lock is free for a writer. */
+    ASSERT_ERR(sl_rwlock_try_write(&rw, &x), SL_EAGAIN);
+    sl_rwlock_unlock(&r1);
+    ASSERT_OK(sl_rwlock_try_write(&rw, &x));
+    sl_rwlock_unlock(&x);
+    sl_rwlock_destroy(&rw);
+    return NULL;
+}
+
+SL_TEST(rw_03_cancelled_writer_lets_readers_in)
+{
+    test_run(1, main_rw_03, (void *)(intptr_t)1);
+    test_run(2, main_rw_03, (void *)(intptr_t)2);
+}
+
 /* ---- BR-01 ---- */
 
 struct bar {

@@ -574,6 +574,14 @@ static void *main_spawn_on(void *arg)
     sl_spawn_opts_t bad = {.worker = 5, .use_worker = 1};
     sl_task_t *t;
     ASSERT_ERR(sl_task_spawn_ex(&bad, report_worker, NULL, &t), SL_EINVAL);
+    bad.worker = -2;
+    ASSERT_ERR(sl_task_spawn_ex(&bad, report_worker, NULL, &t), SL_EINVAL);
+    /* -1 with use_worker: the spawning worker, as without use_worker (an idle worker may
+     * still take it before it starts, so where it runs is not checked). */
+    sl_spawn_opts_t here = {.name = "pinned", .worker = -1, .use_worker = 1};
+    ASSERT_OK(sl_task_spawn_ex(&here, report_worker, NULL, &t));
+    sl_join_t jh = test_join(t);
+    ASSERT_EQ(jh.status, SL_TASK_RETURNED);
     sl_spawn_opts_t small = {.stack_size = 1024};
     ASSERT_ERR(sl_task_spawn_ex(&small, report_worker, NULL, &t), SL_EINVAL);
     return NULL;

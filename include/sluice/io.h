@@ -9,7 +9,10 @@
  * The reactor: the first wait on an fd registers it, edge-triggered, with the epoll set of the
  * worker the waiting task runs on; it stays registered until sl_close(). Tasks on any worker
  * may wait on it. Regular files cannot be waited on (epoll refuses them: SL_EPERM); use
- * sl_blocking() for file I/O.
+ * sl_blocking() for file I/O. Registering can fail, and then every call here that had to wait
+ * returns the failure, having waited for nothing: SL_ENOMEM (the fd table could not grow) or
+ * epoll_ctl(2)'s error (SL_EPERM, SL_ENOSPC at the per-user watch limit, SL_ENOMEM). The
+ * networking calls of <sluice/net.h> wait through the same reactor and can return the same.
  *
  * Close fds you have waited on with sl_close(), not close(): sl_close() deregisters the fd,
  * wakes every task waiting on it with SL_ECLOSED, and only then closes it. A plain close()
@@ -41,8 +44,8 @@
  *
  * Waits. Returns the number of bytes read (0 = end of file, or len == 0), SL_ECANCELED if the
  * task is cancelled, SL_ETIMEDOUT inside an expired sl_timeout scope, SL_ECLOSED if another
- * task sl_close()d the fd meanwhile, or the read(2) error (SL_EBADF, SL_ECONNRESET, ...).
- * On failure nothing was read.
+ * task sl_close()d the fd meanwhile, the read(2) error (SL_EBADF, SL_ECONNRESET, ...), or a
+ * registration failure (see the top of this header). On failure nothing was read.
  */
 SL_API ssize_t sl_read(int fd, void *buf, size_t len);
 
@@ -67,8 +70,9 @@ SL_API ssize_t sl_try_read(int fd, void *buf, size_t len);
  * Waits. A reader that has gone gives SL_EPIPE, never SIGPIPE (sockets use MSG_NOSIGNAL, other
  * fds block SIGPIPE on the thread around the write).
  * Returns the bytes written (possibly fewer than len), SL_ECANCELED, SL_ETIMEDOUT (expired
- * timeout scope), SL_ECLOSED (sl_close()d meanwhile), or the write error (SL_EPIPE,
- * SL_ECONNRESET, SL_EBADF, ...). On failure nothing was written.
+ * timeout scope), SL_ECLOSED (sl_close()d meanwhile), the write error (SL_EPIPE,
+ * SL_ECONNRESET, SL_EBADF, ...), or a registration failure (see the top of this header). On
+ * failure nothing was written.
  */
 SL_API ssize_t sl_write(int fd, const void *buf, size_t len);
 
@@ -108,8 +112,9 @@ SL_API int sl_write_all_until(int fd, const void *buf, size_t len, size_t *writt
  *
  * Waits. Returns the ready subset of events (> 0; a hang-up or error condition counts as
  * ready for both, so the next read or write reports it), SL_EINVAL (events empty),
- * SL_ECANCELED, SL_ETIMEDOUT (expired timeout scope), SL_ECLOSED (sl_close()d meanwhile) or
- * SL_EBADF.
+ * SL_ECANCELED, SL_ETIMEDOUT (expired timeout scope), SL_ECLOSED (sl_close()d meanwhile),
+ * SL_EBADF, or a registration failure (SL_ENOMEM, SL_EPERM, SL_ENOSPC: see the top of this
+ * header).
  */
 SL_API int sl_fd_wait(int fd, int events);
 
@@ -121,7 +126,8 @@ SL_API int sl_fd_wait_until(int fd, int events, int64_t deadline);
 /**
  * Reports the ready subset of events now (0 if none), without waiting.
  *
- * Never waits; callable from any thread. Returns the mask, SL_EINVAL or SL_EBADF.
+ * Never waits; callable from any thread. Returns the mask, SL_EINVAL, SL_EBADF, or another
+ * poll(2) error (SL_ENOMEM).
  */
 SL_API int sl_fd_poll(int fd, int events);
 
@@ -130,8 +136,9 @@ SL_API int sl_fd_poll(int fd, int events);
  * return SL_ECLOSED), then close()s it.
  *
  * Never waits. Call it from a task of the runtime that waited on fd (outside a task it is a
- * plain close()). Returns 0, or SL_EBADF (fd was not open; an EINTR from close(2) counts as
- * success, as the fd is released anyway on Linux).
+ * plain close()). Returns 0, SL_EBADF (fd was not open), or another close(2) error (SL_EIO,
+ * SL_ENOSPC: a write-back that failed; the fd is released all the same). An EINTR from
+ * close(2) counts as success, as the fd is released anyway on Linux.
  */
 SL_API int sl_close(int fd);
 
@@ -146,14 +153,16 @@ SL_API int sl_fd_nonblock(int fd);
  * Creates a pipe, both ends O_NONBLOCK | O_CLOEXEC: fds[0] reads, fds[1] writes.
  *
  * Never waits. The fds are owned by the caller: release them with sl_close(). Returns 0,
- * SL_EMFILE or SL_ENOMEM.
+ * SL_EMFILE, SL_ENOMEM, or another pipe2(2) error as -errno (ENFILE: the system's file table
+ * is full; sl_strerror() names it).
  */
 SL_API int sl_pipe(int fds[2]);
 
 /**
  * A select clause that completes (res = 0) when fd is readable (or hung up / in error).
  *
- * Never waits. res may also be SL_ECLOSED (sl_close()d), SL_EBADF or SL_ENOMEM. Readiness is
+ * Never waits. res may also be SL_ECLOSED (sl_close()d), SL_EBADF or a registration failure
+ * (SL_ENOMEM, SL_EPERM, SL_ENOSPC: see the top of this header). Readiness is
  * checked afresh (poll(2)) each time: a clause that loses leaves nothing consumed.
  */
 SL_API void sl_clause_readable(sl_clause_t *c, int fd);

@@ -157,7 +157,9 @@ SL_API int sl_rwlock_read_until(sl_rwlock_t *rw, sl_rwlock_guard_t *g, int64_t d
  * Takes the exclusive (write) lock into *g, in FIFO order.
  *
  * Waits. While queued it absorbs the read permits released ahead of it, so later readers wait.
- * Returns 0, SL_ECANCELED or SL_ETIMEDOUT.
+ * Cancellation and tracking as sl_mutex_lock(): a writer cancelled (or timed out) while queued
+ * leaves the queue and hands back the read permits it had absorbed, so the readers behind it
+ * go ahead; *g stays empty. Returns 0, SL_ECANCELED or SL_ETIMEDOUT.
  */
 SL_API int sl_rwlock_write(sl_rwlock_t *rw, sl_rwlock_guard_t *g);
 
@@ -176,14 +178,16 @@ SL_API int sl_rwlock_try_write(sl_rwlock_t *rw, sl_rwlock_guard_t *g);
 SL_API int sl_rwlock_write_until(sl_rwlock_t *rw, sl_rwlock_guard_t *g, int64_t deadline);
 
 /**
- * A select clause that takes a read lock into *g.
+ * A select clause that takes a read lock into *g (res = 0). If it loses, it holds nothing.
  *
  * Never waits. Borrowed arguments for the select.
  */
 SL_API void sl_clause_rwlock_read(sl_clause_t *c, sl_rwlock_t *rw, sl_rwlock_guard_t *g);
 
 /**
- * A select clause that takes the write lock into *g.
+ * A select clause that takes the write lock into *g (res = 0). If it loses, it holds nothing
+ * (the read permits it had absorbed while queued go back, as for a cancelled
+ * sl_rwlock_write()).
  *
  * Never waits. Borrowed arguments for the select.
  */

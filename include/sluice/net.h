@@ -7,6 +7,10 @@
  * "[::1]") are parsed at once; other names are resolved with getaddrinfo() on the blocking
  * pool (sl_blocking()), so the calling task waits but its worker does not. Variants taking a
  * struct sockaddr skip resolution.
+ *
+ * Every call here that waits on a socket (accept, connect, send, receive) registers it with
+ * the reactor first, and can return a registration failure as <sluice/io.h> describes
+ * (SL_ENOMEM, SL_EPERM, SL_ENOSPC), having waited for nothing.
  */
 #ifndef SLUICE_NET_H
 #define SLUICE_NET_H
@@ -28,8 +32,10 @@
  * Waits for names (the lookup runs on the blocking pool and cannot be interrupted: a cancelled
  * task gets its result and SL_ECANCELED from its next wait); literals never wait and may be
  * resolved outside a task. Returns 0 with *out / *outlen filled, SL_EINVAL (NULL or empty
- * host, port outside 0..65535), SL_ENOTFOUND (no such name), SL_EAGAIN (temporary DNS
- * failure), SL_ENAME (any other resolver failure) or SL_ENOMEM.
+ * host, port outside 0..65535), SL_ENOTFOUND (no such name), SL_EAGAIN (a temporary DNS
+ * failure, or no blocking-pool thread could be started: try again later either way), the
+ * system error as -errno when getaddrinfo() reports one (EAI_SYSTEM), SL_ENAME (any other
+ * resolver failure) or SL_ENOMEM.
  */
 SL_API int sl_resolve(const char *host, int port, struct sockaddr_storage *out, socklen_t *outlen);
 
@@ -127,7 +133,8 @@ SL_API int sl_udp_bind(const char *host, int port);
  * Creates an unbound UDP socket of family AF_INET or AF_INET6 (the kernel binds it on its
  * first send).
  *
- * Never waits. Returns the fd (owned) or SL_EAFNOSUPPORT / SL_EMFILE / SL_ENOMEM.
+ * Never waits. Returns the fd (owned) or SL_EAFNOSUPPORT / SL_EMFILE / SL_ENOMEM /
+ * SL_ENOBUFS, or another socket(2) error as -errno (ENFILE: the system's file table is full).
  */
 SL_API int sl_udp_socket(int family);
 
@@ -198,8 +205,8 @@ SL_API int sl_unix_connect_until(const char *path, int64_t deadline);
 /**
  * Creates a connected pair of Unix domain stream sockets.
  *
- * Never waits. fds receives two owned fds (release with sl_close()). Returns 0, SL_EMFILE or
- * SL_ENOMEM.
+ * Never waits. fds receives two owned fds (release with sl_close()). Returns 0, SL_EMFILE,
+ * SL_ENOMEM or SL_ENOBUFS, or another socketpair(2) error as -errno (ENFILE).
  */
 SL_API int sl_unix_pair(int fds[2]);
 

@@ -82,7 +82,8 @@ SL_API int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out);
  * returns, every task still running is cancelled (its waits return SL_ECANCELED) and joined;
  * then the worker threads exit. If result is not NULL, *result receives the main task's return
  * value. Returns 0, SL_EPANIC if the main task panicked (its message went to stderr),
- * SL_EBUSY if the runtime is already running, or a negative errno if a thread could not be
+ * SL_EBUSY if the runtime is already running, SL_ENOMEM (the reactor, the main task or its
+ * stack could not be allocated; fn did not run), or a negative errno if a thread could not be
  * started.
  */
 SL_API int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void **result);

@@ -40,7 +40,9 @@ SL_API int sl_signal_listen(int signo);
  * tokio::signal::ctrl_c() does for SIGINT. Starts listening first if needed.
  *
  * Waits. Returns 0, SL_EINVAL (unsupported signal), SL_ECANCELED if the task is cancelled,
- * SL_ETIMEDOUT inside an expired sl_timeout scope, or a setup error as sl_signal_listen().
+ * SL_ETIMEDOUT inside an expired sl_timeout scope, a setup error as sl_signal_listen(), or
+ * SL_ENOMEM / an epoll_ctl(2) error if the signal's pipe could not be registered with the
+ * reactor (as <sluice/io.h> describes; nothing was consumed).
  */
 SL_API int sl_signal_wait(int signo);
 

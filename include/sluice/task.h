@@ -48,9 +48,9 @@ typedef struct sl_join {
 typedef struct sl_spawn_opts {
     const char *name;  /* copied (at most 31 bytes kept); NULL: "task" */
     size_t stack_size; /* 0: the runtime's default */
-    int worker;        /* worker index to start on; -1: the spawning worker (default when 0 is
-                          wanted, set use_worker) */
-    int use_worker;    /* nonzero: honour .worker */
+    int worker;        /* with use_worker: the worker index to start on, or -1 for the
+                          spawning worker (as without use_worker) */
+    int use_worker;    /* nonzero: honour .worker (needed to ask for worker 0) */
 } sl_spawn_opts_t;
 
 /**
@@ -60,16 +60,17 @@ typedef struct sl_spawn_opts {
  * do may take it before it starts). If out is not NULL, *out receives an owned join handle:
  * release it with sl_task_join() or sl_task_detach(). If out is NULL the task is detached.
  * arg is borrowed by the task: keep it valid until the task is done with it.
- * Returns 0, SL_ENOMEM (no memory or no stack could be mapped), or SL_ESHUTDOWN when the
- * runtime is shutting down (nothing was spawned).
+ * Returns 0, SL_ENOMEM (no memory for the task), or SL_ESHUTDOWN when the runtime is shutting
+ * down (nothing was spawned). The task's stack is mapped when it first runs: if that fails,
+ * the task never runs its function and ends as SL_TASK_PANICKED with a message saying so.
  */
 SL_API int sl_task_spawn(sl_task_fn fn, void *arg, sl_task_t **out);
 
 /**
  * Spawns with options: a name, a stack size, a chosen worker.
  *
- * As sl_task_spawn(); also SL_EINVAL for a worker index out of range or a stack size below
- * 16 KiB.
+ * As sl_task_spawn(); also SL_EINVAL for a worker index out of range (other than -1) or a
+ * stack size below 16 KiB.
  */
 SL_API int sl_task_spawn_ex(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg, sl_task_t **out);
 

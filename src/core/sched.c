@@ -925,7 +925,7 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
                 return SL_EINVAL;
             ssize = (o->stack_size + rt->page - 1) & ~(rt->page - 1);
         }
-        if (o->use_worker) {
+        if (o->use_worker && o->worker != -1) { /* -1: the spawning worker, as without */
             if (o->worker < 0 || o->worker >= rt->nworkers)
                 return SL_EINVAL;
             target = rt->workers[o->worker];
