@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1195,4 +1196,82 @@ static void *main_ring_growth_fails(void *arg)
 SL_TEST(fresh_ring_growth_failure_and_shrink)
 {
     test_run(1, main_ring_growth_fails, NULL);
+}
+
+/* ---- a stack that cannot be mapped ----
+ * A task's stack is mapped when it first runs, not at spawn. When that mapping fails, the
+ * task must end as SL_TASK_PANICKED with a message saying so, without running its function,
+ * and the runtime must go on (sl_task_spawn's documentation). The mapping is made to fail by
+ * lowering the address-space limit just above what the process already uses, in a child
+ * process with no stack cache, after a first task has warmed the task records. */
+
+static atomic_int nostack_ran;
+
+static void *nostack_body(void *arg)
+{
+    atomic_store(&nostack_ran, 1);
+    return arg;
+}
+
+static size_t vm_size_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmSize:", 7) == 0)
+            kb = strtoull(line + 7, NULL, 10);
+    fclose(f);
+    return kb * 1024;
+}
+
+static void *main_nostack(void *arg)
+{
+    (void)arg;
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn(nostack_body, NULL, &t)); /* warms the task records */
+    ASSERT_EQ(test_join(t).status, SL_TASK_RETURNED);
+    atomic_store(&nostack_ran, 0);
+    struct rlimit old, low;
+    ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+    low = old;
+    low.rlim_cur = vm_size_bytes() + 16 * 1024; /* room for no new 68 KiB mapping */
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &low), 0);
+    int r = sl_task_spawn(nostack_body, NULL, &t);
+    sl_join_t j;
+    int jr = r == 0 ? sl_task_join(t, &j) : r;
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+    ASSERT_OK(r);
+    ASSERT_OK(jr);
+    ASSERT_EQ(j.status, SL_TASK_PANICKED);
+    ASSERT(strstr(j.message, "stack") != NULL);
+    ASSERT_EQ(atomic_load(&nostack_ran), 0);
+    /* With the limit back, tasks run again. */
+    ASSERT_OK(sl_task_spawn(nostack_body, (void *)7, &t));
+    ASSERT_EQ(test_join(t).status, SL_TASK_RETURNED);
+    ASSERT_EQ(atomic_load(&nostack_ran), 1);
+    return NULL;
+}
+
+SL_TEST(stack_map_failure_panics_the_task)
+{
+#if SLUICE_ASAN || SLUICE_TSAN || SLUICE_VALGRIND
+    TEST_SKIP("the sanitizer's or valgrind's own mappings do not fit under a tight RLIMIT_AS");
+#endif
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        sl_runtime_opts_t o;
+        sl_runtime_opts_init(&o);
+        o.workers = 1;
+        o.stack_cache = 0;
+        int r = sl_run(&o, main_nostack, NULL, NULL);
+        _exit(r == 0 ? 0 : 3);
+    }
+    int status;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
 }
