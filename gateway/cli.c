@@ -39,57 +39,78 @@ void gw_config_defaults(gw_config_t *cfg)
 
 static void usage(void)
 {
-    printf("usage: " PROG " [options]\n"
-           "\n"
-           "A telemetry gateway on libsluice: simulated devices send readings through a bounded\n"
-           "mpsc to an aggregator, which publishes snapshots (broadcast + watch) to clients and\n"
-           "batches (bounded mpsc) to a SQLite writer; a health checker probes devices with\n"
-           "oneshot requests. Ends at --duration or on SIGINT/SIGTERM, with a graceful drain.\n"
-           "\n"
-           "Topology:\n"
-           "  --devices N            simulated devices (1..%d, default 7)\n"
-           "  --clients N            snapshot clients (0..%d, default 4)\n"
-           "  --rate HZ              readings per second per device (default 1)\n"
-           "  --duration SECONDS     run time (default: until SIGINT/SIGTERM)\n"
-           "  --ingest-queue N       device -> aggregator mpsc capacity (default 50)\n"
-           "  --storage-queue N      aggregator -> storage mpsc capacity, in batches (default 10)\n"
-           "  --snapshot-buffer N    broadcast ring for snapshots, 1..4096 (default 100)\n"
-           "  --snapshot-interval MS snapshot period (default 1000)\n"
-           "  --device-slots N       bandwidth semaphore permits (default 5)\n"
-           "  --transmit-ms N        how long each send holds its bandwidth slot (default: a\n"
-           "                         tenth of the reading period, at most 50 ms, 0 below 1 ms)\n"
-           "  --db-pool N            database connections / permits (default 2)\n"
-           "  --batch-interval MS    storage batch period (default 2000)\n"
-           "  --batch-max N          flush a batch early at N readings (default 5000)\n"
-           "  --health-interval MS   health check period (default 3000)\n"
-           "  --health-timeout MS    health reply timeout (default 500)\n"
-           "  --shutdown-timeout MS  abort tasks still running this long after shutdown began\n"
-           "                         (default 30000)\n"
-           "  --db PATH              SQLite database (default ./sluice.db; created if missing)\n"
-           "  --workers N            runtime worker threads (default: number of CPUs)\n"
-           "  --seed N               random seed (default: from the clock)\n"
-           "\n"
-           "Output:\n"
-           "  --log-format text|json one event per line on stdout (default text)\n"
-           "  --quiet                no event lines; the final JSON summary line only\n"
-           "\n"
-           "Fault switches:\n"
-           "  --storage-delay-ms N   each batch write takes N ms more\n"
-           "  --slow-client ID:MS    client ID sleeps MS per snapshot (repeatable)\n"
-           "  --device-panic ID@SECONDS  device ID panics after SECONDS (repeatable)\n"
-           "  --device-stall ID      device ID stops answering health checks (repeatable)\n"
-           "  --device-drop ID       device ID drops health requests unanswered (repeatable)\n"
-           "\n"
-           "  --help                 this text\n"
-           "\n"
-           "The last line on stdout is a JSON object accounting for the run. Exit status: 0 when\n"
-           "every reading sent was stored, 1 otherwise or on a fatal error, 2 on a bad option.\n",
-           GW_MAX_DEVICES, GW_MAX_CLIENTS);
+    printf(
+        "usage: " PROG " [options]\n"
+        "\n"
+        "A telemetry gateway on libsluice: simulated devices send readings through a bounded\n"
+        "mpsc to an aggregator, which publishes snapshots (broadcast + watch) to clients and\n"
+        "batches (bounded mpsc) to a SQLite writer; a health checker probes devices with\n"
+        "oneshot requests. Ends at --duration or on SIGINT/SIGTERM/SIGHUP, with a graceful drain.\n"
+        "\n"
+        "Topology:\n"
+        "  --devices N            simulated devices (1..%d, default 7)\n"
+        "  --clients N            snapshot clients (0..%d, default 4)\n"
+        "  --rate HZ              readings per second per device (default 1)\n"
+        "  --duration SECONDS     run time (default: until SIGINT/SIGTERM/SIGHUP)\n"
+        "  --ingest-queue N       device -> aggregator mpsc capacity (default 50)\n"
+        "  --storage-queue N      aggregator -> storage mpsc capacity, in batches (default 10)\n"
+        "  --snapshot-buffer N    broadcast ring for snapshots, 1..4096 (default 100)\n"
+        "  --snapshot-interval MS snapshot period (default 1000)\n"
+        "  --device-slots N       bandwidth semaphore permits (default 5)\n"
+        "  --transmit-ms N        how long each send holds its bandwidth slot (default: a\n"
+        "                         tenth of the reading period, at most 50 ms, 0 below 1 ms)\n"
+        "  --db-pool N            database connections / permits (default 2)\n"
+        "  --batch-interval MS    storage batch period (default 2000)\n"
+        "  --batch-max N          flush a batch early at N readings (default 5000)\n"
+        "  --health-interval MS   health check period (default 3000)\n"
+        "  --health-timeout MS    health reply timeout (default 500)\n"
+        "  --shutdown-timeout MS  abort tasks still running this long after shutdown began\n"
+        "                         (default 30000)\n"
+        "  --db PATH              SQLite database (default ./sluice.db; created if missing)\n"
+        "  --workers N            runtime worker threads (default: number of CPUs)\n"
+        "  --seed N               random seed (default: from the clock)\n"
+        "\n"
+        "Output:\n"
+        "  --log-format text|json one event per line on stdout (default text)\n"
+        "  --quiet                no event lines but errors (on stderr); the summary line\n"
+        "\n"
+        "Fault switches:\n"
+        "  --storage-delay-ms N   each batch write takes N ms more\n"
+        "  --slow-client ID:MS    client ID sleeps MS per snapshot (repeatable)\n"
+        "  --device-panic ID@SECONDS  device ID panics after SECONDS (repeatable)\n"
+        "  --device-stall ID      device ID stops answering health checks (repeatable)\n"
+        "  --device-drop ID       device ID drops health requests unanswered (repeatable)\n"
+        "\n"
+        "  --help                 this text\n"
+        "\n"
+        "The last line on stdout is a JSON object accounting for the run. Exit status: 0 when\n"
+        "every reading sent was stored, 1 otherwise or on a fatal error, 2 on a bad option.\n",
+        GW_MAX_DEVICES, GW_MAX_CLIENTS);
+}
+
+/* The value as the error line shows it: control bytes (a newline, an escape sequence) are
+ * written as \xHH, so that the error stays one line and the terminal stays sane; at most
+ * 64 bytes of it are shown. */
+static void print_value(FILE *f, const char *val)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)val; *p; p++, n++) {
+        if (n == 64) {
+            fputs("...", f);
+            return;
+        }
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
 }
 
 static int bad(const char *flag, const char *val, const char *what)
 {
-    fprintf(stderr, PROG ": %s: expected %s, got '%s'\n", flag, what, val ? val : "");
+    fprintf(stderr, PROG ": %s: expected %s, got '", flag, what);
+    print_value(stderr, val ? val : "");
+    fputs("'\n", stderr);
     return 2;
 }
 
@@ -295,7 +316,9 @@ int gw_cli_parse(int argc, char **argv, gw_config_t *cfg)
         const char *eq = strchr(arg, '=');
         size_t flen = eq ? (size_t)(eq - arg) : strlen(arg);
         if (strncmp(arg, "--", 2) != 0 || flen >= sizeof flag) {
-            fprintf(stderr, PROG ": %s: unexpected argument (see --help)\n", arg);
+            fputs(PROG ": ", stderr);
+            print_value(stderr, arg);
+            fputs(": unexpected argument (see --help)\n", stderr);
             return 2;
         }
         memcpy(flag, arg, flen);
@@ -306,10 +329,16 @@ int gw_cli_parse(int argc, char **argv, gw_config_t *cfg)
                 o = &opts[j];
         }
         if (!o) {
-            fprintf(stderr, PROG ": %s: unknown option (see --help)\n", flag);
+            fputs(PROG ": ", stderr);
+            print_value(stderr, flag);
+            fputs(": unknown option (see --help)\n", stderr);
             return 2;
         }
         if (strcmp(flag, "--help") == 0) {
+            if (eq) {
+                fprintf(stderr, PROG ": %s: takes no value\n", flag);
+                return 2;
+            }
             usage();
             return 1;
         }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -31,9 +32,15 @@ void gw_log_init(gw_log_format_t format, int quiet)
     log_quiet = quiet;
 }
 
+/* Set once a write to stdout has failed for good (a reader that went away, a full disk):
+ * later event lines are not attempted, the run goes on, and the summary reports it. */
+static atomic_int stdout_broken;
+
 int gw_log_enabled(gw_level_t level)
 {
-    return !log_quiet && level >= GW_INFO;
+    if (log_quiet)
+        return level >= GW_ERROR; /* errors still go out, on stderr */
+    return level >= GW_INFO && !atomic_load_explicit(&stdout_broken, memory_order_relaxed);
 }
 
 /* A bounded string builder: appends are truncated at the end of the buffer, never overflow. */
@@ -144,18 +151,20 @@ static void render(buf_t *b, const char *tmpl, const gw_field_t *fields)
     }
 }
 
-static void write_all(const char *p, size_t n)
+/* 0, or the errno that stopped the write. */
+static int write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t w = write(STDOUT_FILENO, p, n);
+        ssize_t w = write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return;
+            return errno;
         }
         p += w;
         n -= (size_t)w;
     }
+    return 0;
 }
 
 void gw_log_emit(gw_level_t level, const char *event, const char *tmpl, const gw_field_t *fields)
@@ -198,21 +207,26 @@ void gw_log_emit(gw_level_t level, const char *event, const char *tmpl, const gw
         render(&b, tmpl, fields);
     }
     line[b.len++] = '\n';
-    write_all(line, b.len);
+    if (log_quiet) {
+        (void)write_all(STDERR_FILENO, line, b.len);
+    } else if (write_all(STDOUT_FILENO, line, b.len) != 0) {
+        atomic_store_explicit(&stdout_broken, 1, memory_order_relaxed);
+        if (level >= GW_ERROR) /* the log is gone, this one still matters */
+            (void)write_all(STDERR_FILENO, line, b.len);
+    }
 }
 
-void gw_log_raw(const char *line)
+int gw_log_raw(const char *line)
 {
     size_t n = strlen(line);
     char tmp[LINE_MAX_BYTES];
     if (n + 1 <= sizeof tmp) {
         memcpy(tmp, line, n);
         tmp[n] = '\n';
-        write_all(tmp, n + 1);
-    } else {
-        write_all(line, n);
-        write_all("\n", 1);
+        return write_all(STDOUT_FILENO, tmp, n + 1);
     }
+    int e = write_all(STDOUT_FILENO, line, n);
+    return e ? e : write_all(STDOUT_FILENO, "\n", 1);
 }
 
 int gw_ratelimit_allow(gw_ratelimit_t *rl, int64_t period, uint64_t *suppressed)

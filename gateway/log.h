@@ -13,7 +13,10 @@
  *         "msg":"📱 Device 3 waiting for bandwidth slot","fields":{"device":3}}
  *
  * Each line is written with one write(2), so lines from different worker threads never
- * interleave. --quiet silences events; the final summary line is always written.
+ * interleave. --quiet silences events below ERROR; ERROR events then go to stderr, so a
+ * failure is never silent. If stdout stops taking lines (its reader went away: the gateway
+ * ignores SIGPIPE), event lines stop, ERROR events go to stderr, and the run goes on; the
+ * final summary line is always attempted, and a failure to write it is reported on stderr.
  */
 #ifndef GATEWAY_LOG_H
 #define GATEWAY_LOG_H
@@ -57,8 +60,9 @@ int gw_log_enabled(gw_level_t level);
 /* Writes one event line (fields end with an entry whose key is NULL; fields may be NULL). */
 void gw_log_emit(gw_level_t level, const char *event, const char *tmpl, const gw_field_t *fields);
 
-/* Writes a line to stdout as is (the summary); never silenced. */
-void gw_log_raw(const char *line);
+/* Writes a line to stdout as is (the summary); never silenced. Returns 0, or the errno that
+ * stopped the write. */
+int gw_log_raw(const char *line);
 
 /* Per-source rate limit for events that can repeat thousands of times a second. */
 typedef struct gw_ratelimit {

@@ -144,18 +144,19 @@ static void supervise(app_t *app, sl_joinset_t *set, sl_cancel_t *shutdown)
     int draining = 0, forced = 0;
     int64_t drain_deadline = 0, drain_start = 0;
     for (;;) {
-        sl_clause_t c[4];
+        sl_clause_t c[5];
         sl_join_t j;
         sl_clause_joinset_join_next(&c[0], set, &j);
         sl_clause_signal(&c[1], SIGINT);
         sl_clause_signal(&c[2], SIGTERM);
+        sl_clause_signal(&c[3], SIGHUP); /* the terminal or the session went away */
         if (!draining && end)
-            sl_clause_sleep_until(&c[3], end);
+            sl_clause_sleep_until(&c[4], end);
         else if (draining && !forced)
-            sl_clause_sleep_until(&c[3], drain_deadline);
+            sl_clause_sleep_until(&c[4], drain_deadline);
         else
-            sl_clause_none(&c[3]);
-        int i = sl_select(c, 4, SL_SELECT_BIASED, SL_FOREVER);
+            sl_clause_none(&c[4]);
+        int i = sl_select(c, 5, SL_SELECT_BIASED, SL_FOREVER);
         if (i < 0)
             break;
         if (i == 0) {
@@ -165,7 +166,10 @@ static void supervise(app_t *app, sl_joinset_t *set, sl_cancel_t *shutdown)
             continue;
         }
         if (!draining) {
-            const char *why = i == 1 ? "SIGINT" : i == 2 ? "SIGTERM" : "duration elapsed";
+            const char *why = i == 1   ? "SIGINT"
+                              : i == 2 ? "SIGTERM"
+                              : i == 3 ? "SIGHUP"
+                                       : "duration elapsed";
             GW_LOG(GW_INFO, "main.shutdown",
                    "🛑 Shutdown requested ({reason}): notifying every task; devices stop, the "
                    "pipeline drains",
@@ -177,7 +181,7 @@ static void supervise(app_t *app, sl_joinset_t *set, sl_cancel_t *shutdown)
         } else if (!forced) {
             GW_LOG(GW_WARN, "main.forced",
                    "🛑 {reason} during shutdown: aborting the {left} tasks still running",
-                   GW_S("reason", i == 3 ? "Shutdown timeout" : "Second signal"),
+                   GW_S("reason", i == 4 ? "Shutdown timeout" : "Second signal"),
                    GW_U("left", sl_joinset_len(set)));
             sl_joinset_abort_all(set);
             forced = 1;
@@ -195,9 +199,6 @@ static void *app_main(void *arg)
     app_t *app = arg;
     gw_config_t *cfg = &app->cfg;
     gw_stats_t *stats = &app->stats;
-    /* Listen first, so a signal that arrives while we start is remembered, not fatal. */
-    sl_signal_listen(SIGINT);
-    sl_signal_listen(SIGTERM);
     app->started = sl_now();
 
     GW_LOG(GW_INFO, "main.starting",
@@ -357,6 +358,19 @@ int main(int argc, char **argv)
     if (cfg->seed == 0)
         cfg->seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
     gw_log_init(cfg->log_format, cfg->quiet);
+    /* A log reader that goes away must not kill the run (writes then fail with EPIPE). */
+    signal(SIGPIPE, SIG_IGN);
+    /* Listen before the runtime starts, so that a signal arriving while it starts is
+     * remembered (and starts the shutdown at once), not fatal. */
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
+        if ((r = sl_signal_listen(sigs[k])) != 0) {
+            fprintf(stderr, "sluice-gateway: listening for %s: %s\n", strsignal(sigs[k]),
+                    sl_strerror(r));
+            free(app);
+            return 1;
+        }
+    }
 
     sl_runtime_opts_t opts;
     sl_runtime_opts_init(&opts);
@@ -395,9 +409,12 @@ int main(int argc, char **argv)
         (unsigned long long)gw_read(&s->ingest_full), (unsigned long long)gw_read(&s->storage_full),
         (unsigned long long)gw_read(&s->db_busy), (unsigned long long)gw_read(&s->seq_gaps),
         (long long)app->run_id);
-    gw_log_raw(line);
+    int werr = gw_log_raw(line);
+    if (werr)
+        fprintf(stderr, "sluice-gateway: could not write the summary to stdout: %s\n%s\n",
+                strerror(werr), line);
     int balanced = sent == recv && recv == stored && dropped == 0;
-    int code = app->fatal || app->core_failed || !balanced ? 1 : 0;
+    int code = app->fatal || app->core_failed || !balanced || werr ? 1 : 0;
     free(app);
     return code;
 }

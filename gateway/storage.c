@@ -145,6 +145,13 @@ typedef struct write_job {
     char err[256];
 } write_job_t;
 
+/* Records why a write failed, before a ROLLBACK replaces the connection's error message. */
+static int write_failed(write_job_t *j, sqlite3 *c, int rc)
+{
+    snprintf(j->err, sizeof j->err, "%s", sqlite3_errmsg(c));
+    return rc;
+}
+
 static int write_once(write_job_t *j)
 {
     gw_db_t *db = j->st->db;
@@ -152,7 +159,7 @@ static int write_once(write_job_t *j)
     sqlite3_stmt *s = db->insert[j->conn];
     int rc = sqlite3_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return rc;
+        return write_failed(j, c, rc);
     for (size_t k = 0; k < j->batch.n; k++) {
         const gw_reading_t *r = &j->batch.items[k];
         sqlite3_bind_int64(s, 1, db->run_id);
@@ -164,15 +171,19 @@ static int write_once(write_job_t *j)
         sqlite3_bind_double(s, 7, r->humidity);
         sqlite3_bind_double(s, 8, r->battery);
         rc = sqlite3_step(s);
-        sqlite3_reset(s);
         if (rc != SQLITE_DONE) {
+            write_failed(j, c, rc); /* before the reset: it keeps the step's message */
+            sqlite3_reset(s);
             sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
             return rc;
         }
+        sqlite3_reset(s);
     }
     rc = sqlite3_exec(c, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK) {
+        write_failed(j, c, rc);
         sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
+    }
     return rc;
 }
 
@@ -186,9 +197,7 @@ static void *write_blocking(void *arg)
         if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
             break;
     }
-    j->rc = rc;
-    if (rc != SQLITE_OK)
-        snprintf(j->err, sizeof j->err, "%s", sqlite3_errmsg(j->st->db->conn[j->conn]));
+    j->rc = rc; /* on failure write_once() has put the reason in j->err */
     return NULL;
 }
 

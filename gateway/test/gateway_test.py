@@ -254,7 +254,7 @@ def _signal_mid_run(binary, tmp, sig, name):
     r = Run(p.returncode, "\n".join(lines) + "\n", "".join(err), db)
     r.assert_balanced()
     why = r.named("main.shutdown")
-    signame = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
+    signame = signal.Signals(sig).name
     check(len(why) == 1 and why[0]["fields"]["reason"] == signame,
           "shutdown reason is %s" % signame, r.context())
     check(r.named("aggregator.final_snapshot") and r.named("storage.stopped"),
@@ -268,6 +268,102 @@ def sigterm_mid_run(binary, tmp):
 
 def sigint_mid_run(binary, tmp):
     _signal_mid_run(binary, tmp, signal.SIGINT, "sigint")
+
+
+def sighup_mid_run(binary, tmp):
+    _signal_mid_run(binary, tmp, signal.SIGHUP, "sighup")
+
+
+def _caught_signals(pid):
+    """The set of signals the process catches (SigCgt of /proc/PID/status), or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    mask = int(line.split()[1], 16)
+                    return {n for n in range(1, 65) if mask & (1 << (n - 1))}
+    except OSError:
+        return None
+    return None
+
+
+def signal_at_startup(binary, tmp):
+    """SIGTERM sent the moment the gateway catches it, before its runtime has started: it must
+    be remembered and start an orderly shutdown, not kill the process."""
+    db = fresh_db(tmp, "startup")
+    p = subprocess.Popen([binary, "--db", db, "--log-format", "json", "--rate", "50"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    want = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    deadline = time.time() + 30 * SCALE
+    while True:
+        caught = _caught_signals(p.pid)
+        if caught is not None and want <= caught:
+            break
+        if p.poll() is not None or time.time() > deadline:
+            p.kill()
+            out, err = p.communicate()
+            raise Failure("the gateway never caught SIGINT, SIGTERM and SIGHUP\n" + err)
+        time.sleep(0.0005)
+    p.send_signal(signal.SIGTERM)
+    try:
+        out, err = p.communicate(timeout=30 * SCALE)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise Failure("no exit within %d s of the signal" % (30 * SCALE))
+    check(p.returncode == 0, "exit status 0 (got %d: killed by the signal if negative)"
+          % p.returncode, err)
+    r = Run(p.returncode, out, err, db)
+    s = r.summary
+    check(s["readings_sent"] == s["readings_stored"] and s["readings_dropped"] == 0,
+          "nothing lost", r.lines[-1])
+    why = r.named("main.shutdown")
+    check(len(why) == 1 and why[0]["fields"]["reason"] == "SIGTERM", "shutdown reason is SIGTERM",
+          r.context())
+
+
+def stdout_reader_gone(binary, tmp):
+    """The log's reader goes away at once: the gateway must not die of SIGPIPE, must store
+    everything, and must say on stderr that the summary could not be written (exit 1)."""
+    db = fresh_db(tmp, "noreader")
+    rfd, wfd = os.pipe()
+    os.close(rfd)  # nobody will ever read stdout
+    try:
+        p = subprocess.run([binary, "--db", db, "--duration", "1", "--rate", "50"],
+                           stdout=wfd, stderr=subprocess.PIPE, text=True, timeout=60 * SCALE)
+    finally:
+        os.close(wfd)
+    check(p.returncode == 1, "exit status 1 (got %d: killed by a signal if negative)"
+          % p.returncode, p.stderr)
+    errs = p.stderr.strip().splitlines()
+    check(len(errs) == 2 and "could not write the summary" in errs[0],
+          "stderr says the summary could not be written, then gives it", p.stderr)
+    s = json.loads(errs[1])
+    check(s["readings_sent"] > 0 and s["readings_sent"] == s["readings_stored"]
+          and s["readings_dropped"] == 0, "nothing lost", errs[1])
+    rows = sqlite(db, "SELECT COUNT(*) FROM readings")
+    check(int(rows) == s["readings_stored"], "every stored reading is in the database", rows)
+
+
+def quiet_write_error_on_stderr(binary, tmp):
+    """A database that refuses every insert (a trigger): each failed batch is an ERROR event
+    with SQLite's own reason, on stderr under --quiet; stdout has the summary only."""
+    db = fresh_db(tmp, "refuse")
+    sqlite(db, "CREATE TABLE readings(id INTEGER PRIMARY KEY, run_id, batch, device_id, seq, "
+               "timestamp, temperature, humidity, battery); "
+               "CREATE TRIGGER refuse BEFORE INSERT ON readings "
+               "BEGIN SELECT RAISE(ABORT, 'inserts refused by a trigger'); END")
+    p = subprocess.run([binary, "--db", db, "--duration", "1", "--rate", "20", "--quiet"],
+                       capture_output=True, text=True, timeout=60 * SCALE)
+    check(p.returncode == 1, "exit status 1 (readings were dropped)", p.stderr)
+    out = p.stdout.strip().splitlines()
+    check(len(out) == 1, "stdout holds the summary only", p.stdout)
+    s = json.loads(out[0])
+    check(s["readings_stored"] == 0 and s["readings_dropped"] == s["readings_sent"] > 0,
+          "every reading counted as dropped", out[0])
+    errs = [l for l in p.stderr.splitlines() if "not stored" in l]
+    check(errs and all("inserts refused by a trigger" in l for l in errs),
+          "each failed batch is on stderr with SQLite's reason", p.stderr)
 
 
 def high_rate(binary, tmp):
@@ -311,6 +407,8 @@ def bad_flags(binary, tmp):
         (["--snapshot-interval", "0"], "--snapshot-interval"),
         (["--bogus"], "--bogus"),
         (["--ingest-queue"], "--ingest-queue"),
+        (["--help=1"], "--help"),
+        (["--log-format", "json\n\x1b[2J"], "--log-format"),
     ]
     for args, flag in cases:
         p = subprocess.run([binary, "--db", db] + args, capture_output=True, text=True,
@@ -329,7 +427,8 @@ def bad_flags(binary, tmp):
 CASES = {f.__name__: f for f in [
     clean_run_balances, storage_backpressure, slow_client_lag, device_stall, device_drop,
     device_panic,
-    sigterm_mid_run, sigint_mid_run, high_rate, json_log, bad_flags]}
+    sigterm_mid_run, sigint_mid_run, sighup_mid_run, signal_at_startup, stdout_reader_gone,
+    quiet_write_error_on_stderr, high_rate, json_log, bad_flags]}
 
 
 def main():
