@@ -345,14 +345,31 @@ def stdout_reader_gone(binary, tmp):
     check(int(rows) == s["readings_stored"], "every stored reading is in the database", rows)
 
 
-def quiet_write_error_on_stderr(binary, tmp):
-    """A database that refuses every insert (a trigger): each failed batch is an ERROR event
-    with SQLite's own reason, on stderr under --quiet; stdout has the summary only."""
-    db = fresh_db(tmp, "refuse")
+def _refusing_db(tmp, name):
+    db = fresh_db(tmp, name)
     sqlite(db, "CREATE TABLE readings(id INTEGER PRIMARY KEY, run_id, batch, device_id, seq, "
                "timestamp, temperature, humidity, battery); "
                "CREATE TRIGGER refuse BEFORE INSERT ON readings "
                "BEGIN SELECT RAISE(ABORT, 'inserts refused by a trigger'); END")
+    return db
+
+
+def quiet_write_error_on_stderr(binary, tmp):
+    """A database that refuses every insert (a trigger): each failed batch is an ERROR event
+    with SQLite's own reason, on stderr under --quiet; stdout has the summary only. With stdout
+    gone instead of --quiet, the ERROR events reach stderr all the same."""
+    db = _refusing_db(tmp, "refuse_gone")
+    rfd, wfd = os.pipe()
+    os.close(rfd)
+    try:
+        p = subprocess.run([binary, "--db", db, "--duration", "1", "--rate", "20"],
+                           stdout=wfd, stderr=subprocess.PIPE, text=True, timeout=60 * SCALE)
+    finally:
+        os.close(wfd)
+    check(p.returncode == 1, "stdout gone: exit status 1", p.stderr)
+    check(any("inserts refused by a trigger" in l for l in p.stderr.splitlines()),
+          "stdout gone: the failed batches are on stderr", p.stderr)
+    db = _refusing_db(tmp, "refuse")
     p = subprocess.run([binary, "--db", db, "--duration", "1", "--rate", "20", "--quiet"],
                        capture_output=True, text=True, timeout=60 * SCALE)
     check(p.returncode == 1, "exit status 1 (readings were dropped)", p.stderr)
