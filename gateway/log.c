@@ -36,11 +36,15 @@ void gw_log_init(gw_log_format_t format, int quiet)
  * later event lines are not attempted, the run goes on, and the summary reports it. */
 static atomic_int stdout_broken;
 
+/* Events go to stderr, ERROR only: under --quiet, or once stdout is broken. */
+static int to_stderr(void)
+{
+    return log_quiet || atomic_load_explicit(&stdout_broken, memory_order_relaxed);
+}
+
 int gw_log_enabled(gw_level_t level)
 {
-    if (log_quiet || atomic_load_explicit(&stdout_broken, memory_order_relaxed))
-        return level >= GW_ERROR; /* errors still go out, on stderr */
-    return level >= GW_INFO;
+    return level >= (to_stderr() ? GW_ERROR : GW_INFO);
 }
 
 /* A bounded string builder: appends are truncated at the end of the buffer, never overflow. */
@@ -207,7 +211,7 @@ void gw_log_emit(gw_level_t level, const char *event, const char *tmpl, const gw
         render(&b, tmpl, fields);
     }
     line[b.len++] = '\n';
-    if (log_quiet || atomic_load_explicit(&stdout_broken, memory_order_relaxed)) {
+    if (to_stderr()) {
         (void)write_all(STDERR_FILENO, line, b.len);
     } else if (write_all(STDOUT_FILENO, line, b.len) != 0) {
         atomic_store_explicit(&stdout_broken, 1, memory_order_relaxed);
