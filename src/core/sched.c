@@ -28,11 +28,10 @@
 
 #include "coro/san.h"
 #include "coro/stack.h"
+#include "core/switch.h"
 
 __thread sl__worker_t *sl__tls_worker __attribute__((tls_model("initial-exec")));
 
-#define BATCH               61 /* tasks run between two looks at the clock, timers and I/O */
-#define RUNNEXT_MAX         3  /* consecutive runnext picks before the queue gets a turn */
 #define STEAL_DELAY_DEFAULT (200 * SL_USEC) /* see steal() */
 #define MAX_EVENTS          128
 
@@ -179,14 +178,6 @@ int sl_task_is_finished(const sl_task_t *t)
     return atomic_load_explicit(&((sl_task_t *)t)->done, memory_order_acquire);
 }
 
-/* Counters have one writer (their worker) and are read by sl_runtime_stats() from anywhere:
- * a relaxed load and store, no read-modify-write. */
-static inline void stat_inc(_Atomic uint64_t *c)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
 /* ---- Live tasks -----------------------------------------------------------------------------
  * Each worker counts the tasks it spawned (live_in) and the tasks it reaped (live_out); only
  * the owner writes them, so a spawn and an exit cost no shared atomic (a shared counter moved
@@ -238,7 +229,7 @@ static sl_task_t *switch_in(sl__worker_t *w, sl_task_t *t)
 #if SLUICE_TSAN
     __tsan_switch_to_fiber(t->tsan_fiber, 0);
 #endif
-    sl__ctx_switch(&w->sched, &t->ctx);
+    sl__ctx_swap(&w->sched, &t->ctx);
 #if SLUICE_ASAN
     __sanitizer_finish_switch_fiber(w->sched_fake, NULL, NULL);
 #endif
@@ -247,85 +238,19 @@ static sl_task_t *switch_in(sl__worker_t *w, sl_task_t *t)
     return back;
 }
 
-/* Task -> scheduler. exiting: the task will never run again. When the task runs again it may
- * have been switched to by the scheduler or, directly, by another task (switch_direct). */
-static void switch_out(sl_task_t *t, int exiting)
+/* A task that has ended -> the scheduler, for good. */
+static void switch_exit(sl_task_t *t)
 {
     sl__worker_t *w = t->worker;
     if (t->canary)
         sl__stack_check(t);
 #if SLUICE_ASAN
-    __sanitizer_start_switch_fiber(exiting ? NULL : &t->asan_fake, w->sched_stack_bottom,
-                                   w->sched_stack_size);
-#else
-    (void)exiting;
+    __sanitizer_start_switch_fiber(NULL, w->sched_stack_bottom, w->sched_stack_size);
 #endif
 #if SLUICE_TSAN
     __tsan_switch_to_fiber(w->sched_fiber, 0);
 #endif
-    sl__ctx_switch(&t->ctx, &w->sched);
-#if SLUICE_ASAN
-    __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
-#endif
-}
-
-/* When a task is switched to directly: fetches, for writing, the top of the stack of the task
- * that runs third from now (its saved registers and the frames it returns through, where the
- * wait it comes back from completes) and the first line of the task after that, whose stack
- * pointer the next call reads; so those lines have two tasks' time to arrive. A thousand tasks
- * woken together (notify_waiters) each resume on lines that left L1 long ago, and the locked
- * instructions a resumed wait ends with stall until the stores before them have their lines.
- * One task ahead was 6% slower than two when the machine was slow; three gains nothing more. */
-static inline void prefetch_resume(sl__worker_t *w)
-{
-    sl_task_t *m = w->rq_head;
-    if (m && (m = m->next) && m->state != SL__T_NEW) {
-        char *sp = (char *)((uintptr_t)m->ctx.sp & ~(uintptr_t)(SL__CACHELINE - 1));
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++)
-            sl__prefetch_w(sp + i * SL__CACHELINE);
-        if (m->next)
-            sl__prefetch_w(m->next);
-    }
-}
-
-/* Task t -> task n of the same worker, without passing through the scheduler: a park or a
- * yield that finds another started task ready costs one switch instead of two. */
-static void switch_direct(sl__worker_t *w, sl_task_t *t, sl_task_t *n)
-{
-    if (t->canary)
-        sl__stack_check(t);
-    prefetch_resume(w);
-    w->cur = n;
-    n->budget = w->rt->opts.budget;
-    stat_inc(&w->n_switches);
-    stat_inc(&w->n_direct);
-#if SLUICE_ASAN
-    __sanitizer_start_switch_fiber(&t->asan_fake, n->stack->lo, n->stack->size);
-#endif
-#if SLUICE_TSAN
-    __tsan_switch_to_fiber(n->tsan_fiber, 0);
-#endif
-    sl__ctx_switch(&t->ctx, &n->ctx);
-#if SLUICE_ASAN
-    __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
-#endif
-}
-
-static sl_task_t *pick_started(sl__worker_t *w);
-
-/* Task -> the next started task of this worker while the scheduler's batch lasts (see
- * pick_started), else -> the scheduler. Returns when t runs again. */
-static void switch_away(sl_task_t *t)
-{
-    sl__worker_t *w = t->worker;
-    sl_task_t *n = pick_started(w);
-    if (!n)
-        switch_out(t, 0);
-    else if (n != t)
-        switch_direct(w, t, n);
-    else /* t itself: a yield with nothing else to run; it is scheduled again, as after a switch */
-        t->budget = w->rt->opts.budget;
+    sl__ctx_swap(&t->ctx, &w->sched);
 }
 
 /* ---- Queues -------------------------------------------------------------------------------- */
@@ -339,18 +264,6 @@ static inline void rq_push(sl__worker_t *w, sl_task_t *t)
     else
         w->rq_head = t;
     w->rq_tail = t;
-}
-
-static inline sl_task_t *rq_pop(sl__worker_t *w)
-{
-    sl_task_t *t = w->rq_head;
-    if (t) {
-        w->rq_head = t->next;
-        if (!w->rq_head)
-            w->rq_tail = NULL;
-        t->next = NULL;
-    }
-    return t;
 }
 
 /* An entry of a fresh queue. Entries carry what ordering and stealing need, so that neither
@@ -737,24 +650,27 @@ static void all_unlink(sl__worker_t *w, sl_task_t *t)
 }
 
 /* A tracked permit or guard kept in a local variable of a function that has returned is a
- * dangling node in the hold list. Such nodes lie in this task's stack below the current
- * frame; check each address before following it, and stop with a clear message. */
-static void holds_check(sl_task_t *t)
+ * dangling node in the hold list. Such nodes lie in this task's stack below `live`, the lowest
+ * frame still live when the task ended (task_entry's when its function returned, sl_panic's
+ * when it panicked); check each address before following it, and stop with a clear message.
+ * The bound is that frame and not the checker's own: what the task's function used is reused
+ * by the calls that end the task, which on some targets (aarch64) go deeper than the returned
+ * frame the node was in, and a node overwritten there would be followed. */
+static void holds_check(sl_task_t *t, const char *live)
 {
-    const char *sp = (const char *)__builtin_frame_address(0);
     const char *lo = t->stack ? t->stack->lo : NULL;
     for (sl__hold_t *h = t->holds; h; h = h->next) {
         const char *a = (const char *)h;
-        if (lo && a >= lo && a < sp)
+        if (lo && a >= lo && a < live)
             sl__die(__FILE__, __LINE__,
                     "task ended while holding a tracked permit or guard that lived in a "
                     "local variable of a function that had already returned");
     }
 }
 
-static void run_defers_and_holds(sl_task_t *t)
+static void run_defers_and_holds(sl_task_t *t, const char *live)
 {
-    holds_check(t);
+    holds_check(t, live);
     sl__task_ext_t *ext = t->ext;
     while (ext && ext->ndefers > 0) {
         sl__defer_t d = ext->defers[--ext->ndefers];
@@ -779,11 +695,13 @@ static void task_finish_wake(sl_task_t *t)
         t->on_done(t, t->on_done_arg);
 }
 
-static void task_exit(sl_task_t *t, void *value, int status) __attribute__((noreturn));
+static void task_exit(sl_task_t *t, void *value, int status, const char *live)
+    __attribute__((noreturn));
 
-static void task_exit(sl_task_t *t, void *value, int status)
+/* live: the lowest frame of the task still live (see holds_check). */
+static void task_exit(sl_task_t *t, void *value, int status, const char *live)
 {
-    run_defers_and_holds(t);
+    run_defers_and_holds(t, live);
     /* As in Tokio, cancellation takes effect where the task can notice it: a task that was
      * aborted and then returned without any call having reported SL_ECANCELED to it has
      * simply finished. */
@@ -793,7 +711,7 @@ static void task_exit(sl_task_t *t, void *value, int status)
     t->status = status;
     t->state = SL__T_DONE;
     task_finish_wake(t);
-    switch_out(t, 1);
+    switch_exit(t);
     sl__die(__FILE__, __LINE__, "finished task resumed");
 }
 
@@ -805,7 +723,7 @@ static void task_entry(void *arg)
                                     &t->worker->sched_stack_size);
 #endif
     void *r = t->fn(t->arg);
-    task_exit(t, r, SL_TASK_RETURNED);
+    task_exit(t, r, SL_TASK_RETURNED, (const char *)__builtin_frame_address(0));
 }
 
 /* Called by the scheduler after a task switched out for good. */
@@ -1103,10 +1021,7 @@ int sl_task_shield(int on)
 
 void sl__park(void)
 {
-    sl_task_t *t = sl__self_checked("sl__park");
-    t->state = SL__T_PARKED;
-    stat_inc(&t->worker->n_parks);
-    switch_away(t);
+    sl__park_task(sl__self_checked("sl__park"));
 }
 
 int sl_task_yield(void)
@@ -1115,7 +1030,7 @@ int sl_task_yield(void)
     sl__worker_t *w = t->worker;
     t->state = SL__T_RUNNABLE;
     rq_push(w, t);
-    switch_away(t);
+    sl__switch_away(t);
     if (atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
         !atomic_load_explicit(&t->shield, memory_order_relaxed)) {
         t->saw_cancel = 1;
@@ -1124,16 +1039,22 @@ int sl_task_yield(void)
     return 0;
 }
 
+/* Out of line: the inline switch makes its function save every callee-saved register, which
+ * sl__coop's common path (the budget not used up) should not pay. */
+static __attribute__((noinline, cold)) void coop_yield(sl_task_t *t)
+{
+    sl__worker_t *w = t->worker;
+    stat_inc(&w->n_budget_yields);
+    t->state = SL__T_RUNNABLE;
+    rq_push(w, t);
+    sl__switch_away(t);
+}
+
 void sl__coop(void)
 {
     sl_task_t *t = sl__tls_worker->cur;
-    if (SL__UNLIKELY(--t->budget <= 0)) {
-        sl__worker_t *w = t->worker;
-        stat_inc(&w->n_budget_yields);
-        t->state = SL__T_RUNNABLE;
-        rq_push(w, t);
-        switch_away(t);
-    }
+    if (SL__UNLIKELY(--t->budget <= 0))
+        coop_yield(t);
 }
 
 /* The task's rarely used state (see struct sl__task_ext), allocated on first use; NULL when
@@ -1162,7 +1083,7 @@ void sl_panic(const char *fmt, ...)
     if (ext && ext->panic_msg)
         vsnprintf(ext->panic_msg, SL_PANIC_MSG_MAX, fmt, ap); /* NOLINT(clang-analyzer-valist*) */
     va_end(ap);
-    task_exit(t, NULL, SL_TASK_PANICKED);
+    task_exit(t, NULL, SL_TASK_PANICKED, (const char *)__builtin_frame_address(0));
 }
 
 int sl_defer(void (*fn)(void *), void *arg)
@@ -1294,7 +1215,7 @@ int sl_task_try_join(sl_task_t *t, sl_join_t *out)
 
 /* Pops the older of the run queue's head and the fresh queue's head, so that spawned and
  * woken tasks run in the order they became runnable. */
-static sl_task_t *pop_oldest(sl__worker_t *w)
+sl_task_t *sl__pop_oldest(sl__worker_t *w)
 {
     if (atomic_load_explicit(&w->fresh_len, memory_order_acquire) == 0)
         return rq_pop(w);
@@ -1322,51 +1243,9 @@ static sl_task_t *pop_oldest(sl__worker_t *w)
     return rq_pop(w);
 }
 
-/* The next task: runnext at most RUNNEXT_MAX times in a row, then the older of the fresh and
- * rq heads, then runnext past its streak. With started_only (see pick_started), a new task
- * will not do: NULL instead, whenever the older-of-the-heads step could yield one. */
-static inline sl_task_t *pick_from(sl__worker_t *w, int started_only)
-{
-    sl_task_t *t;
-    if (w->runnext && w->runnext_streak < RUNNEXT_MAX) {
-        t = w->runnext; /* a woken task: started */
-        w->runnext = NULL;
-        w->runnext_streak++;
-        return t;
-    }
-    if (started_only) {
-        /* Fresh tasks are all new, and so may be the rq head (stolen tasks). A thief may put
-         * tasks back into the fresh queue right after this check (see steal()): they wait for
-         * the scheduler, which is all that costs. */
-        if (atomic_load_explicit(&w->fresh_len, memory_order_relaxed) != 0 ||
-            (w->rq_head && w->rq_head->state == SL__T_NEW))
-            return NULL;
-    }
-    w->runnext_streak = 0;
-    if ((t = started_only ? rq_pop(w) : pop_oldest(w)))
-        return t;
-    t = w->runnext;
-    w->runnext = NULL;
-    return t;
-}
-
 static sl_task_t *pick(sl__worker_t *w)
 {
-    return pick_from(w, 0);
-}
-
-/* pick() for a task that parks or yields, to switch to directly: only a task that has started
- * (a new one needs a stack and the scheduler's bookkeeping) and only while the scheduler's
- * batch lasts, so that clock, timers, inbox and I/O are still looked at every BATCH tasks.
- * NULL: let the scheduler choose. */
-static sl_task_t *pick_started(sl__worker_t *w)
-{
-    if (w->batch_ran >= BATCH)
-        return NULL;
-    sl_task_t *t = pick_from(w, 1);
-    if (t)
-        w->batch_ran++;
-    return t;
+    return sl__pick_from(w, 0);
 }
 
 static int has_work(sl__worker_t *w)

@@ -8,6 +8,7 @@
  * unregisters every other clause, so losers leave no trace. See docs/design/runtime.md.
  */
 #include "core/rt.h"
+#include "core/switch.h"
 
 #include <string.h>
 
@@ -308,7 +309,7 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
             state = c[i].ops->arm(&c[i]);
         }
         if (state != SL__DONE)
-            sl__park();
+            sl__park_task(t);
         /* Only a wait with a deadline armed the timer: without one, the task's second line
          * (where the timer lives) stays untouched. */
         if (eff != SL_FOREVER && t->wtimer.slot >= 0)

@@ -1,0 +1,161 @@
+/*
+ * Internal: a task leaving its worker's CPU, inline.
+ *
+ * Included by sched.c (yields, the cooperative budget, sl__park) and by wait.c, whose one-clause
+ * wait parks through sl__switch_away inlined into its own frame. That frame already saves every
+ * callee-saved register the wait needs, so the switch (inline assembly that declares them all
+ * clobbered, see sl__ctx_swap) adds only its 32-byte save area to it, where a called park, a
+ * called switch and their frames used to add 128 bytes: two cache lines fewer per parked task
+ * to bring back when a thousand tasks are woken together (docs/perf.md, notify_waiters).
+ */
+#ifndef SLUICE_CORE_SWITCH_H
+#define SLUICE_CORE_SWITCH_H
+
+#include "core/rt.h"
+#include "coro/san.h"
+#include "coro/stack.h"
+
+#define BATCH       61 /* tasks run between two looks at the clock, timers and I/O */
+#define RUNNEXT_MAX 3  /* consecutive runnext picks before the queue gets a turn */
+
+/* Counters have one writer (their worker) and are read by sl_runtime_stats() from anywhere:
+ * a relaxed load and store, no read-modify-write. */
+static inline void stat_inc(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static inline sl_task_t *rq_pop(sl__worker_t *w)
+{
+    sl_task_t *t = w->rq_head;
+    if (t) {
+        w->rq_head = t->next;
+        if (!w->rq_head)
+            w->rq_tail = NULL;
+        t->next = NULL;
+    }
+    return t;
+}
+
+/* The older of the run queue's and the fresh queue's heads (sched.c). */
+sl_task_t *sl__pop_oldest(sl__worker_t *w);
+
+/* The next task: runnext at most RUNNEXT_MAX times in a row, then the older of the fresh and
+ * rq heads, then runnext past its streak. With started_only (see sl__pick_started), a new task
+ * will not do: NULL instead, whenever the older-of-the-heads step could yield one. */
+static inline sl_task_t *sl__pick_from(sl__worker_t *w, int started_only)
+{
+    sl_task_t *t;
+    if (w->runnext && w->runnext_streak < RUNNEXT_MAX) {
+        t = w->runnext; /* a woken task: started */
+        w->runnext = NULL;
+        w->runnext_streak++;
+        return t;
+    }
+    if (started_only) {
+        /* Fresh tasks are all new, and so may be the rq head (stolen tasks). A thief may put
+         * tasks back into the fresh queue right after this check (see steal()): they wait for
+         * the scheduler, which is all that costs. */
+        if (atomic_load_explicit(&w->fresh_len, memory_order_relaxed) != 0 ||
+            (w->rq_head && w->rq_head->state == SL__T_NEW))
+            return NULL;
+    }
+    w->runnext_streak = 0;
+    if ((t = started_only ? rq_pop(w) : sl__pop_oldest(w)))
+        return t;
+    t = w->runnext;
+    w->runnext = NULL;
+    return t;
+}
+
+/* The next task for a task that parks or yields, to switch to directly: only a task that has
+ * started (a new one needs a stack and the scheduler's bookkeeping) and only while the
+ * scheduler's batch lasts, so that clock, timers, inbox and I/O are still looked at every
+ * BATCH tasks. NULL: let the scheduler choose. */
+static inline sl_task_t *sl__pick_started(sl__worker_t *w)
+{
+    if (w->batch_ran >= BATCH)
+        return NULL;
+    sl_task_t *t = sl__pick_from(w, 1);
+    if (t)
+        w->batch_ran++;
+    return t;
+}
+
+/* When a task is switched to directly: fetches, for writing, the top of the stack of the task
+ * that runs third from now (its save area and the frames it returns through, where the wait
+ * it comes back from completes) and the first line of the task after that, whose context the
+ * next switch reads; so those lines have two tasks' time to arrive. A thousand tasks woken
+ * together (notify_waiters) each resume on lines that left L1 long ago, and the locked
+ * instructions a resumed wait ends with stall until the stores before them have their lines.
+ * One task ahead was 6% slower than two when the machine was slow; three gains nothing more.
+ * The save area is in the frame of the function that switched, so the frame starts at most a
+ * line below it. */
+static inline void sl__prefetch_resume(sl__worker_t *w)
+{
+    sl_task_t *m = w->rq_head;
+    if (m && (m = m->next) && m->state != SL__T_NEW) {
+        char *sp =
+            (char *)(((uintptr_t)m->ctx.sp & ~(uintptr_t)(SL__CACHELINE - 1)) - SL__CACHELINE);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++)
+            sl__prefetch_w(sp + i * SL__CACHELINE);
+        if (m->next)
+            sl__prefetch_w(m->next);
+    }
+}
+
+/* Task t -> the next started task of this worker while the scheduler's batch lasts (see
+ * sl__pick_started), else -> the scheduler; t itself when it yields with nothing else to run.
+ * A park or a yield that finds another started task ready costs one switch instead of two.
+ * Returns when t runs again, switched to by the scheduler or directly by another task. The
+ * caller has set t->state. One switch site, so that the frame holds one save area. */
+static inline __attribute__((always_inline)) void sl__switch_away(sl_task_t *t)
+{
+    sl__worker_t *w = t->worker;
+    sl_task_t *n = sl__pick_started(w);
+    if (n == t) { /* a yield with nothing else to run: scheduled again, as after a switch */
+        t->budget = w->rt->opts.budget;
+        return;
+    }
+    if (t->canary)
+        sl__stack_check(t);
+    sl__ctx_t *to;
+    if (n) {
+        sl__prefetch_resume(w);
+        w->cur = n;
+        n->budget = w->rt->opts.budget;
+        stat_inc(&w->n_switches);
+        stat_inc(&w->n_direct);
+        to = &n->ctx;
+#if SLUICE_ASAN
+        __sanitizer_start_switch_fiber(&t->asan_fake, n->stack->lo, n->stack->size);
+#endif
+#if SLUICE_TSAN
+        __tsan_switch_to_fiber(n->tsan_fiber, 0);
+#endif
+    } else {
+        to = &w->sched;
+#if SLUICE_ASAN
+        __sanitizer_start_switch_fiber(&t->asan_fake, w->sched_stack_bottom, w->sched_stack_size);
+#endif
+#if SLUICE_TSAN
+        __tsan_switch_to_fiber(w->sched_fiber, 0);
+#endif
+    }
+    sl__ctx_swap(&t->ctx, to);
+#if SLUICE_ASAN
+    __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
+#endif
+}
+
+/* Parks the running task t until a waker makes it runnable (sl__park, inline). */
+static inline __attribute__((always_inline)) void sl__park_task(sl_task_t *t)
+{
+    t->state = SL__T_PARKED;
+    stat_inc(&t->worker->n_parks);
+    sl__switch_away(t);
+}
+
+#endif /* SLUICE_CORE_SWITCH_H */
