@@ -16,6 +16,9 @@ for t in "${tests[@]}"; do
         # qemu-user accepts MADV_GUARD_INSTALL without installing a guard page, so an
         # overflow there runs into the neighbouring mapping: not a test of our code.
         [ "$t.$c" = test_runtime.stack_overflow_names_task ] && continue
+        # qemu-user maps guest memory inside the range it reserved at start, so a lowered
+        # RLIMIT_AS never makes a guest mmap fail: the case cannot provoke its failure here.
+        [ "$t.$c" = test_task.stack_map_failure_panics_the_task ] && continue
         rc=0
         SLUICE_TEST_SCALE=5 timeout 300 qemu-aarch64 "$b/test/$t" "$c" >"$b/$t.$c.log" 2>&1 || rc=$?
         if [ $rc -eq 0 ] || [ $rc -eq 77 ]; then
