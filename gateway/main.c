@@ -140,7 +140,10 @@ static int64_t slow_delay(const gw_config_t *cfg, int id)
 static void supervise(app_t *app, sl_joinset_t *set, sl_cancel_t *shutdown)
 {
     const gw_config_t *cfg = &app->cfg;
-    int64_t end = cfg->duration_ns > 0 ? app->started + cfg->duration_ns : 0;
+    /* --duration counts from here, once every task is spawned: opening the database can take
+     * seconds on a busy disk, and that time must not eat into the devices' run (a run whose
+     * deadline passed during the open would shut down before any device sent anything). */
+    int64_t end = cfg->duration_ns > 0 ? sl_now() + cfg->duration_ns : 0;
     int draining = 0, forced = 0;
     int64_t drain_deadline = 0, drain_start = 0;
     for (;;) {

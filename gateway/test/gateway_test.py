@@ -71,7 +71,7 @@ class Run:
         check(s["readings_sent"] == s["readings_received"] == s["readings_stored"],
               "readings_sent = readings_received = readings_stored", self.lines[-1])
         check(s["readings_dropped"] == 0, "readings_dropped = 0", self.lines[-1])
-        check(s["readings_sent"] > 0, "some readings were sent", self.lines[-1])
+        check(s["readings_sent"] > 0, "some readings were sent", self.context())
         rows = sqlite(self.db, "SELECT COUNT(*) FROM readings")
         check(int(rows) == s["readings_stored"],
               "rows in the database (%s) = readings_stored (%d)" % (rows, s["readings_stored"]))
@@ -105,6 +105,10 @@ def run(binary, tmp, name, args, json_log=True, timeout=60):
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * SCALE)
     except subprocess.TimeoutExpired as e:
         raise Failure("%s did not finish in %d s\n%s" % (cmd, timeout * SCALE, e.stdout))
+    # The whole log stays with the scratch files (kept when a case fails), for the post-mortem.
+    for ext, text in (("stdout", p.stdout), ("stderr", p.stderr)):
+        with open(os.path.join(tmp, "%s.%s" % (name, ext)), "w") as f:
+            f.write(text)
     return Run(p.returncode, p.stdout, p.stderr, db)
 
 
@@ -272,6 +276,56 @@ def sigint_mid_run(binary, tmp):
 
 def sighup_mid_run(binary, tmp):
     _signal_mid_run(binary, tmp, signal.SIGHUP, "sighup")
+
+
+def slow_db_open_keeps_duration(binary, tmp):
+    """--duration counts from when the tasks run, not from the process start: a database open
+    held up (here by another connection's exclusive lock, released well after the duration has
+    gone by) must not end the run before any device has sent anything."""
+    import sqlite3
+    db = fresh_db(tmp, "slowopen")
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("CREATE TABLE other(x)")  # a rollback-journal database: WAL needs the lock
+    con.execute("BEGIN EXCLUSIVE")
+    p = subprocess.Popen([binary, "--db", db, "--log-format", "json", "--duration", "1",
+                          "--rate", "20", "--snapshot-interval", "100", "--batch-interval", "200"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines, err = [], []
+    starting = threading.Event()
+
+    def reader():
+        for line in p.stdout:
+            lines.append(line.rstrip("\n"))
+            if '"main.starting"' in line:
+                starting.set()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    te = threading.Thread(target=lambda: err.append(p.stderr.read()))
+    te.start()
+    try:
+        check(starting.wait(30 * SCALE), "the gateway logged main.starting")
+        time.sleep(1.5)  # longer than --duration; the open waits for the lock (busy_timeout 5 s)
+        check(not any('"main.db_open"' in x for x in lines), "the open waited for the lock",
+              "\n".join(lines))
+        con.execute("COMMIT")
+        p.wait(timeout=30 * SCALE)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise Failure("no exit within %d s of the lock's release" % (30 * SCALE))
+    finally:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        con.close()
+        t.join()
+        te.join()
+    r = Run(p.returncode, "\n".join(lines) + "\n", "".join(err), db)
+    r.assert_balanced()
+    why = r.named("main.shutdown")
+    check(len(why) == 1 and why[0]["fields"]["reason"] == "duration elapsed",
+          "shutdown reason is the duration", r.context())
+    check(r.summary["tasks_ok"] == 14, "every task ended cleanly", r.lines[-1])
 
 
 def _caught_signals(pid):
@@ -445,7 +499,7 @@ CASES = {f.__name__: f for f in [
     clean_run_balances, storage_backpressure, slow_client_lag, device_stall, device_drop,
     device_panic,
     sigterm_mid_run, sigint_mid_run, sighup_mid_run, signal_at_startup, stdout_reader_gone,
-    quiet_write_error_on_stderr, high_rate, json_log, bad_flags]}
+    quiet_write_error_on_stderr, high_rate, json_log, bad_flags, slow_db_open_keeps_duration]}
 
 
 def main():
