@@ -25,7 +25,6 @@ typedef struct app {
     gw_config_t cfg;
     gw_stats_t stats;
     int64_t run_id;
-    int64_t started;
     int fatal;
     uint64_t ntasks;
     struct {
@@ -202,8 +201,6 @@ static void *app_main(void *arg)
     app_t *app = arg;
     gw_config_t *cfg = &app->cfg;
     gw_stats_t *stats = &app->stats;
-    app->started = sl_now();
-
     GW_LOG(GW_INFO, "main.starting",
            "🚀 sluice-gateway starting: {devices} devices at {rate} Hz, {clients} clients, "
            "{workers} workers, database {db}",
