@@ -225,37 +225,59 @@ def device_panic(binary, tmp):
         check(per_dev.get(d, 0) > per_dev.get(3, 0), "device %d outlived device 3" % d, per_dev)
 
 
+class Live:
+    """A gateway run read while it goes on: stdout lines as they come, stderr, and an event set
+    when a line containing `marker` appears."""
+
+    def __init__(self, cmd, marker):
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines, self.err = [], []
+        self.seen = threading.Event()
+        self.threads = [threading.Thread(target=self._out, args=(marker,)),
+                        threading.Thread(target=lambda: self.err.append(self.p.stderr.read()))]
+        for t in self.threads:
+            t.start()
+
+    def _out(self, marker):
+        for line in self.p.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if marker in line:
+                self.seen.set()
+
+    def finish(self, timeout, what):
+        """Waits for the exit (killing the process after timeout s) and the readers."""
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise Failure("no exit within %d s of %s" % (timeout, what))
+        finally:
+            self.join()
+
+    def join(self):
+        for t in self.threads:
+            t.join()
+
+    def run(self, db):
+        return Run(self.p.returncode, "\n".join(self.lines) + "\n", "".join(self.err), db)
+
+
 def _signal_mid_run(binary, tmp, sig, name):
     db = fresh_db(tmp, name)
     cmd = [binary, "--db", db, "--log-format", "json", "--rate", "50",
            "--snapshot-interval", "100", "--batch-interval", "300"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines, err = [], []
-    seen_snapshot = threading.Event()
-
-    def reader():
-        for line in p.stdout:
-            lines.append(line.rstrip("\n"))
-            if '"aggregator.snapshot"' in line:
-                seen_snapshot.set()
-
-    t = threading.Thread(target=reader)
-    t.start()
-    te = threading.Thread(target=lambda: err.append(p.stderr.read()))
-    te.start()
+    g = Live(cmd, '"aggregator.snapshot"')
     try:
-        check(seen_snapshot.wait(30 * SCALE), "the gateway published a snapshot")
+        check(g.seen.wait(30 * SCALE), "the gateway published a snapshot")
         time.sleep(1.0)
-        p.send_signal(sig)
-        p.wait(timeout=15 * SCALE)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        raise Failure("no exit within %d s of the signal" % (15 * SCALE))
-    finally:
-        t.join()
-        te.join()
-    r = Run(p.returncode, "\n".join(lines) + "\n", "".join(err), db)
+        g.p.send_signal(sig)
+    except BaseException:
+        g.p.kill()
+        g.join()
+        raise
+    g.finish(15 * SCALE, "the signal")
+    r = g.run(db)
     r.assert_balanced()
     why = r.named("main.shutdown")
     signame = signal.Signals(sig).name
@@ -287,40 +309,24 @@ def slow_db_open_keeps_duration(binary, tmp):
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("CREATE TABLE other(x)")  # a rollback-journal database: WAL needs the lock
     con.execute("BEGIN EXCLUSIVE")
-    p = subprocess.Popen([binary, "--db", db, "--log-format", "json", "--duration", "1",
-                          "--rate", "20", "--snapshot-interval", "100", "--batch-interval", "200"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines, err = [], []
-    starting = threading.Event()
-
-    def reader():
-        for line in p.stdout:
-            lines.append(line.rstrip("\n"))
-            if '"main.starting"' in line:
-                starting.set()
-
-    t = threading.Thread(target=reader)
-    t.start()
-    te = threading.Thread(target=lambda: err.append(p.stderr.read()))
-    te.start()
+    g = Live([binary, "--db", db, "--log-format", "json", "--duration", "1", "--rate", "20",
+              "--snapshot-interval", "100", "--batch-interval", "200"], '"main.starting"')
     try:
-        check(starting.wait(30 * SCALE), "the gateway logged main.starting")
+        check(g.seen.wait(30 * SCALE), "the gateway logged main.starting")
         time.sleep(1.5)  # longer than --duration; the open waits for the lock (busy_timeout 5 s)
-        check(not any('"main.db_open"' in x for x in lines), "the open waited for the lock",
-              "\n".join(lines))
+        check(not any('"main.db_open"' in x for x in g.lines), "the open waited for the lock",
+              "\n".join(g.lines))
         con.execute("COMMIT")
-        p.wait(timeout=30 * SCALE)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        raise Failure("no exit within %d s of the lock's release" % (30 * SCALE))
+    except BaseException:
+        g.p.kill()
+        g.join()
+        raise
     finally:
         if con.in_transaction:
             con.execute("ROLLBACK")
         con.close()
-        t.join()
-        te.join()
-    r = Run(p.returncode, "\n".join(lines) + "\n", "".join(err), db)
+    g.finish(30 * SCALE, "the lock's release")
+    r = g.run(db)
     r.assert_balanced()
     why = r.named("main.shutdown")
     check(len(why) == 1 and why[0]["fields"]["reason"] == "duration elapsed",
