@@ -4,7 +4,8 @@
 #   make / make build   release build (-O2, asserts on); programs in build/bin/
 #   make demo ARGS=..   build, then run build/bin/sluice-gateway, else build/bin/sluice-demo
 #   make check          release + asan (ASan+UBSan) builds with -Werror, full test suite each,
-#                       then the unit tests again with SLUICE_NO_MEMBARRIER=1 in each; then
+#                       then the unit tests again with SLUICE_NO_MEMBARRIER=1 in each (in asan
+#                       also with detect_stack_use_after_return=1); then
 #                       the full suite on the portable swapcontext switch (ucontext preset)
 #   make check-tsan     tsan build, full test suite under ThreadSanitizer, unit tests again
 #                       with SLUICE_NO_MEMBARRIER=1
@@ -23,6 +24,8 @@ PEERS_COMPARE ?= ../shared/peers/compare
 CTEST := ctest --output-on-failure -j$(CTEST_JOBS)
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ASAN_ENV_UAR := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # ThreadSanitizer: compiler and ASLR.
@@ -82,8 +85,10 @@ check-release: deps
 check-asan: deps
 	$(call build,asan,-DSLUICE_WERROR=ON)
 	cd build/asan && $(ASAN_ENV) $(CTEST)
-	@# As in check-release: the exchange-at-wait, never-biased paths get the sanitizers too.
-	cd build/asan && $(ASAN_ENV) SLUICE_NO_MEMBARRIER=1 $(CTEST) -L unit
+	@# As in check-release: the exchange-at-wait, never-biased paths get the sanitizers too;
+	@# this pass also puts every frame's locals on ASan's fake stacks (use after return), as a
+	@# user's ASan run may, so state kept in a frame across a switch is checked there.
+	cd build/asan && $(ASAN_ENV_UAR) SLUICE_NO_MEMBARRIER=1 $(CTEST) -L unit
 
 # The portable context switch (what targets without a hand-written switch get): kept honest by
 # the whole suite, since nothing else on x86-64 builds it.

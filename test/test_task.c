@@ -53,11 +53,20 @@ SL_TEST(spawn_join_2workers)
 /* ---- many tasks ---- */
 
 /* ThreadSanitizer counts every fiber as a thread and stops at 8128 of them; under valgrind
- * 100,000 registered stacks take many minutes. Both run 4,000. */
+ * 100,000 registered stacks take many minutes; AddressSanitizer with
+ * detect_stack_use_after_return=1 gives every task a fake stack of its own, and 100,000 of
+ * them do not fit in memory (the stacks that cannot be mapped make their tasks fail). Those
+ * run 4,000. */
 #if SLUICE_TSAN || SLUICE_VALGRIND
-#define MANY 4000
+#define MANY_DEFAULT 4000
 #else
-#define MANY 100000
+#define MANY_DEFAULT 100000
+#endif
+#if SLUICE_ASAN
+void *__asan_get_current_fake_stack(void);
+#define MANY (__asan_get_current_fake_stack() ? 4000 : MANY_DEFAULT)
+#else
+#define MANY MANY_DEFAULT
 #endif
 
 static void *wait_token(void *arg)
@@ -885,10 +894,19 @@ static void *main_task_cache(void *arg)
     (void)arg;
     sl_task_t *w0 = test_spawn_on(0, spawn_on_1_detached, (void *)(intptr_t)200);
     test_join_ok(w0);
-    long a0 = test_alloc_total();
-    w0 = test_spawn_on(0, spawn_on_1_detached, (void *)(intptr_t)200);
-    test_join_ok(w0);
-    ASSERT_LE(test_alloc_total() - a0, 2); /* the spawner task itself, at most */
+    /* The same burst again reuses the blocks: it allocates the spawner task itself, at most.
+     * Worker 1 sends its last partial batch of frees home when it runs out of work, which a
+     * loaded machine can delay past the next burst's start; blocks still on their way are
+     * allocated anew and cached after, so a later burst finds them. Without reuse every burst
+     * allocates 200. */
+    long fresh = -1;
+    for (int round = 0; round < 5 && !(fresh >= 0 && fresh <= 2); round++) {
+        long a0 = test_alloc_total();
+        w0 = test_spawn_on(0, spawn_on_1_detached, (void *)(intptr_t)200);
+        test_join_ok(w0);
+        fresh = test_alloc_total() - a0;
+    }
+    ASSERT_LE(fresh, 2);
 
     /* A burst beyond the cache: afterwards at most 4,096 blocks more than before stay live. */
     long live0 = test_alloc_live();

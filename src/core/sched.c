@@ -229,7 +229,7 @@ static sl_task_t *switch_in(sl__worker_t *w, sl_task_t *t)
 #if SLUICE_TSAN
     __tsan_switch_to_fiber(t->tsan_fiber, 0);
 #endif
-    sl__ctx_swap(&w->sched, &t->ctx);
+    sl__ctx_switch(&w->sched, &t->ctx);
 #if SLUICE_ASAN
     __sanitizer_finish_switch_fiber(w->sched_fake, NULL, NULL);
 #endif
@@ -250,7 +250,7 @@ static void switch_exit(sl_task_t *t)
 #if SLUICE_TSAN
     __tsan_switch_to_fiber(w->sched_fiber, 0);
 #endif
-    sl__ctx_swap(&t->ctx, &w->sched);
+    sl__ctx_switch(&t->ctx, &w->sched);
 }
 
 /* ---- Queues -------------------------------------------------------------------------------- */
@@ -1039,8 +1039,8 @@ int sl_task_yield(void)
     return 0;
 }
 
-/* Out of line: the inline switch makes its function save every callee-saved register, which
- * sl__coop's common path (the budget not used up) should not pay. */
+/* Out of line: the inlined switch-away needs a frame and saved registers, which sl__coop's
+ * common path (the budget not used up) should not pay. */
 static __attribute__((noinline, cold)) void coop_yield(sl_task_t *t)
 {
     sl__worker_t *w = t->worker;

@@ -2,11 +2,10 @@
  * Internal: a task leaving its worker's CPU, inline.
  *
  * Included by sched.c (yields, the cooperative budget, sl__park) and by wait.c, whose one-clause
- * wait parks through sl__switch_away inlined into its own frame. That frame already saves every
- * callee-saved register the wait needs, so the switch (inline assembly that declares them all
- * clobbered, see sl__ctx_swap) adds only its 32-byte save area to it, where a called park, a
- * called switch and their frames used to add 128 bytes: two cache lines fewer per parked task
- * to bring back when a thousand tasks are woken together (docs/perf.md, notify_waiters).
+ * wait parks through sl__switch_away inlined into its own frame: from the wait down to the
+ * switch's saved registers a parked task keeps 160 bytes of frames where a called park and a
+ * called switch-away used to add 64 more, a line fewer to bring back per task when a thousand
+ * tasks are woken together (docs/perf.md, notify_waiters).
  */
 #ifndef SLUICE_CORE_SWITCH_H
 #define SLUICE_CORE_SWITCH_H
@@ -89,9 +88,7 @@ static inline sl_task_t *sl__pick_started(sl__worker_t *w)
  * next switch reads; so those lines have two tasks' time to arrive. A thousand tasks woken
  * together (notify_waiters) each resume on lines that left L1 long ago, and the locked
  * instructions a resumed wait ends with stall until the stores before them have their lines.
- * One task ahead was 6% slower than two when the machine was slow; three gains nothing more.
- * The save area is in the frame of the function that switched, so the frame starts at most a
- * line below it. */
+ * One task ahead was 6% slower than two when the machine was slow; three gains nothing more. */
 static inline void sl__prefetch_resume(sl__worker_t *w)
 {
     sl_task_t *m = w->rq_head;
@@ -144,7 +141,7 @@ static inline __attribute__((always_inline)) void sl__switch_away(sl_task_t *t)
         __tsan_switch_to_fiber(w->sched_fiber, 0);
 #endif
     }
-    sl__ctx_swap(&t->ctx, to);
+    sl__ctx_switch(&t->ctx, to);
 #if SLUICE_ASAN
     __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
 #endif

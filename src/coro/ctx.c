@@ -14,20 +14,24 @@ void sl__ctx_trampoline(void);
 
 void sl__ctx_make(sl__ctx_t *ctx, void *stack_lo, size_t size, void (*entry)(void *), void *arg)
 {
-    /* At the top, the two words the trampoline reads (entry, then arg), at a 16-byte aligned
-     * rsp for its call; below them the save area sl__ctx_swap resumes from. */
+    /* The frame sl__ctx_switch pops: fpu/mxcsr slot, r15, r14, r13, r12, rbx, rbp, return
+     * address. After the ret, rsp is top: 16-byte aligned for the trampoline's call. */
     uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
-    uint64_t *sp = (uint64_t *)(top - 16);
-    sp[0] = (uint64_t)(uintptr_t)entry;
-    sp[1] = (uint64_t)(uintptr_t)arg;
-    sl__ctx_save_t *save = (sl__ctx_save_t *)((uintptr_t)sp - sizeof(sl__ctx_save_t));
-    memset(save, 0, sizeof *save);
-    save->sp = sp;
-    save->ip = (void *)(uintptr_t)sl__ctx_trampoline;
-    save->bp = NULL;
-    save->mxcsr = 0x1F80; /* defaults: all exceptions masked, round-nearest */
-    save->fpucw = 0x037F;
-    ctx->sp = save;
+    uint64_t *sp = (uint64_t *)top;
+    *--sp = (uint64_t)(uintptr_t)sl__ctx_trampoline; /* return address */
+    *--sp = 0;                                       /* rbp */
+    *--sp = 0;                                       /* rbx */
+    *--sp = (uint64_t)(uintptr_t)entry;              /* r12 */
+    *--sp = (uint64_t)(uintptr_t)arg;                /* r13 */
+    *--sp = 0;                                       /* r14 */
+    *--sp = 0;                                       /* r15 */
+    uint32_t mxcsr = 0x1F80; /* defaults: all exceptions masked, round-nearest */
+    uint16_t fpucw = 0x037F;
+    --sp;
+    memcpy((char *)sp, &mxcsr, 4);
+    memcpy((char *)sp + 4, &fpucw, 2);
+    memset((char *)sp + 6, 0, 2);
+    ctx->sp = sp;
 }
 
 #elif defined(__aarch64__)
