@@ -93,8 +93,7 @@ static inline void sl__prefetch_resume(sl__worker_t *w)
 {
     sl_task_t *m = w->rq_head;
     if (m && (m = m->next) && m->state != SL__T_NEW) {
-        char *sp =
-            (char *)(((uintptr_t)m->ctx.sp & ~(uintptr_t)(SL__CACHELINE - 1)) - SL__CACHELINE);
+        char *sp = (char *)((uintptr_t)m->ctx.sp & ~(uintptr_t)(SL__CACHELINE - 1));
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++)
             sl__prefetch_w(sp + i * SL__CACHELINE);
@@ -107,7 +106,7 @@ static inline void sl__prefetch_resume(sl__worker_t *w)
  * sl__pick_started), else -> the scheduler; t itself when it yields with nothing else to run.
  * A park or a yield that finds another started task ready costs one switch instead of two.
  * Returns when t runs again, switched to by the scheduler or directly by another task. The
- * caller has set t->state. One switch site, so that the frame holds one save area. */
+ * caller has set t->state. */
 static inline __attribute__((always_inline)) void sl__switch_away(sl_task_t *t)
 {
     sl__worker_t *w = t->worker;
