@@ -282,6 +282,76 @@ SL_TEST(rw_03_cancelled_writer_lets_readers_in)
     test_run(2, main_rw_03, (void *)(intptr_t)2);
 }
 
+/* ---- A failed lock leaves its guard empty ----
+ * Whatever the caller's storage held (here 0xAB bytes, as an uninitialised local might), a
+ * lock or acquire that fails, and a select clause that loses, leave the guard or record
+ * empty: unlocking, releasing or detaching it afterwards changes nothing. */
+
+static void *main_failed_lock_empty(void *arg)
+{
+    (void)arg;
+    sl_mutex_t m;
+    sl_mutex_guard_t held, g;
+    sl_mutex_init(&m);
+    ASSERT_OK(sl_mutex_lock(&m, &held));
+
+    memset(&g, 0xAB, sizeof g);
+    ASSERT_ERR(sl_mutex_try_lock(&m, &g), SL_EAGAIN);
+    sl_mutex_unlock(&g);
+
+    memset(&g, 0xAB, sizeof g);
+    ASSERT_ERR(sl_mutex_lock_until(&m, &g, sl_deadline_in(0)), SL_ETIMEDOUT);
+    sl_mutex_unlock(&g);
+
+    memset(&g, 0xAB, sizeof g);
+    sl_clause_t c[2];
+    sl_clause_mutex_lock(&c[0], &m, &g);
+    sl_clause_sleep_until(&c[1], sl_deadline_in(SL_MSEC));
+    ASSERT_EQ(sl_select(c, 2, SL_SELECT_BIASED, SL_FOREVER), 1);
+    sl_mutex_unlock(&g);
+
+    ASSERT_ERR(sl_mutex_try_lock(&m, &g), SL_EAGAIN); /* still held, by `held` alone */
+    sl_mutex_unlock(&held);
+    ASSERT_OK(sl_mutex_try_lock(&m, &g));
+    sl_mutex_unlock(&g);
+    sl_mutex_destroy(&m);
+
+    sl_rwlock_t rw;
+    sl_rwlock_guard_t r, w;
+    sl_rwlock_init(&rw);
+    ASSERT_OK(sl_rwlock_read(&rw, &r));
+    memset(&w, 0xAB, sizeof w);
+    ASSERT_ERR(sl_rwlock_try_write(&rw, &w), SL_EAGAIN);
+    sl_rwlock_unlock(&w);
+    memset(&w, 0xAB, sizeof w);
+    ASSERT_ERR(sl_rwlock_write_until(&rw, &w, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    sl_rwlock_unlock(&w);
+    sl_rwlock_unlock(&r);
+    ASSERT_OK(sl_rwlock_try_write(&rw, &w));
+    sl_rwlock_unlock(&w);
+    sl_rwlock_destroy(&rw);
+
+    sl_sem_t s;
+    sl_sem_permit_t p;
+    ASSERT_OK(sl_sem_init(&s, 1));
+    memset(&p, 0xAB, sizeof p);
+    ASSERT_ERR(sl_sem_try_acquire_many(&s, 2, &p), SL_EAGAIN);
+    ASSERT_EQ_U(sl_sem_permit_count(&p), 0);
+    sl_sem_permit_detach(&p);
+    sl_sem_permit_release(&p);
+    memset(&p, 0xAB, sizeof p);
+    ASSERT_ERR(sl_sem_acquire_many(&s, SL_SEM_MAX_PERMITS + 1, &p), SL_EINVAL);
+    sl_sem_permit_release(&p);
+    ASSERT_EQ_U(sl_sem_available(&s), 1);
+    sl_sem_destroy(&s);
+    return NULL;
+}
+
+SL_TEST(failed_lock_leaves_guard_empty)
+{
+    test_run(1, main_failed_lock_empty, NULL);
+}
+
 /* ---- BR-01 ---- */
 
 struct bar {

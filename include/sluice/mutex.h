@@ -32,7 +32,9 @@ typedef struct sl_mutex {
     sl_sem_t sem; /* private */
 } sl_mutex_t;
 
-/* Proof of holding a mutex. Caller storage; fields are private. */
+/* Proof of holding a mutex. Caller storage; fields are private. A lock call that fails (any
+ * SL_E* return), and a select clause that does not win, leave the guard empty: unlocking it
+ * then does nothing. */
 typedef struct sl_mutex_guard {
     sl_sem_permit_t permit; /* private */
 } sl_mutex_guard_t;
@@ -55,8 +57,8 @@ SL_API void sl_mutex_destroy(sl_mutex_t *m);
  * Locks the mutex into guard *g, waiting in FIFO order.
  *
  * Waits. Not cancel-safe in Tokio's sense (the queue place is lost); a failed lock holds
- * nothing. *g is written on success and tracked by the calling task. Returns 0, SL_ECANCELED
- * or SL_ETIMEDOUT (timeout scope).
+ * nothing and leaves *g empty. *g is written on success and tracked by the calling task. Returns 0,
+ * SL_ECANCELED or SL_ETIMEDOUT (timeout scope).
  */
 SL_API int sl_mutex_lock(sl_mutex_t *m, sl_mutex_guard_t *g);
 
@@ -101,7 +103,8 @@ typedef struct sl_rwlock {
     uint32_t max_readers; /* private */
 } sl_rwlock_t;
 
-/* Proof of holding an RwLock, shared or exclusive. Caller storage; fields are private. */
+/* Proof of holding an RwLock, shared or exclusive. Caller storage; fields are private. As for
+ * a mutex guard, a failed lock call or a losing select clause leaves it empty. */
 typedef struct sl_rwlock_guard {
     sl_sem_permit_t permit; /* private */
 } sl_rwlock_guard_t;

@@ -47,7 +47,9 @@ typedef struct sl_sem {
 } sl_sem_t;
 
 /* Permits held: filled by the acquire functions. Caller storage; fields are private.
- * A zero-initialised record holds nothing. */
+ * A zero-initialised record holds nothing, and so does one whose acquire failed (any SL_E*
+ * return) or whose select clause did not win: the acquire empties it, so releasing or
+ * detaching it afterwards does nothing. */
 typedef struct sl_sem_permit {
     void *hold[3];        /* private: node in the holding task's list of held resources */
     struct sl_task *task; /* private: the tracking task, or NULL when detached */

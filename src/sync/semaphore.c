@@ -254,6 +254,15 @@ static void rec_fill(sl_sem_permit_t *p, sl_sem_t *s, size_t n)
     rec_track(p, sl__self());
 }
 
+/* A failed acquire (and a select clause before it wins) leaves the record empty, so that
+ * releasing or detaching it afterwards does nothing, whatever the caller's storage held. */
+static void rec_clear(sl_sem_permit_t *p)
+{
+    p->task = NULL;
+    p->sem = NULL;
+    p->n = 0;
+}
+
 static void rec_untrack(sl_sem_permit_t *p, const char *what)
 {
     if (!p->task)
@@ -435,23 +444,29 @@ static const struct sl_clause_ops acq_ops = {acq_poll, acq_arm, acq_disarm, acq_
 
 void sl_clause_sem_acquire(sl_clause_t *c, sl_sem_t *s, size_t n, sl_sem_permit_t *p)
 {
+    if (p)
+        rec_clear(p);
     sl__clause_init(c, &acq_ops, s, p, (uintptr_t)n, 0);
 }
 
 static int acquire_until(sl_sem_t *s, size_t n, sl_sem_permit_t *p, int64_t deadline)
 {
-    if (n > SL_SEM_MAX_PERMITS)
-        return SL_EINVAL;
-    return sl__wait1vp(&acq_ops, s, p, (uintptr_t)n, 0, deadline);
+    int r =
+        n > SL_SEM_MAX_PERMITS ? SL_EINVAL : sl__wait1vp(&acq_ops, s, p, (uintptr_t)n, 0, deadline);
+    if (r != 0 && p)
+        rec_clear(p);
+    return r;
 }
 
 static int try_acquire(sl_sem_t *s, size_t n, sl_sem_permit_t *p)
 {
-    if (n > SL_SEM_MAX_PERMITS)
-        return SL_EINVAL;
-    int r = try_take(s, n);
-    if (r == 0 && p)
-        rec_fill(p, s, n);
+    int r = n > SL_SEM_MAX_PERMITS ? SL_EINVAL : try_take(s, n);
+    if (p) {
+        if (r == 0)
+            rec_fill(p, s, n);
+        else
+            rec_clear(p);
+    }
     return r;
 }
 
