@@ -449,24 +449,26 @@ void sl_clause_sem_acquire(sl_clause_t *c, sl_sem_t *s, size_t n, sl_sem_permit_
     sl__clause_init(c, &acq_ops, s, p, (uintptr_t)n, 0);
 }
 
+/* The record is emptied before anything else, so that every failure leaves it empty and the
+ * wait stays a tail call (the one-clause wait's shared frames, docs/perf.md "A switch"). */
 static int acquire_until(sl_sem_t *s, size_t n, sl_sem_permit_t *p, int64_t deadline)
 {
-    int r =
-        n > SL_SEM_MAX_PERMITS ? SL_EINVAL : sl__wait1vp(&acq_ops, s, p, (uintptr_t)n, 0, deadline);
-    if (r != 0 && p)
+    if (p)
         rec_clear(p);
-    return r;
+    if (n > SL_SEM_MAX_PERMITS)
+        return SL_EINVAL;
+    return sl__wait1vp(&acq_ops, s, p, (uintptr_t)n, 0, deadline);
 }
 
 static int try_acquire(sl_sem_t *s, size_t n, sl_sem_permit_t *p)
 {
-    int r = n > SL_SEM_MAX_PERMITS ? SL_EINVAL : try_take(s, n);
-    if (p) {
-        if (r == 0)
-            rec_fill(p, s, n);
-        else
-            rec_clear(p);
-    }
+    if (p)
+        rec_clear(p);
+    if (n > SL_SEM_MAX_PERMITS)
+        return SL_EINVAL;
+    int r = try_take(s, n);
+    if (r == 0 && p)
+        rec_fill(p, s, n);
     return r;
 }
 
