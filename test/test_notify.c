@@ -455,7 +455,8 @@ static void *race_aborter(void *arg)
     return NULL;
 }
 
-/* mode 0: A times out; 1: A is aborted from a third task; 2: A (sl_notified_t) times out. */
+/* mode 0: A times out; 1: A is aborted from a third task; 2: A (an enabled sl_notified_t, which
+ * parks on its own node) times out; 3: A (the same) is aborted. */
 static void *main_race(void *arg)
 {
     int mode = (int)(intptr_t)arg;
@@ -467,14 +468,15 @@ static void *main_race(void *arg)
         sl_notify_init(&r.n);
         ASSERT_OK(sl_cancel_new(&r.tok));
         sl_barrier_init(&r.bar, 2);
-        r.use_notified = mode == 2;
+        int by_abort = mode == 1 || mode == 3;
+        r.use_notified = mode >= 2;
         int64_t lead = (it % 7) * 100 * SL_USEC;
-        r.deadline = mode == 1 ? SL_FOREVER : sl_deadline_in(2 * SL_MSEC + lead);
+        r.deadline = by_abort ? SL_FOREVER : sl_deadline_in(2 * SL_MSEC + lead);
         /* A queues first (unless its deadline passed before it ran), then B. */
         r.a = test_spawn_until_parked(1, race_a, &r, &r.a_done);
         sl_task_t *b = test_spawn_until_parked(1, race_b, &r, NULL);
         sl_task_t *ab = NULL;
-        if (mode == 1) {
+        if (by_abort) {
             ab = test_spawn_on(1, race_aborter, &r);
             ASSERT_OK(sl_barrier_wait(&r.bar, NULL));
             for (int k = 0; k < it % 5; k++)
@@ -517,6 +519,11 @@ SL_TEST(notify_race_abort_never_lost_2workers)
 SL_TEST(notified_race_timeout_passes_on_2workers)
 {
     test_run(2, main_race, (void *)(intptr_t)2);
+}
+
+SL_TEST(notified_race_abort_passes_on_2workers)
+{
+    test_run(2, main_race, (void *)(intptr_t)3);
 }
 
 /* ---- Select: a losing notified clause consumes nothing ---- */
@@ -616,6 +623,117 @@ SL_TEST(notify_three_forms_cancel_timeout_task_end)
 {
     test_run(1, main_forms, (void *)(intptr_t)1);
     test_run(2, main_forms, (void *)(intptr_t)2);
+}
+
+/* ---- An enabled sl_notified_t's own wait ----
+ * Once its task has enabled it, an sl_notified_t's wait parks the task on the node that is
+ * already in the notifier's queue (notify.c, nd_wait_own) instead of a clause: every way a
+ * wait can end must work there as in the generic wait. */
+
+struct own {
+    sl_notify_t n;
+    _Atomic int done;
+    atomic_int res, try_after;
+};
+
+static void *own_waiter(void *arg)
+{
+    struct own *o = arg;
+    sl_notified_t f;
+    sl_notified_init(&f, &o->n);
+    ASSERT_EQ(sl_notified_enable(&f), 0);
+    int r = sl_notified_wait(&f);
+    atomic_store(&o->res, r);
+    /* After an abort the registration stays: nothing was consumed. */
+    atomic_store(&o->try_after, sl_notified_try_wait(&f));
+    sl_notified_cancel(&f);
+    atomic_store(&o->done, 1);
+    return NULL;
+}
+
+static void *own_self_abort(void *arg)
+{
+    sl_notified_t f;
+    sl_notified_init(&f, arg);
+    ASSERT_EQ(sl_notified_enable(&f), 0);
+    sl_task_abort(sl_task_self());
+    ASSERT_ERR(sl_notified_wait(&f), SL_ECANCELED);
+    ASSERT_ERR(sl_notified_wait_until(&f, sl_deadline_in(SL_MSEC)), SL_ECANCELED);
+    sl_notified_cancel(&f);
+    return NULL;
+}
+
+static void *main_own(void *arg)
+{
+    int w = (int)(intptr_t)arg - 1;
+    struct own o;
+    memset(&o, 0, sizeof o);
+    sl_notify_init(&o.n);
+    sl_notified_t f;
+
+    /* Deadlines and scopes end the wait, and the registration survives them. */
+    sl_notified_init(&f, &o.n);
+    ASSERT_EQ(sl_notified_enable(&f), 0);
+    ASSERT_ERR(sl_notified_wait_until(&f, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_notified_wait_until(&f, sl_now() - SL_MSEC), SL_ETIMEDOUT);
+    sl_timeout_t to, inner;
+    sl_timeout_enter(&to, sl_deadline_in(SL_MSEC));
+    sl_timeout_enter(&inner, SL_FOREVER); /* an inner scope, cut short with its outer one */
+    ASSERT_ERR(sl_notified_wait(&f), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_exit(&inner), SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_exit(&to), SL_ETIMEDOUT);
+    sl_timeout_enter(&to, sl_deadline_in(SL_SEC)); /* a later scope: the call's deadline wins */
+    ASSERT_ERR(sl_notified_wait_until(&f, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    ASSERT_OK(sl_timeout_exit(&to));
+    ASSERT_ERR(sl_notified_try_wait(&f), SL_EAGAIN);
+    sl_notify_waiters(&o.n); /* still queued after four timeouts: the broadcast reaches f */
+    ASSERT_OK(sl_notified_wait_until(&f, sl_deadline_in(SL_MSEC)));
+    ASSERT_ERR(sl_notify_try_wait(&o.n), SL_EAGAIN); /* nothing stored */
+
+    /* A notify_one that chose f while no wait was parked completes the next wait at once. */
+    sl_notified_init(&f, &o.n);
+    ASSERT_EQ(sl_notified_enable(&f), 0);
+    sl_notify_one(&o.n);
+    ASSERT_OK(sl_notified_wait(&f));
+
+    /* Parked on its node (on worker w), woken by a broadcast and by notify_one. */
+    sl_task_t *t = test_spawn_until_parked(w, own_waiter, &o, &o.done);
+    sl_notify_waiters(&o.n);
+    test_join_ok(t);
+    ASSERT_EQ(atomic_load(&o.res), 0);
+    ASSERT_EQ(atomic_load(&o.try_after), 0); /* fused: ready again */
+    o.done = 0;
+    t = test_spawn_until_parked(w, own_waiter, &o, &o.done);
+    sl_notify_one(&o.n);
+    test_join_ok(t);
+    ASSERT_EQ(atomic_load(&o.res), 0);
+    ASSERT_ERR(sl_notify_try_wait(&o.n), SL_EAGAIN); /* consumed by that wait, not stored */
+
+    /* Aborted while parked on its node: SL_ECANCELED and still registered (nothing consumed)
+     * until the waiter drops it. */
+    o.done = 0;
+    t = test_spawn_until_parked(w, own_waiter, &o, &o.done);
+    sl_task_abort(t);
+    sl_join_t j;
+    ASSERT_OK(sl_task_join(t, &j));
+    ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+    ASSERT_EQ(atomic_load(&o.res), SL_ECANCELED);
+    ASSERT_EQ(atomic_load(&o.try_after), SL_EAGAIN);
+    sl_notify_one(&o.n); /* nobody is queued any more: stored */
+    ASSERT_OK(sl_notify_try_wait(&o.n));
+
+    /* A task cancelled before its wait gets SL_ECANCELED at once. */
+    t = test_spawn_on(w, own_self_abort, &o.n);
+    ASSERT_OK(sl_task_join(t, &j));
+    ASSERT_EQ(j.status, SL_TASK_CANCELLED);
+    sl_notify_destroy(&o.n);
+    return NULL;
+}
+
+SL_TEST(notified_enabled_wait_ends_every_way)
+{
+    test_run(1, main_own, (void *)(intptr_t)1);
+    test_run(2, main_own, (void *)(intptr_t)2);
 }
 
 /* ---- Cross-worker ping-pong without allocation ---- */

@@ -8,7 +8,7 @@
  * unregisters every other clause, so losers leave no trace. See docs/design/runtime.md.
  */
 #include "core/rt.h"
-#include "core/switch.h"
+#include "core/park.h"
 
 #include <string.h>
 
@@ -181,14 +181,6 @@ int sl_timeout_run(int64_t ns, int (*fn)(void *), void *arg)
     return e ? e : r;
 }
 
-/* Marks every scope whose effective deadline has passed: they were all cut short. */
-static void scopes_expire(sl_task_t *t, int64_t now)
-{
-    for (sl_timeout_t *s = t->timeouts; s; s = s->outer)
-        if (s->effective <= now)
-            s->expired = 1;
-}
-
 static inline int is_cancelled(sl_task_t *t)
 {
     return atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
@@ -202,7 +194,7 @@ static inline int precheck(sl_task_t *t)
         return SL_ECANCELED;
     }
     if (SL__UNLIKELY(t->timeouts && t->timeouts->effective <= t->worker->now)) {
-        scopes_expire(t, t->worker->now);
+        sl__scopes_expire(t, t->worker->now);
         return SL_ETIMEDOUT;
     }
     return 0;
@@ -257,44 +249,17 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
             }
         }
         skip_poll = 0;
-        /* The deadline: the caller's, or an enclosing scope's if earlier. */
-        int64_t eff = deadline;
-        int from_scope = 0;
-        if (t->timeouts && t->timeouts->effective < eff) {
-            eff = t->timeouts->effective;
-            from_scope = 1;
-        }
-        if (eff <= w->now) {
-            if (from_scope)
-                scopes_expire(t, w->now);
-            return SL_ETIMEDOUT;
-        }
+        int64_t eff;
+        int from_scope;
+        if ((r = sl__wait_deadline(t, deadline, &eff, &from_scope)))
+            return r;
 
-        /* The deadline timer goes in first: if the heap cannot grow, nothing is registered
-         * yet and the call fails cleanly. It cannot fire before we park (timers fire in the
-         * scheduler loop). */
-        if (eff != SL_FOREVER && sl__timer_arm(w, &t->wtimer, eff) != 0)
-            return SL_ENOMEM;
-
-        /* Pass 2: register every clause; a clause found ready here completes at once. */
-        uint32_t gen = ++t->wgen & 0xffffffu;
-        sl__wait_publish(t, (gen << 8) | SL__W_WAITING);
-        int armed_upto = 0, state = SL__ARMED;
-        if (atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
-            !atomic_load_explicit(&t->shield, memory_order_relaxed)) {
-            /* Raced with an abort that saw no wait yet: claim it ourselves, or park for the
-             * aborter's wake if it got in first. */
-            uint32_t expect = (gen << 8) | SL__W_WAITING;
-            if (atomic_compare_exchange_strong(
-                    &t->wstate, &expect, (gen << 8) | (uint32_t)(SL__WIN_CANCEL + SL__W_BASE))) {
-                atomic_store(&t->wstate, SL__W_IDLE);
-                if (t->wtimer.slot >= 0)
-                    sl__timer_cancel(w, &t->wtimer);
-                t->saw_cancel = 1;
-                return SL_ECANCELED;
-            }
-            state = SL__LOST;
-        }
+        /* Register every clause; a clause found ready here completes at once. */
+        uint32_t gen;
+        int state = sl__wait_start(t, eff, &gen);
+        if (state == SL_ECANCELED)
+            return SL_ECANCELED;
+        int armed_upto = 0;
         for (int k = 0; k < n && state == SL__ARMED; k++) {
             int i = clause_at(start, k, n);
             armed_upto = k + 1;
@@ -308,31 +273,15 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
             c[i].w.res = 0;
             state = c[i].ops->arm(&c[i]);
         }
-        if (state != SL__DONE)
-            sl__park_task(t);
-        /* Only a wait with a deadline armed the timer: without one, the task's second line
-         * (where the timer lives) stays untouched. */
-        if (eff != SL_FOREVER && t->wtimer.slot >= 0)
-            sl__timer_cancel(w, &t->wtimer);
-        uint32_t s = atomic_load_explicit(&t->wstate, memory_order_acquire);
-        SL__ASSERT((s & 0xff) >= SL__W_BASE + SL__WIN_CANCEL, "woken without a claim");
-        int win = (int)(s & 0xff) - SL__W_BASE;
+        int win = sl__wait_park(t, eff, state != SL__DONE);
         /* Unregister the losers (and the winner, whose claimer normally unlinked it). */
         for (int k = 0; k < armed_upto; k++) {
             int i = clause_at(start, k, n);
             if (c[i].ops && i != win)
                 c[i].ops->disarm(&c[i]);
         }
-        atomic_store_explicit(&t->wstate, SL__W_IDLE, memory_order_relaxed);
-        if (win == SL__WIN_TIMEOUT) {
-            if (from_scope)
-                scopes_expire(t, eff);
-            return SL_ETIMEDOUT;
-        }
-        if (win == SL__WIN_CANCEL) {
-            t->saw_cancel = 1;
-            return SL_ECANCELED;
-        }
+        if ((r = sl__wait_result(t, win, eff, from_scope)))
+            return r;
         r = c[win].w.res;
         if (c[win].ops->complete) {
             r = c[win].ops->complete(&c[win]);

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/park.h"
 #include "core/rt.h"
 
 #define ST_PERMIT  ((size_t)1)
@@ -483,8 +484,71 @@ void sl_clause_notified_wait(sl_clause_t *c, sl_notified_t *w)
     sl__clause_init(c, &nd_ops, w, NULL, 0, 0);
 }
 
+/* The wait of an sl_notified_t that its task has enabled: its node is in the notifier's queue
+ * already, so the node itself is the task's waiter (w->active = &w->node) and a notifier claims
+ * the task through it. The steps are the generic wait's (core/park.h) around that node, without
+ * a clause, its indirect calls or its 136 bytes of stack: a thousand waiters woken together
+ * each bring back fewer lines (docs/perf.md, notify_waiters). */
+static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
+{
+    sl_notify_t *n = w->notify;
+    int r = sl__wait_enter(t);
+    if (r)
+        return r;
+    /* nd_poll: ready already? The common case (enabled, nothing since) needs no lock. */
+    if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != NT_WAITING ||
+        st_gen(st_load(n)) != w->gen) {
+        sl__lock(&n->lock);
+        int ready = nd_ready_locked(w, 0);
+        if (ready)
+            nd_finish_locked(w);
+        sl__unlock(&n->lock);
+        if (ready)
+            return 0;
+    }
+    int64_t eff;
+    int from_scope;
+    if ((r = sl__wait_deadline(t, deadline, &eff, &from_scope)))
+        return r;
+    uint32_t gen;
+    int state = sl__wait_start(t, eff, &gen);
+    if (state == SL_ECANCELED)
+        return SL_ECANCELED;
+    if (state == SL__ARMED) {
+        w->node.task = t;
+        w->node.gen = gen;
+        w->node.idx = 0;
+        w->node.res = 0;
+        sl__lock(&n->lock);
+        if (nd_ready_locked(w, 0))
+            state = sl__waiter_claim_own(t, &w->node) ? SL__DONE : SL__LOST;
+        else
+            w->active = &w->node;
+        sl__unlock(&n->lock);
+    }
+    int win = sl__wait_park(t, eff, state != SL__DONE);
+    if (win != 0 && state == SL__ARMED) {
+        /* A timeout or an abort won: the node stays enabled, no longer the task's waiter. A
+         * notification that came meanwhile stays in w's state for the next wait. */
+        sl__lock(&n->lock);
+        if (w->active == &w->node)
+            w->active = NULL;
+        sl__unlock(&n->lock);
+    }
+    if ((r = sl__wait_result(t, win, eff, from_scope)))
+        return r;
+    /* The node has left the queue (the notifier unlinked it before claiming, or our own look
+     * found it ready), so no other thread reaches w any more: as nd_complete, no lock. */
+    nd_finish_locked(w);
+    return 0;
+}
+
 int sl_notified_wait_until(sl_notified_t *w, int64_t deadline)
 {
+    sl_task_t *t = sl__self();
+    if (t && w->task == t)
+        return nd_wait_own(t, w, deadline);
+    /* Not enabled yet (the wait's arm enables it), or not from a task: the generic wait. */
     return sl__wait1vp(&nd_ops, w, NULL, 0, 0, deadline);
 }
 

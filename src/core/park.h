@@ -1,0 +1,119 @@
+/*
+ * Internal: the steps of a wait around its park, inline.
+ *
+ * A wait is: the deadline (sl__wait_deadline), a new generation published as WAITING
+ * (sl__wait_start), the caller's registration of its waiters, the park and the winner
+ * (sl__wait_park), the caller's unregistration of the losers, and the result
+ * (sl__wait_result). wait.c's generic wait runs them over an array of clauses; a primitive
+ * whose waiter node already lives in its own object (an enabled sl_notified_t, notify.c) runs
+ * them around that node, with no clause and no indirect calls, and so keeps the same deadline,
+ * timeout-scope, cancellation and abort-handshake behaviour by construction.
+ */
+#ifndef SLUICE_CORE_PARK_H
+#define SLUICE_CORE_PARK_H
+
+#include "core/rt.h"
+#include "core/switch.h"
+
+/* Marks every scope whose effective deadline has passed: they were all cut short. */
+static inline void sl__scopes_expire(sl_task_t *t, int64_t now)
+{
+    for (sl_timeout_t *s = t->timeouts; s; s = s->outer)
+        if (s->effective <= now)
+            s->expired = 1;
+}
+
+/* The deadline of a wait that will park: the caller's, or an enclosing timeout scope's if that
+ * is earlier (*from_scope = 1). Returns 0 with *eff set and, unless it is SL_FOREVER, the
+ * task's timer armed (it cannot fire before the park: timers fire in the scheduler loop);
+ * SL_ETIMEDOUT when it has passed already (the scopes it came from marked expired); SL_ENOMEM
+ * when the timer heap cannot grow. Nothing is registered yet when it fails. */
+static inline int sl__wait_deadline(sl_task_t *t, int64_t deadline, int64_t *eff, int *from_scope)
+{
+    sl__worker_t *w = t->worker;
+    *eff = deadline;
+    *from_scope = 0;
+    if (t->timeouts && t->timeouts->effective < deadline) {
+        *eff = t->timeouts->effective;
+        *from_scope = 1;
+    }
+    if (*eff <= w->now) {
+        if (*from_scope)
+            sl__scopes_expire(t, w->now);
+        return SL_ETIMEDOUT;
+    }
+    if (*eff != SL_FOREVER && sl__timer_arm(w, &t->wtimer, *eff) != 0)
+        return SL_ENOMEM;
+    return 0;
+}
+
+/* Starts the wait: bumps the task's wait generation and publishes it as WAITING. Returns
+ * SL__ARMED (register the waiters now, with *gen), SL__LOST (an abort got in first and has
+ * claimed the wait: register nothing, park for its wake) or SL_ECANCELED (an abort that saw no
+ * wait yet: the wait is over, its timer cancelled). */
+static inline int sl__wait_start(sl_task_t *t, int64_t eff, uint32_t *gen)
+{
+    uint32_t g = ++t->wgen & 0xffffffu;
+    *gen = g;
+    sl__wait_publish(t, (g << 8) | SL__W_WAITING);
+    if (SL__UNLIKELY(atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
+                     !atomic_load_explicit(&t->shield, memory_order_relaxed))) {
+        /* Raced with an abort that saw no wait yet: claim it ourselves, or park for the
+         * aborter's wake if it got in first. */
+        uint32_t expect = (g << 8) | SL__W_WAITING;
+        if (atomic_compare_exchange_strong(&t->wstate, &expect,
+                                           (g << 8) | (uint32_t)(SL__WIN_CANCEL + SL__W_BASE))) {
+            atomic_store(&t->wstate, SL__W_IDLE);
+            if (eff != SL_FOREVER && t->wtimer.slot >= 0)
+                sl__timer_cancel(t->worker, &t->wtimer);
+            t->saw_cancel = 1;
+            return SL_ECANCELED;
+        }
+        return SL__LOST;
+    }
+    return SL__ARMED;
+}
+
+/* The task claims its own wait for waiter w (registration found it ready): 1 when it did, 0
+ * when someone else claimed the wait first (an abort). */
+static inline int sl__waiter_claim_own(sl_task_t *t, const sl_waiter_t *w)
+{
+    uint32_t expect = (w->gen << 8) | SL__W_WAITING;
+    uint32_t want = (w->gen << 8) | (uint32_t)(w->idx + SL__W_BASE);
+    return atomic_compare_exchange_strong_explicit(&t->wstate, &expect, want, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
+/* Parks unless `park` is 0 (the task claimed its own wait), then cancels the deadline's timer
+ * and returns the winner: a waiter index (>= 0), SL__WIN_TIMEOUT or SL__WIN_CANCEL. The wait
+ * word stays claimed until sl__wait_result(): the caller unregisters its losers in between. */
+static inline __attribute__((always_inline)) int sl__wait_park(sl_task_t *t, int64_t eff, int park)
+{
+    if (park)
+        sl__park_task(t);
+    /* Only a wait with a deadline armed the timer: without one, the task's second line (where
+     * the timer lives) stays untouched. */
+    if (eff != SL_FOREVER && t->wtimer.slot >= 0)
+        sl__timer_cancel(t->worker, &t->wtimer);
+    uint32_t s = atomic_load_explicit(&t->wstate, memory_order_acquire);
+    SL__ASSERT((s & 0xff) >= SL__W_BASE + SL__WIN_CANCEL, "woken without a claim");
+    return (int)(s & 0xff) - SL__W_BASE;
+}
+
+/* Ends the wait: 0 when a waiter won, else SL_ETIMEDOUT (the scopes the deadline came from
+ * marked expired) or SL_ECANCELED. */
+static inline int sl__wait_result(sl_task_t *t, int win, int64_t eff, int from_scope)
+{
+    atomic_store_explicit(&t->wstate, SL__W_IDLE, memory_order_relaxed);
+    if (SL__LIKELY(win >= 0))
+        return 0;
+    if (win == SL__WIN_TIMEOUT) {
+        if (from_scope)
+            sl__scopes_expire(t, eff);
+        return SL_ETIMEDOUT;
+    }
+    t->saw_cancel = 1;
+    return SL_ECANCELED;
+}
+
+#endif /* SLUICE_CORE_PARK_H */
