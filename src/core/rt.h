@@ -377,8 +377,28 @@ static inline void *sl__task_value(const sl_task_t *t)
 
 /* Held resources: released when the task ends if still held. A hold is added and removed
  * only by the task that holds it. */
-void sl__hold_add(sl_task_t *t, sl__hold_t *h);
-void sl__hold_remove(sl__hold_t *h);
+/* Adds h to t's held resources (newest first). Inline: an enabled Notified, a tracked permit or
+ * guard adds and removes one per use. */
+static inline __attribute__((always_inline)) void sl__hold_add(sl_task_t *t, sl__hold_t *h)
+{
+    h->next = t->holds;
+    h->pprev = &t->holds;
+    if (h->next)
+        h->next->pprev = &h->next;
+    t->holds = h;
+}
+
+/* Takes h out of its task's list; nothing when it is in none. */
+static inline __attribute__((always_inline)) void sl__hold_remove(sl__hold_t *h)
+{
+    if (!h->pprev)
+        return;
+    *h->pprev = h->next;
+    if (h->next)
+        h->next->pprev = h->pprev;
+    h->next = NULL;
+    h->pprev = NULL;
+}
 
 /* ---- The waiting protocol -------------------------------------------------------------------
  *

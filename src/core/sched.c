@@ -1109,26 +1109,6 @@ int sl_defer(void (*fn)(void *), void *arg)
     return 0;
 }
 
-void sl__hold_add(sl_task_t *t, sl__hold_t *h)
-{
-    h->next = t->holds;
-    h->pprev = &t->holds;
-    if (h->next)
-        h->next->pprev = &h->next;
-    t->holds = h;
-}
-
-void sl__hold_remove(sl__hold_t *h)
-{
-    if (!h->pprev)
-        return;
-    *h->pprev = h->next;
-    if (h->next)
-        h->next->pprev = h->pprev;
-    h->next = NULL;
-    h->pprev = NULL;
-}
-
 /* ---- Join (a waitable) ---------------------------------------------------------------------- */
 
 void sl__task_outcome(const sl_task_t *t, sl_join_t *out)

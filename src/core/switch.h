@@ -19,7 +19,7 @@
 
 /* Counters have one writer (their worker) and are read by sl_runtime_stats() from anywhere:
  * a relaxed load and store, no read-modify-write. */
-static inline void stat_inc(_Atomic uint64_t *c)
+static inline __attribute__((always_inline)) void stat_inc(_Atomic uint64_t *c)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
@@ -89,7 +89,7 @@ static inline sl_task_t *sl__pick_started(sl__worker_t *w)
  * together (notify_waiters) each resume on lines that left L1 long ago, and the locked
  * instructions a resumed wait ends with stall until the stores before them have their lines.
  * One task ahead was 6% slower than two when the machine was slow; three gains nothing more. */
-static inline void sl__prefetch_resume(sl__worker_t *w)
+static inline __attribute__((always_inline)) void sl__prefetch_resume(sl__worker_t *w)
 {
     sl_task_t *m = w->rq_head;
     if (m && (m = m->next) && m->state != SL__T_NEW) {

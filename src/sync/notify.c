@@ -358,7 +358,7 @@ void sl_notified_init(sl_notified_t *w, sl_notify_t *n)
 /* Under the lock: 1 if w is ready (notified, or its snapshot is stale, or - only if it has
  * never been enabled - a stored permit can be consumed), else 0. May move w to DONE/ALL.
  * With `enable`, registers w when not ready. */
-static int nd_ready_locked(sl_notified_t *w, int enable)
+static inline __attribute__((always_inline)) int nd_ready_locked(sl_notified_t *w, int enable)
 {
     sl_notify_t *n = w->notify;
     size_t cur = st_load(n);
@@ -520,7 +520,10 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
         w->node.idx = 0;
         w->node.res = 0;
         sl__lock(&n->lock);
-        if (nd_ready_locked(w, 0))
+        /* Still waiting with nothing since (the common case), else what nd_ready_locked says. */
+        int ready =
+            (w->state != NT_WAITING || st_gen(st_load(n)) != w->gen) && nd_ready_locked(w, 0);
+        if (ready)
             state = sl__waiter_claim_own(t, &w->node) ? SL__DONE : SL__LOST;
         else
             w->active = &w->node;

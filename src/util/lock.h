@@ -58,7 +58,7 @@ static inline void sl__lock_init(sl_lock_t *l)
 }
 
 /* The owner's way in: 1 when it now holds l without the word. */
-static inline int sl__lock_fast(sl_lock_t *l)
+static inline __attribute__((always_inline)) int sl__lock_fast(sl_lock_t *l)
 {
     if (__atomic_load_n(&l->state, __ATOMIC_RELAXED) == SL__LOCK_BIASED &&
         __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == sl__tid) {
@@ -73,7 +73,7 @@ static inline int sl__lock_fast(sl_lock_t *l)
     return 0;
 }
 
-static inline void sl__lock(sl_lock_t *l)
+static inline __attribute__((always_inline)) void sl__lock(sl_lock_t *l)
 {
     if (!sl__lock_fast(l))
         sl__lock_slow(l);
@@ -88,7 +88,7 @@ static inline int sl__trylock(sl_lock_t *l)
  * may see `in` at 1 while it holds the word: an owner that read BIASED before a revocation
  * stores it on its way to finding SHARED, and takes it back. The owner field does not change
  * once the lock is biased. */
-static inline void sl__unlock(sl_lock_t *l)
+static inline __attribute__((always_inline)) void sl__unlock(sl_lock_t *l)
 {
     if (__atomic_load_n(&l->in, __ATOMIC_RELAXED) &&
         __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == sl__tid)
