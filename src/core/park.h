@@ -2,8 +2,8 @@
  * Internal: the steps of a wait around its park, inline.
  *
  * A wait is: the deadline (sl__wait_deadline), a new generation published as WAITING
- * (sl__wait_start), the caller's registration of its waiters, the park and the winner
- * (sl__wait_park), the caller's unregistration of the losers, and the result
+ * (sl__wait_start; the two together: sl__wait_begin), the caller's registration of its waiters, the
+ * park and the winner (sl__wait_park), the caller's unregistration of the losers, and the result
  * (sl__wait_result). wait.c's generic wait runs them over an array of clauses; a primitive
  * whose waiter node already lives in its own object (an enabled sl_notified_t, notify.c) runs
  * them around that node, with no clause and no indirect calls, and so keeps the same deadline,
@@ -72,6 +72,16 @@ static inline int sl__wait_start(sl_task_t *t, int64_t eff, uint32_t *gen)
         return SL__LOST;
     }
     return SL__ARMED;
+}
+
+/* sl__wait_deadline, then sl__wait_start: SL__ARMED or SL__LOST (see sl__wait_start), or the
+ * error that ends the wait before anything is registered (SL_ETIMEDOUT, SL_ENOMEM,
+ * SL_ECANCELED; all negative). */
+static inline int sl__wait_begin(sl_task_t *t, int64_t deadline, int64_t *eff, int *from_scope,
+                                 uint32_t *gen)
+{
+    int r = sl__wait_deadline(t, deadline, eff, from_scope);
+    return r ? r : sl__wait_start(t, *eff, gen);
 }
 
 /* The task claims its own wait for waiter w (registration found it ready): 1 when it did, 0

@@ -251,14 +251,11 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
         skip_poll = 0;
         int64_t eff;
         int from_scope;
-        if ((r = sl__wait_deadline(t, deadline, &eff, &from_scope)))
-            return r;
-
-        /* Register every clause; a clause found ready here completes at once. */
         uint32_t gen;
-        int state = sl__wait_start(t, eff, &gen);
-        if (state == SL_ECANCELED)
-            return SL_ECANCELED;
+        int state = sl__wait_begin(t, deadline, &eff, &from_scope, &gen);
+        if (state < 0)
+            return state;
+        /* Register every clause; a clause found ready here completes at once. */
         int armed_upto = 0;
         for (int k = 0; k < n && state == SL__ARMED; k++) {
             int i = clause_at(start, k, n);

@@ -508,12 +508,10 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
     }
     int64_t eff;
     int from_scope;
-    if ((r = sl__wait_deadline(t, deadline, &eff, &from_scope)))
-        return r;
     uint32_t gen;
-    int state = sl__wait_start(t, eff, &gen);
-    if (state == SL_ECANCELED)
-        return SL_ECANCELED;
+    int state = sl__wait_begin(t, deadline, &eff, &from_scope, &gen);
+    if (state < 0)
+        return state;
     if (state == SL__ARMED) {
         w->node.task = t;
         w->node.gen = gen;
