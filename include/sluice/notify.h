@@ -49,7 +49,7 @@ typedef struct sl_notified {
     sl_waiter_t node;     /* private: link in the notifier's queue */
     int state;            /* private */
     size_t gen;           /* private: generation at creation */
-    sl_waiter_t *active;  /* private: the clause currently waiting on it */
+    sl_waiter_t *active;  /* private: the waiter (a clause, or node) waiting on it now */
     struct sl_task *task; /* private: the task that enabled it */
     sl_notify_t *notify;  /* private */
     void *hold[3];        /* private: node in the task's list of held resources */

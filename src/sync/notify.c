@@ -18,7 +18,8 @@
  * notify_one hands its notification to a plain waiter by claiming its wait; if the claim fails
  * the waiter is gone (timeout, cancel, lost select) and the next one is tried, then the permit
  * is stored. To an sl_notified_t it hands the notification by state (it then belongs to that
- * object: Tokio's Notified that was selected), and wakes the clause waiting on it, if any.
+ * object: Tokio's Notified that was selected), and wakes whoever waits on it (w->active): a
+ * select clause, or the node itself when its task waits on it alone (nd_wait_own), if any.
  */
 #include <stddef.h>
 #include <string.h>
