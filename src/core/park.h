@@ -84,16 +84,6 @@ static inline int sl__wait_begin(sl_task_t *t, int64_t deadline, int64_t *eff, i
     return r ? r : sl__wait_start(t, *eff, gen);
 }
 
-/* The task claims its own wait for waiter w (registration found it ready): 1 when it did, 0
- * when someone else claimed the wait first (an abort). */
-static inline int sl__waiter_claim_own(sl_task_t *t, const sl_waiter_t *w)
-{
-    uint32_t expect = (w->gen << 8) | SL__W_WAITING;
-    uint32_t want = (w->gen << 8) | (uint32_t)(w->idx + SL__W_BASE);
-    return atomic_compare_exchange_strong_explicit(&t->wstate, &expect, want, memory_order_acq_rel,
-                                                   memory_order_acquire);
-}
-
 /* Parks unless `park` is 0 (the task claimed its own wait), then cancels the deadline's timer
  * and returns the winner: a waiter index (>= 0), SL__WIN_TIMEOUT or SL__WIN_CANCEL. The wait
  * word stays claimed until sl__wait_result(): the caller unregisters its losers in between. */

@@ -448,6 +448,17 @@ static inline void sl__clause_init(sl_clause_t *c, const struct sl_clause_ops *o
     c->w.aux = 0;
 }
 
+/* The claim itself: compare-and-swap of w's task's wait word from waiting(w->gen) to
+ * claimed(w->gen, w->idx). 1 when it won. No check of whose waiter it is: the callers below
+ * (and a wait that parks on a waiter node of its own, notify.c) decide that. */
+static inline int sl__waiter_cas(const sl_waiter_t *w)
+{
+    uint32_t expect = (w->gen << 8) | SL__W_WAITING;
+    uint32_t want = (w->gen << 8) | (uint32_t)(w->idx + SL__W_BASE);
+    return atomic_compare_exchange_strong_explicit(&w->task->wstate, &expect, want,
+                                                   memory_order_acq_rel, memory_order_acquire);
+}
+
 /* Claims w's wait for w's clause. Returns 1 on success. Never claims a waiter of the calling
  * task (a task cannot complete its own select from another of its clauses). */
 int sl__waiter_claim(sl_waiter_t *w);

@@ -1,11 +1,11 @@
 /*
  * Internal: a task leaving its worker's CPU, inline.
  *
- * Included by sched.c (yields, the cooperative budget, sl__park) and by wait.c, whose one-clause
- * wait parks through sl__switch_away inlined into its own frame: from the wait down to the
- * switch's saved registers a parked task keeps 160 bytes of frames where a called park and a
- * called switch-away used to add 64 more, a line fewer to bring back per task when a thousand
- * tasks are woken together (docs/perf.md, notify_waiters).
+ * Included by sched.c (yields, the cooperative budget, sl__park) and, through core/park.h, by
+ * wait.c and notify.c, whose waits park through sl__switch_away inlined into their own frames: from
+ * the wait down to the switch's saved registers a parked task keeps 160 bytes of frames where a
+ * called park and a called switch-away used to add 64 more, a line fewer to bring back per task
+ * when a thousand tasks are woken together (docs/perf.md, notify_waiters).
  */
 #ifndef SLUICE_CORE_SWITCH_H
 #define SLUICE_CORE_SWITCH_H

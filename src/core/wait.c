@@ -30,30 +30,17 @@ int sl__wait_claim_task(sl_task_t *t, uint32_t gen, int winner)
     return 1;
 }
 
-/* The claim itself, for a waiter known not to be the calling task's. */
-static inline int claim(sl_waiter_t *w)
-{
-    uint32_t expect = (w->gen << 8) | SL__W_WAITING;
-    uint32_t want = (w->gen << 8) | wcode_claimed(w->idx);
-    return atomic_compare_exchange_strong_explicit(&w->task->wstate, &expect, want,
-                                                   memory_order_acq_rel, memory_order_acquire);
-}
-
 int sl__waiter_claim(sl_waiter_t *w)
 {
     sl__worker_t *me = sl__tls_worker;
     if (me && me->cur == w->task)
         return 0;
-    return claim(w);
+    return sl__waiter_cas(w);
 }
 
 int sl__claim_self(sl_clause_t *c)
 {
-    sl_task_t *t = c->w.task;
-    uint32_t expect = (c->w.gen << 8) | SL__W_WAITING;
-    uint32_t want = (c->w.gen << 8) | wcode_claimed(c->w.idx);
-    return atomic_compare_exchange_strong_explicit(&t->wstate, &expect, want, memory_order_acq_rel,
-                                                   memory_order_acquire);
+    return sl__waiter_cas(&c->w);
 }
 
 void sl__waiter_wake(sl_waiter_t *w)
@@ -71,7 +58,7 @@ sl_waiter_t *sl__waitq_claim_first(sl_waitq_t *q)
             w = next;
             continue;
         }
-        if (claim(w)) {
+        if (sl__waiter_cas(w)) {
             sl__waitq_remove(q, w);
             return w;
         }

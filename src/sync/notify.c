@@ -523,7 +523,7 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
         int ready =
             (w->state != NT_WAITING || st_gen(st_load(n)) != w->gen) && nd_ready_locked(w, 0);
         if (ready)
-            state = sl__waiter_claim_own(t, &w->node) ? SL__DONE : SL__LOST;
+            state = sl__waiter_cas(&w->node) ? SL__DONE : SL__LOST;
         else
             w->active = &w->node;
         sl__unlock(&n->lock);

@@ -258,6 +258,8 @@ static void rec_fill(sl_sem_permit_t *p, sl_sem_t *s, size_t n)
  * releasing or detaching it afterwards does nothing, whatever the caller's storage held. */
 static void rec_clear(sl_sem_permit_t *p)
 {
+    if (!p)
+        return; /* an untracked acquire */
     p->task = NULL;
     p->sem = NULL;
     p->n = 0;
@@ -444,8 +446,7 @@ static const struct sl_clause_ops acq_ops = {acq_poll, acq_arm, acq_disarm, acq_
 
 void sl_clause_sem_acquire(sl_clause_t *c, sl_sem_t *s, size_t n, sl_sem_permit_t *p)
 {
-    if (p)
-        rec_clear(p);
+    rec_clear(p);
     sl__clause_init(c, &acq_ops, s, p, (uintptr_t)n, 0);
 }
 
@@ -453,8 +454,7 @@ void sl_clause_sem_acquire(sl_clause_t *c, sl_sem_t *s, size_t n, sl_sem_permit_
  * wait stays a tail call (the one-clause wait's shared frames, docs/perf.md "A switch"). */
 static int acquire_until(sl_sem_t *s, size_t n, sl_sem_permit_t *p, int64_t deadline)
 {
-    if (p)
-        rec_clear(p);
+    rec_clear(p);
     if (n > SL_SEM_MAX_PERMITS)
         return SL_EINVAL;
     return sl__wait1vp(&acq_ops, s, p, (uintptr_t)n, 0, deadline);
@@ -462,8 +462,7 @@ static int acquire_until(sl_sem_t *s, size_t n, sl_sem_permit_t *p, int64_t dead
 
 static int try_acquire(sl_sem_t *s, size_t n, sl_sem_permit_t *p)
 {
-    if (p)
-        rec_clear(p);
+    rec_clear(p);
     if (n > SL_SEM_MAX_PERMITS)
         return SL_EINVAL;
     int r = try_take(s, n);
