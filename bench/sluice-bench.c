@@ -18,6 +18,9 @@
  * also prints its runtime's counters (sl_runtime_stats: switches, parks, steals) to stderr;
  * with SLUICE_BENCH_SAMPLES set, each workload prints its three timed repetitions there too
  * (the machine's fast and slow moments show up as repetitions far apart, docs/perf.md).
+ * SLUICE_BENCH_WORKERS=N runs every workload on N workers instead of its own count, for
+ * looking into one (callgrind counts a one-worker run without the other worker's idle spin);
+ * the results are then not the contract's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -127,6 +130,16 @@ static void *rep_main(void *arg)
 
 static sl_runtime_t *new_runtime(int workers)
 {
+    const char *env = getenv("SLUICE_BENCH_WORKERS");
+    if (env && *env) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (*end || n < 1 || n > 64) {
+            fprintf(stderr, "sluice-bench: SLUICE_BENCH_WORKERS must be 1 to 64, not '%s'\n", env);
+            exit(2);
+        }
+        workers = (int)n;
+    }
     sl_runtime_opts_t opts;
     sl_runtime_opts_init(&opts);
     opts.workers = workers;

@@ -246,6 +246,28 @@ SL_TEST(lock_alternating_threads_never_bias)
     }
 }
 
+/* ---- a lock made shared at its start never biases (a task's join lock) ---- */
+
+SL_TEST(lock_shared_init_never_biases)
+{
+    (void)bias_on();
+    sl_lock_t l;
+    sl__lock_init(&l);
+    sl__lock_init_shared(&l);
+    for (int i = 0; i < 4 * SL__LOCK_BIAS_AFTER; i++) {
+        sl__lock(&l);
+        ASSERT_EQ(l.word, 1); /* always by the word */
+        ASSERT_EQ(l.in, 0);
+        sl__unlock(&l);
+        ASSERT_EQ(l.word, 0);
+    }
+    ASSERT_EQ(lock_state(&l), SL__LOCK_SHARED);
+    ASSERT_EQ(sl__trylock(&l), 1);
+    ASSERT_EQ(sl__trylock(&l), 0); /* still exclusive */
+    sl__unlock(&l);
+    ASSERT_EQ(lock_state(&l), SL__LOCK_SHARED);
+}
+
 /* ---- the revocation's store-buffer window, raced head-on ----
  * The owner's way in is a store (`in`) then a load (`state`); the revoker's is a store
  * (`state`) then a load (`in`). x86 lets each load pass its own thread's store (the litmus

@@ -50,6 +50,28 @@ SL_TEST(spawn_join_2workers)
     test_run(2, main_spawn_join, NULL);
 }
 
+/* A task's join lock is used a few times (its joiners, its end): it starts shared, so that it
+ * never pays the bias's streak bookkeeping (sl__lock_init_shared), also when the task's memory
+ * comes back from the worker's cache. */
+static void *main_join_lock_shared(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3 * SL__LOCK_BIAS_AFTER; i++) {
+        sl_task_t *t;
+        ASSERT_OK(sl_task_spawn(ret_arg, (void *)(uintptr_t)i, &t));
+        ASSERT_EQ(__atomic_load_n(&t->lock.state, __ATOMIC_RELAXED), SL__LOCK_SHARED);
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(t, &j));
+        ASSERT_EQ((uintptr_t)j.value, (uintptr_t)i); /* the join released the handle */
+    }
+    return NULL;
+}
+
+SL_TEST(task_join_lock_starts_shared)
+{
+    test_run(1, main_join_lock_shared, NULL);
+}
+
 /* ---- many tasks ---- */
 
 /* ThreadSanitizer counts every fiber as a thread and stops at 8128 of them; under valgrind

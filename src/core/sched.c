@@ -862,6 +862,7 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
     t->wtimer.slot = -1;
     t->wtimer.kind = SL__TIMER_WAIT;
     t->wtimer.owner = t;
+    sl__lock_init_shared(&t->lock); /* after task_alloc's memset: see sl__lock_init_shared */
     if (o && o->name) {
         char *name = (char *)t + TASK_LINES; /* see TASK_SPAN */
         size_t nlen = strnlen(o->name, TASK_NAME_MAX - 1);

@@ -57,6 +57,14 @@ static inline void sl__lock_init(sl_lock_t *l)
     l->streak = 0;
 }
 
+/* For a lock that lives for a few uses (a task's join lock: taken by its joiner and by its
+ * end): never biased, so that its slow path skips the streak bookkeeping it would never
+ * finish. Zeroed memory plus this store is sl__lock_init's state but SHARED. */
+static inline void sl__lock_init_shared(sl_lock_t *l)
+{
+    __atomic_store_n(&l->state, SL__LOCK_SHARED, __ATOMIC_RELAXED);
+}
+
 /* The owner's way in: 1 when it now holds l without the word. */
 static inline __attribute__((always_inline)) int sl__lock_fast(sl_lock_t *l)
 {
