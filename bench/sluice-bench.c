@@ -19,8 +19,10 @@
  * with SLUICE_BENCH_SAMPLES set, each workload prints its three timed repetitions there too
  * (the machine's fast and slow moments show up as repetitions far apart, docs/perf.md).
  * SLUICE_BENCH_WORKERS=N runs every workload on N workers instead of its own count, for
- * looking into one (callgrind counts a one-worker run without the other worker's idle spin);
- * the results are then not the contract's.
+ * looking into one (callgrind counts a one-worker run without the other worker's idle spin).
+ * SLUICE_BENCH_STEAL_DELAY=NS sets opts.steal_delay_ns the same way (-1: steal at once, which
+ * splits a 2-worker workload's tasks over both workers from the start).
+ * Both make results that are not the contract's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -143,6 +145,16 @@ static sl_runtime_t *new_runtime(int workers)
     sl_runtime_opts_t opts;
     sl_runtime_opts_init(&opts);
     opts.workers = workers;
+    if ((env = getenv("SLUICE_BENCH_STEAL_DELAY")) && *env) {
+        char *end;
+        long long ns = strtoll(env, &end, 10);
+        if (*end || ns < -1) {
+            fprintf(stderr, "sluice-bench: SLUICE_BENCH_STEAL_DELAY must be -1 or more, not '%s'\n",
+                    env);
+            exit(2);
+        }
+        opts.steal_delay_ns = ns;
+    }
     sl_runtime_t *rt;
     BENCH_OK(sl_runtime_new(&opts, &rt));
     return rt;

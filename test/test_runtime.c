@@ -217,6 +217,56 @@ SL_TEST(steal_delay)
     ASSERT_EQ(test_alloc_live(), 0);
 }
 
+/* ---- a short queue waits longer: a few tasks spawned together stay together ----
+ * With a delay of 40 ms, fewer than 16 unstarted tasks wait 25 times that (1 s): eight tasks
+ * left waiting for 150 ms while their worker is busy are not taken, though they are well past
+ * the plain delay. Forty tasks are a long queue, and are taken after the plain delay: the
+ * check gives up at 800 ms, before the short queue's wait would have let them go. Both
+ * margins are the better part of a second, which a loaded machine does not take away. */
+
+static void *main_short_queue_waits(void *arg)
+{
+    (void)arg;
+    sl_runtime_stats_t before, st;
+    sl_runtime_stats(sl_runtime_current(), &before);
+    sl_task_t *t[40];
+    for (int i = 0; i < 8; i++)
+        ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
+    busy_for(150 * SL_MSEC);
+    sl_runtime_stats(sl_runtime_current(), &st);
+    ASSERT_EQ(st.steals, before.steals);
+    for (int i = 0; i < 8; i++) {
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(t[i], &j));
+        ASSERT_EQ((intptr_t)j.value, 0); /* all started by their spawner's worker */
+    }
+
+    for (int i = 0; i < 40; i++)
+        ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
+    int64_t give_up = sl_clock() + 800 * SL_MSEC;
+    do {
+        busy_for(SL_MSEC);
+        sl_runtime_stats(sl_runtime_current(), &st);
+    } while (st.steals == before.steals && sl_clock() < give_up);
+    ASSERT_GT_U(st.steals, before.steals);
+    int on_other = 0;
+    for (int i = 0; i < 40; i++) {
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(t[i], &j));
+        on_other += (intptr_t)j.value == 1;
+    }
+    ASSERT_GT(on_other, 0);
+    return NULL;
+}
+
+SL_TEST(steal_waits_longer_for_a_short_queue)
+{
+    sl_runtime_opts_t o = test_opts(2);
+    o.steal_delay_ns = 40 * SL_MSEC;
+    ASSERT_OK(sl_run(&o, main_short_queue_waits, NULL, NULL));
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
 /* ---- a thief that takes half while the spawner keeps spawning ----
  * steal() copies the older half of the victim's fresh queue (at most STEAL_MAX) into the
  * thief's. Worker 1 is held busy while worker 0's queue grows, then let go while the spawner

@@ -38,8 +38,10 @@ typedef struct sl_runtime_opts {
     void *alloc_ud;           /* passed to alloc */
     uint64_t seed;            /* seed for select's fair mode and stealing (0: from the clock) */
     /* An idle worker takes half of another worker's unstarted tasks only once the oldest has
-     * waited this long: tasks that their spawner's worker starts promptly stay together (a
-     * task never changes worker once started). Default (0) 200 us; -1: steal at once. */
+     * waited this long, or 25 times this long while fewer than 16 wait: tasks that their
+     * spawner's worker starts promptly stay together (a task never changes worker once
+     * started), and a few tasks spawned together stay together through a stall of a few
+     * milliseconds. Default (0) 200 us (5 ms for a short queue); -1: steal at once. */
     int64_t steal_delay_ns;
 } sl_runtime_opts_t;
 

@@ -247,10 +247,11 @@ typedef struct sl__worker {
     struct sl__fresh_ent *fresh_v;
     uint32_t fresh_cap, fresh_h;
     _Atomic long fresh_len;
-    /* When the head was spawned; INT64_MAX when the queue is empty. Idle workers poll it (not
-     * fresh_len, which every spawn writes) on a line of its own that is written only when the
-     * value changes, so a spinning thief does not take the spawner's lines away per spawn. */
-    _Alignas(SL__CACHELINE) _Atomic int64_t fresh_head_at;
+    /* When the head may be stolen (its spawn time plus steal_wait() in sched.c); INT64_MAX when
+     * the queue is empty. Idle workers poll it (not fresh_len, which every spawn writes) on a
+     * line of its own that is written only when the value changes, so a spinning thief does not
+     * take the spawner's lines away per spawn. */
+    _Alignas(SL__CACHELINE) _Atomic int64_t fresh_steal_at;
 
     _Alignas(SL__CACHELINE) _Atomic(sl_task_t *) inbox; /* wakes from other threads */
     _Atomic int sleeping;

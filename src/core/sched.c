@@ -33,6 +33,8 @@
 __thread sl__worker_t *sl__tls_worker __attribute__((tls_model("initial-exec")));
 
 #define STEAL_DELAY_DEFAULT (200 * SL_USEC) /* see steal() */
+#define STEAL_SMALL         16 /* a fresh queue shorter than this is a small one (steal_wait) */
+#define STEAL_SMALL_WAIT    25 /* ... and waits this many delays: 5 ms by default */
 #define MAX_EVENTS          128
 
 /* ---- Errors and allocation ----------------------------------------------------------------- */
@@ -286,19 +288,43 @@ static inline sl__fresh_ent_t *fresh_ent(sl__worker_t *w, uint32_t k)
     return &w->fresh_v[(w->fresh_h + k) & (w->fresh_cap - 1)];
 }
 
-/* Under the fresh lock: publishes when the task at the head of w's fresh queue was spawned,
- * for thieves deciding whether it is old enough; INT64_MAX when the queue is empty or its head
- * was stolen (stolen tasks form a prefix of the thief's queue: it stole when it had none). */
+/* How long the oldest of len unstarted tasks waits before another worker may take some: the
+ * steal delay, or STEAL_SMALL_WAIT times that for a queue shorter than STEAL_SMALL. A few tasks
+ * spawned together are most often tasks that talk to each other (a channel's producers and its
+ * consumer, an actor and its clients), which their worker starts within microseconds; when they
+ * are still waiting after the delay, their worker is running a long task or its vCPU has been
+ * taken away by the hypervisor for a few milliseconds, and splitting them then is for good
+ * (started tasks never move). A long queue is a worker that cannot keep up: half of it goes
+ * after the plain delay. docs/perf.md, session 10 (mpsc_7p's split runs). */
+static inline int64_t steal_wait(const sl_runtime_t *rt, long len)
+{
+    int64_t d = rt->opts.steal_delay_ns;
+    if (len >= STEAL_SMALL)
+        return d;
+    return d > INT64_MAX / STEAL_SMALL_WAIT ? INT64_MAX : d * STEAL_SMALL_WAIT;
+}
+
+/* When a head spawned at `at` may be stolen from a queue of len tasks; INT64_MAX: never. */
+static inline int64_t steal_at(const sl_runtime_t *rt, int64_t at, long len)
+{
+    int64_t wait = steal_wait(rt, len);
+    return at > INT64_MAX - wait ? INT64_MAX : at + wait;
+}
+
+/* Under the fresh lock: publishes when the task at the head of w's fresh queue may be stolen
+ * (steal_at), for thieves deciding without the lock; INT64_MAX when the queue is empty or its
+ * head was stolen (stolen tasks form a prefix of the thief's queue: it stole when it had none).
+ * Called when the head or the queue's side of STEAL_SMALL changes. */
 static inline void fresh_head_changed(sl__worker_t *w)
 {
     sl__fresh_ent_t *e = fresh_ent(w, 0);
-    int64_t at = atomic_load_explicit(&w->fresh_len, memory_order_relaxed) > 0 && !e->stolen
-                     ? e->at
-                     : INT64_MAX;
+    long len = atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
+    int64_t at = len > 0 && !e->stolen ? steal_at(w->rt, e->at, len) : INT64_MAX;
     /* Tasks spawned in one run of the spawner share their entries' `at`: popping them one by one
-     * leaves the value, and the line idle workers poll, unchanged. */
-    if (atomic_load_explicit(&w->fresh_head_at, memory_order_relaxed) != at)
-        atomic_store_explicit(&w->fresh_head_at, at, memory_order_relaxed);
+     * leaves the value, and the line idle workers poll, unchanged but when the queue becomes a
+     * small one. */
+    if (atomic_load_explicit(&w->fresh_steal_at, memory_order_relaxed) != at)
+        atomic_store_explicit(&w->fresh_steal_at, at, memory_order_relaxed);
 }
 
 /* Under w->fresh_lock, so a load and a store (no locked RMW); read without the lock by idle
@@ -356,7 +382,7 @@ static void fresh_push(sl__worker_t *w, sl_task_t *t)
      * taken sooner, which is what the delay is for. */
     *fresh_ent(w, (uint32_t)len) = (sl__fresh_ent_t){t, w->now, w->seq++, 0};
     fresh_len_add(w, 1);
-    if (len == 0)
+    if (len == 0 || len + 1 == STEAL_SMALL)
         fresh_head_changed(w);
     sl__unlock(&w->fresh_lock);
 }
@@ -1239,15 +1265,14 @@ static int has_work(sl__worker_t *w)
  * several times faster on one worker than spread over two, where every hand-over moves cache
  * lines between cores (docs/perf.md: mpsc_7p, semaphore_pool, gateway_inproc); tasks that
  * compute want to spread. A worker therefore takes another worker's unstarted tasks only once
- * the oldest has waited opts.steal_delay_ns (200 us by default) without being started: a burst
- * of spawns that the spawner's worker starts promptly stays with it, and a worker that is busy
- * (a long task, a long queue) gives half of its waiting tasks away. */
+ * the oldest has waited opts.steal_delay_ns (200 us by default) without being started, 25 times
+ * that when fewer than 16 wait (steal_wait): a burst of spawns that the spawner's worker starts
+ * promptly stays with it, and a worker that is busy (a long task, a long queue) gives half of
+ * its waiting tasks away. */
 static inline int stealable(sl__worker_t *v, int64_t now)
 {
-    /* INT64_MAX (empty) makes the difference negative. Only fresh_head_at is read: see its
-     * declaration in rt.h. */
-    return now - atomic_load_explicit(&v->fresh_head_at, memory_order_relaxed) >=
-           v->rt->opts.steal_delay_ns;
+    /* INT64_MAX (empty): never. Only fresh_steal_at is read: see its declaration in rt.h. */
+    return now >= atomic_load_explicit(&v->fresh_steal_at, memory_order_relaxed);
 }
 
 /* When the oldest unstarted task of another worker becomes stealable (INT64_MAX: none). */
@@ -1259,9 +1284,9 @@ static int64_t next_stealable(sl__worker_t *w)
         sl__worker_t *v = rt->workers[k];
         if (v == w)
             continue;
-        int64_t h = atomic_load_explicit(&v->fresh_head_at, memory_order_relaxed);
-        if (h != INT64_MAX && h + rt->opts.steal_delay_ns < at)
-            at = h + rt->opts.steal_delay_ns;
+        int64_t h = atomic_load_explicit(&v->fresh_steal_at, memory_order_relaxed);
+        if (h < at)
+            at = h;
     }
     return at;
 }
@@ -1298,8 +1323,7 @@ static int steal(sl__worker_t *w)
         if (!sl__trylock(&v->fresh_lock))
             continue;
         long len = atomic_load_explicit(&v->fresh_len, memory_order_relaxed);
-        if (len == 0 || fresh_ent(v, 0)->stolen ||
-            now - fresh_ent(v, 0)->at < rt->opts.steal_delay_ns) {
+        if (len == 0 || fresh_ent(v, 0)->stolen || now < steal_at(rt, fresh_ent(v, 0)->at, len)) {
             sl__unlock(&v->fresh_lock);
             continue;
         }
@@ -1622,7 +1646,7 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
         memset(w, 0, sizeof *w);
         w->rt = rt;
         w->index = i;
-        atomic_init(&w->fresh_head_at, INT64_MAX);
+        atomic_init(&w->fresh_steal_at, INT64_MAX);
         w->epfd = -1;
         w->evfd = -1;
         w->rng = o.seed * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xBF58476D1CE4E5B9ULL + 1;
