@@ -159,6 +159,31 @@ static void busy_for(int64_t ns)
         ;
 }
 
+/* Stays busy on this worker, so that it starts none of its queued tasks, until the runtime has
+ * counted more steals than `before` or `within` has passed; returns the count of steals. */
+static uint64_t busy_until_stolen(uint64_t before, int64_t within, int64_t step)
+{
+    sl_runtime_stats_t st;
+    int64_t give_up = sl_clock() + within;
+    do {
+        busy_for(step);
+        sl_runtime_stats(sl_runtime_current(), &st);
+    } while (st.steals == before && sl_clock() < give_up);
+    return st.steals;
+}
+
+/* Joins n quick_task tasks; returns how many of them ran on worker 1. */
+static int join_count_on_other(sl_task_t **t, int n)
+{
+    int on_other = 0;
+    for (int i = 0; i < n; i++) {
+        sl_join_t j;
+        ASSERT_OK(sl_task_join(t[i], &j));
+        on_other += (intptr_t)j.value == 1;
+    }
+    return on_other;
+}
+
 static void *main_no_steal_young(void *arg)
 {
     (void)arg;
@@ -170,11 +195,7 @@ static void *main_no_steal_young(void *arg)
     /* The other worker is idle and watches this worker's queue all along, but no task gets
      * old enough (the delay is a minute) to be taken. */
     busy_for(5 * SL_MSEC);
-    for (int i = 0; i < 50; i++) {
-        sl_join_t j;
-        ASSERT_OK(sl_task_join(t[i], &j));
-        ASSERT_EQ((intptr_t)j.value, 0);
-    }
+    ASSERT_EQ(join_count_on_other(t, 50), 0);
     sl_runtime_stats(sl_runtime_current(), &after);
     ASSERT_EQ(after.steals, before.steals);
     return NULL;
@@ -183,24 +204,12 @@ static void *main_no_steal_young(void *arg)
 static void *main_steal_at_once(void *arg)
 {
     (void)arg;
-    sl_runtime_stats_t st;
     sl_task_t *t[50];
     for (int i = 0; i < 50; i++)
         ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
     /* Without a delay the idle worker takes some of them while this one is busy. */
-    int64_t give_up = sl_clock() + 10 * SL_SEC;
-    do {
-        busy_for(100 * SL_USEC);
-        sl_runtime_stats(sl_runtime_current(), &st);
-    } while (st.steals == 0 && sl_clock() < give_up);
-    ASSERT_GT_U(st.steals, 0);
-    int on_other = 0;
-    for (int i = 0; i < 50; i++) {
-        sl_join_t j;
-        ASSERT_OK(sl_task_join(t[i], &j));
-        on_other += (intptr_t)j.value == 1;
-    }
-    ASSERT_GT(on_other, 0);
+    ASSERT_GT_U(busy_until_stolen(0, 10 * SL_SEC, 100 * SL_USEC), 0);
+    ASSERT_GT(join_count_on_other(t, 50), 0);
     return NULL;
 }
 
@@ -235,27 +244,12 @@ static void *main_short_queue_waits(void *arg)
     busy_for(150 * SL_MSEC);
     sl_runtime_stats(sl_runtime_current(), &st);
     ASSERT_EQ(st.steals, before.steals);
-    for (int i = 0; i < 8; i++) {
-        sl_join_t j;
-        ASSERT_OK(sl_task_join(t[i], &j));
-        ASSERT_EQ((intptr_t)j.value, 0); /* all started by their spawner's worker */
-    }
+    ASSERT_EQ(join_count_on_other(t, 8), 0); /* all started by their spawner's worker */
 
     for (int i = 0; i < 40; i++)
         ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
-    int64_t give_up = sl_clock() + 800 * SL_MSEC;
-    do {
-        busy_for(SL_MSEC);
-        sl_runtime_stats(sl_runtime_current(), &st);
-    } while (st.steals == before.steals && sl_clock() < give_up);
-    ASSERT_GT_U(st.steals, before.steals);
-    int on_other = 0;
-    for (int i = 0; i < 40; i++) {
-        sl_join_t j;
-        ASSERT_OK(sl_task_join(t[i], &j));
-        on_other += (intptr_t)j.value == 1;
-    }
-    ASSERT_GT(on_other, 0);
+    ASSERT_GT_U(busy_until_stolen(before.steals, 800 * SL_MSEC, SL_MSEC), before.steals);
+    ASSERT_GT(join_count_on_other(t, 40), 0);
     return NULL;
 }
 
