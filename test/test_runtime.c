@@ -184,20 +184,28 @@ static int join_count_on_other(sl_task_t **t, int n)
     return on_other;
 }
 
+/* Spawns n quick tasks, stays busy for busy_ns, and checks that none was stolen: each ran on
+ * this worker (worker 0), once this task let them. */
+static void spawn_none_stolen(int n, int64_t busy_ns)
+{
+    sl_runtime_stats_t before, after;
+    sl_runtime_stats(sl_runtime_current(), &before);
+    sl_task_t *t[64];
+    ASSERT_LE(n, 64);
+    for (int i = 0; i < n; i++)
+        ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
+    busy_for(busy_ns);
+    ASSERT_EQ(join_count_on_other(t, n), 0);
+    sl_runtime_stats(sl_runtime_current(), &after);
+    ASSERT_EQ(after.steals, before.steals);
+}
+
 static void *main_no_steal_young(void *arg)
 {
     (void)arg;
-    sl_runtime_stats_t before, after;
-    sl_runtime_stats(sl_runtime_current(), &before);
-    sl_task_t *t[50];
-    for (int i = 0; i < 50; i++)
-        ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
     /* The other worker is idle and watches this worker's queue all along, but no task gets
      * old enough (the delay is a minute) to be taken. */
-    busy_for(5 * SL_MSEC);
-    ASSERT_EQ(join_count_on_other(t, 50), 0);
-    sl_runtime_stats(sl_runtime_current(), &after);
-    ASSERT_EQ(after.steals, before.steals);
+    spawn_none_stolen(50, 5 * SL_MSEC);
     return NULL;
 }
 
@@ -236,16 +244,10 @@ SL_TEST(steal_delay)
 static void *main_short_queue_waits(void *arg)
 {
     (void)arg;
-    sl_runtime_stats_t before, st;
+    spawn_none_stolen(8, 150 * SL_MSEC);
+    sl_runtime_stats_t before;
     sl_runtime_stats(sl_runtime_current(), &before);
     sl_task_t *t[40];
-    for (int i = 0; i < 8; i++)
-        ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
-    busy_for(150 * SL_MSEC);
-    sl_runtime_stats(sl_runtime_current(), &st);
-    ASSERT_EQ(st.steals, before.steals);
-    ASSERT_EQ(join_count_on_other(t, 8), 0); /* all started by their spawner's worker */
-
     for (int i = 0; i < 40; i++)
         ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
     ASSERT_GT_U(busy_until_stolen(before.steals, 800 * SL_MSEC, SL_MSEC), before.steals);
