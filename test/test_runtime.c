@@ -209,15 +209,25 @@ static void *main_no_steal_young(void *arg)
     return NULL;
 }
 
+/* Spawns n quick tasks and stays busy, looking every step, until some are stolen or `within`
+ * has passed; checks that some were, and ran on worker 1. */
+static void spawn_some_stolen(int n, int64_t within, int64_t step)
+{
+    sl_runtime_stats_t before;
+    sl_runtime_stats(sl_runtime_current(), &before);
+    sl_task_t *t[64];
+    ASSERT_LE(n, 64);
+    for (int i = 0; i < n; i++)
+        ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
+    ASSERT_GT_U(busy_until_stolen(before.steals, within, step), before.steals);
+    ASSERT_GT(join_count_on_other(t, n), 0);
+}
+
 static void *main_steal_at_once(void *arg)
 {
     (void)arg;
-    sl_task_t *t[50];
-    for (int i = 0; i < 50; i++)
-        ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
     /* Without a delay the idle worker takes some of them while this one is busy. */
-    ASSERT_GT_U(busy_until_stolen(0, 10 * SL_SEC, 100 * SL_USEC), 0);
-    ASSERT_GT(join_count_on_other(t, 50), 0);
+    spawn_some_stolen(50, 10 * SL_SEC, 100 * SL_USEC);
     return NULL;
 }
 
@@ -245,13 +255,7 @@ static void *main_short_queue_waits(void *arg)
 {
     (void)arg;
     spawn_none_stolen(8, 150 * SL_MSEC);
-    sl_runtime_stats_t before;
-    sl_runtime_stats(sl_runtime_current(), &before);
-    sl_task_t *t[40];
-    for (int i = 0; i < 40; i++)
-        ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
-    ASSERT_GT_U(busy_until_stolen(before.steals, 800 * SL_MSEC, SL_MSEC), before.steals);
-    ASSERT_GT(join_count_on_other(t, 40), 0);
+    spawn_some_stolen(40, 800 * SL_MSEC, SL_MSEC);
     return NULL;
 }
 
