@@ -1343,8 +1343,8 @@ static int steal(sl__worker_t *w)
         for (uint32_t i = 0; i < take; i++)
             *fresh_ent(w, (uint32_t)mine + i) = (sl__fresh_ent_t){got[i], now, w->seq++, 1};
         fresh_len_add(w, (long)take);
-        if (mine == 0)
-            fresh_head_changed(w);
+        /* INT64_MAX when the stolen tasks lead; else the length may have crossed STEAL_SMALL. */
+        fresh_head_changed(w);
         sl__unlock(&w->fresh_lock);
         /* The first task's lines, for writing (pop_oldest fetches each next one). */
         for (size_t off = 0; off < sizeof(sl_task_t); off += SL__CACHELINE)
