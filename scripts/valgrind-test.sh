@@ -5,5 +5,5 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 supp=()
 [ -f "$here/valgrind.supp" ] && supp=(--suppressions="$here/valgrind.supp")
-exec valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q \
+exec valgrind --fair-sched=yes --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q \
     "${supp[@]}" "$@"
