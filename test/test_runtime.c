@@ -236,6 +236,10 @@ SL_TEST(steal_delay)
     sl_runtime_opts_t o = test_opts(2);
     o.steal_delay_ns = 60 * SL_SEC;
     ASSERT_OK(sl_run(&o, main_no_steal_young, NULL, NULL));
+    /* The longest delay there is: capped (SL__STEAL_WAIT_MAX), so that a spawn time plus it, or
+     * plus 25 times it for a short queue, does not overflow (UBSan would stop here). */
+    o.steal_delay_ns = INT64_MAX;
+    ASSERT_OK(sl_run(&o, main_no_steal_young, NULL, NULL));
     o.steal_delay_ns = -1;
     ASSERT_OK(sl_run(&o, main_steal_at_once, NULL, NULL));
     o.steal_delay_ns = -2;

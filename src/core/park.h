@@ -55,14 +55,12 @@ static inline int sl__wait_start(sl_task_t *t, int64_t eff, uint32_t *gen)
 {
     uint32_t g = ++t->wgen & 0xffffffu;
     *gen = g;
-    sl__wait_publish(t, (g << 8) | SL__W_WAITING);
+    sl__wait_publish(t, SL__W_WAITING_AT(g));
     if (SL__UNLIKELY(atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
                      !atomic_load_explicit(&t->shield, memory_order_relaxed))) {
         /* Raced with an abort that saw no wait yet: claim it ourselves, or park for the
          * aborter's wake if it got in first. */
-        uint32_t expect = (g << 8) | SL__W_WAITING;
-        if (atomic_compare_exchange_strong(&t->wstate, &expect,
-                                           (g << 8) | (uint32_t)(SL__WIN_CANCEL + SL__W_BASE))) {
+        if (sl__wstate_claim(t, g, SL__WIN_CANCEL)) {
             atomic_store(&t->wstate, SL__W_IDLE);
             if (eff != SL_FOREVER && t->wtimer.slot >= 0)
                 sl__timer_cancel(t->worker, &t->wtimer);

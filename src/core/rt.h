@@ -102,11 +102,13 @@ enum sl__task_state {
 
 /* The wait state word: generation << 8 | code. Codes: 0 idle, 1 waiting, >= 2 claimed with
  * winner index code - SL__W_BASE (negative winners are SL__WIN_TIMEOUT, SL__WIN_CANCEL). */
-#define SL__W_IDLE      0u
-#define SL__W_WAITING   1u
-#define SL__W_BASE      4
-#define SL__WIN_TIMEOUT (-1)
-#define SL__WIN_CANCEL  (-2)
+#define SL__W_IDLE                 0u
+#define SL__W_WAITING              1u
+#define SL__W_BASE                 4
+#define SL__WIN_TIMEOUT            (-1)
+#define SL__WIN_CANCEL             (-2)
+#define SL__W_WAITING_AT(gen)      (((uint32_t)(gen) << 8) | SL__W_WAITING)
+#define SL__W_CLAIMED(gen, winner) (((uint32_t)(gen) << 8) | (uint32_t)((winner) + SL__W_BASE))
 
 typedef struct sl__defer {
     void (*fn)(void *);
@@ -247,7 +249,7 @@ typedef struct sl__worker {
     struct sl__fresh_ent *fresh_v;
     uint32_t fresh_cap, fresh_h;
     _Atomic long fresh_len;
-    /* When the head may be stolen (its spawn time plus steal_wait() in sched.c); INT64_MAX when
+    /* When the head may be stolen (its spawn time plus rt->steal_wait); INT64_MAX when
      * the queue is empty. Idle workers poll it (not fresh_len, which every spawn writes) on a
      * line of its own that is written only when the value changes, so a spinning thief does not
      * take the spawner's lines away per spawn. */
@@ -321,7 +323,15 @@ struct sl_runtime {
     void *io; /* I/O state (src/io) */
     void *main_result;
     int main_status;
+    /* How long the oldest unstarted task of a queue waits before another worker may take some:
+     * [0] a long queue (opts.steal_delay_ns), [1] a short one (STEAL_SMALL_WAIT times that),
+     * both at most SL__STEAL_WAIT_MAX. Set once by sl_runtime_new (see steal_waits_init in
+     * sched.c). */
+    int64_t steal_wait[2];
 };
+
+/* A spawn time (monotonic ns) plus a steal wait cannot overflow. */
+#define SL__STEAL_WAIT_MAX (INT64_MAX / 4)
 
 /* The worker of the calling thread (NULL outside workers). */
 extern __thread sl__worker_t *sl__tls_worker __attribute__((tls_model("initial-exec")));
@@ -449,15 +459,22 @@ static inline void sl__clause_init(sl_clause_t *c, const struct sl_clause_ops *o
     c->w.aux = 0;
 }
 
-/* The claim itself: compare-and-swap of w's task's wait word from waiting(w->gen) to
- * claimed(w->gen, w->idx). 1 when it won. No check of whose waiter it is: the callers below
- * (and a wait that parks on a waiter node of its own, notify.c) decide that. */
+/* The claim of a wait, the one compare-and-swap every claimant runs (a waker for a waiter, a
+ * timer or an aborter for the task, the task itself racing an abort): t's wait word from
+ * waiting(gen) to claimed(gen, winner). 1 when it won. */
+static inline int sl__wstate_claim(sl_task_t *t, uint32_t gen, int winner)
+{
+    uint32_t expect = SL__W_WAITING_AT(gen);
+    return atomic_compare_exchange_strong_explicit(&t->wstate, &expect, SL__W_CLAIMED(gen, winner),
+                                                   memory_order_acq_rel, memory_order_acquire);
+}
+
+/* The claim for waiter w: its task's wait of generation w->gen, won by its index. No check of
+ * whose waiter it is: the callers below (and a wait that parks on a waiter node of its own,
+ * notify.c) decide that. */
 static inline int sl__waiter_cas(const sl_waiter_t *w)
 {
-    uint32_t expect = (w->gen << 8) | SL__W_WAITING;
-    uint32_t want = (w->gen << 8) | (uint32_t)(w->idx + SL__W_BASE);
-    return atomic_compare_exchange_strong_explicit(&w->task->wstate, &expect, want,
-                                                   memory_order_acq_rel, memory_order_acquire);
+    return sl__wstate_claim(w->task, w->gen, w->idx);
 }
 
 /* Claims w's wait for w's clause. Returns 1 on success. Never claims a waiter of the calling

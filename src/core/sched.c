@@ -33,7 +33,7 @@
 __thread sl__worker_t *sl__tls_worker __attribute__((tls_model("initial-exec")));
 
 #define STEAL_DELAY_DEFAULT (200 * SL_USEC) /* see steal() */
-#define STEAL_SMALL         16 /* a fresh queue shorter than this is a small one (steal_wait) */
+#define STEAL_SMALL         16 /* a fresh queue shorter than this is a short one (steal_waits_init) */
 #define STEAL_SMALL_WAIT    25 /* ... and waits this many delays: 5 ms by default */
 #define MAX_EVENTS          128
 
@@ -296,19 +296,19 @@ static inline sl__fresh_ent_t *fresh_ent(sl__worker_t *w, uint32_t k)
  * taken away by the hypervisor for a few milliseconds, and splitting them then is for good
  * (started tasks never move). A long queue is a worker that cannot keep up: half of it goes
  * after the plain delay. docs/perf.md, session 10 (mpsc_7p's split runs). */
-static inline int64_t steal_wait(const sl_runtime_t *rt, long len)
+static void steal_waits_init(sl_runtime_t *rt)
 {
     int64_t d = rt->opts.steal_delay_ns;
-    if (len >= STEAL_SMALL)
-        return d;
-    return d > INT64_MAX / STEAL_SMALL_WAIT ? INT64_MAX : d * STEAL_SMALL_WAIT;
+    rt->steal_wait[0] = d < SL__STEAL_WAIT_MAX ? d : SL__STEAL_WAIT_MAX;
+    rt->steal_wait[1] =
+        d < SL__STEAL_WAIT_MAX / STEAL_SMALL_WAIT ? d * STEAL_SMALL_WAIT : SL__STEAL_WAIT_MAX;
 }
 
-/* When a head spawned at `at` may be stolen from a queue of len tasks; INT64_MAX: never. */
+/* When a head spawned at `at` may be stolen from a queue of len tasks. Computed at every pop of
+ * the fresh queue, so the two waits are worked out once (steal_waits_init). */
 static inline int64_t steal_at(const sl_runtime_t *rt, int64_t at, long len)
 {
-    int64_t wait = steal_wait(rt, len);
-    return at > INT64_MAX - wait ? INT64_MAX : at + wait;
+    return at + rt->steal_wait[len < STEAL_SMALL];
 }
 
 /* Under the fresh lock: publishes when the task at the head of w's fresh queue may be stolen
@@ -1266,9 +1266,9 @@ static int has_work(sl__worker_t *w)
  * lines between cores (docs/perf.md: mpsc_7p, semaphore_pool, gateway_inproc); tasks that
  * compute want to spread. A worker therefore takes another worker's unstarted tasks only once
  * the oldest has waited opts.steal_delay_ns (200 us by default) without being started, 25 times
- * that when fewer than 16 wait (steal_wait): a burst of spawns that the spawner's worker starts
- * promptly stays with it, and a worker that is busy (a long task, a long queue) gives half of
- * its waiting tasks away. */
+ * that when fewer than 16 wait (steal_waits_init): a burst of spawns that the spawner's worker
+ * starts promptly stays with it, and a worker that is busy (a long task, a long queue) gives half
+ * of its waiting tasks away. */
 static inline int stealable(sl__worker_t *v, int64_t now)
 {
     /* INT64_MAX (empty): never. Only fresh_steal_at is read: see its declaration in rt.h. */
@@ -1626,6 +1626,7 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
         return SL_ENOMEM;
     memset(rt, 0, sizeof *rt);
     rt->opts = o;
+    steal_waits_init(rt);
     rt->page = page;
     rt->nworkers = o.workers;
     atomic_store(&rt->madv_guard, -1);

@@ -14,17 +14,9 @@
 
 #define MAX_CLAUSES 64
 
-static inline uint32_t wcode_claimed(int idx)
-{
-    return (uint32_t)(idx + SL__W_BASE);
-}
-
 int sl__wait_claim_task(sl_task_t *t, uint32_t gen, int winner)
 {
-    uint32_t expect = (gen << 8) | SL__W_WAITING;
-    uint32_t want = (gen << 8) | wcode_claimed(winner);
-    if (!atomic_compare_exchange_strong_explicit(&t->wstate, &expect, want, memory_order_acq_rel,
-                                                 memory_order_acquire))
+    if (!sl__wstate_claim(t, gen, winner))
         return 0;
     sl__task_wake(t);
     return 1;
