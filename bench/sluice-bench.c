@@ -130,31 +130,17 @@ static void *rep_main(void *arg)
     return NULL;
 }
 
+/* SLUICE_BENCH_WORKERS and SLUICE_BENCH_STEAL_DELAY (0: not set), read once by main. */
+static int workers_override;
+static int64_t steal_delay_override;
+
 static sl_runtime_t *new_runtime(int workers)
 {
-    const char *env = getenv("SLUICE_BENCH_WORKERS");
-    if (env && *env) {
-        char *end;
-        long n = strtol(env, &end, 10);
-        if (*end || n < 1 || n > 64) {
-            fprintf(stderr, "sluice-bench: SLUICE_BENCH_WORKERS must be 1 to 64, not '%s'\n", env);
-            exit(2);
-        }
-        workers = (int)n;
-    }
     sl_runtime_opts_t opts;
     sl_runtime_opts_init(&opts);
-    opts.workers = workers;
-    if ((env = getenv("SLUICE_BENCH_STEAL_DELAY")) && *env) {
-        char *end;
-        long long ns = strtoll(env, &end, 10);
-        if (*end || ns < -1) {
-            fprintf(stderr, "sluice-bench: SLUICE_BENCH_STEAL_DELAY must be -1 or more, not '%s'\n",
-                    env);
-            exit(2);
-        }
-        opts.steal_delay_ns = ns;
-    }
+    opts.workers = workers_override ? workers_override : workers;
+    if (steal_delay_override)
+        opts.steal_delay_ns = steal_delay_override;
     sl_runtime_t *rt;
     BENCH_OK(sl_runtime_new(&opts, &rt));
     return rt;
@@ -308,10 +294,30 @@ static double parse_scale(const char *s)
     return v;
 }
 
+/* An integer environment variable in [min, max]; `unset` when it is not set or empty. A value
+ * that is not a whole number in range stops the program with a message (exit 2). */
+static long long env_integer(const char *name, long long min, long long max, long long unset)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return unset;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno || v < min || v > max) {
+        fprintf(stderr, "sluice-bench: %s must be a whole number from %lld to %lld, not '%s'\n",
+                name, min, max, s);
+        exit(2);
+    }
+    return v;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 0 && strchr(argv[0], '/'))
         self_exe = argv[0];
+    workers_override = (int)env_integer("SLUICE_BENCH_WORKERS", 1, 64, 0);
+    steal_delay_override = env_integer("SLUICE_BENCH_STEAL_DELAY", -1, INT64_MAX, 0);
     const char *env = getenv("SLUICE_BENCH_SCALE");
     if (env && *env)
         bench_scale = parse_scale(env);
