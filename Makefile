@@ -23,9 +23,12 @@ PEERS_COMPARE ?= ../shared/peers/compare
 
 CTEST := ctest --output-on-failure -j$(CTEST_JOBS)
 
+# scripts/lsan.supp: glibc's per-thread resolver state, which it frees itself (see the file).
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+            LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ASAN_ENV_UAR := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1 \
+            LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # ThreadSanitizer: compiler and ASLR.
