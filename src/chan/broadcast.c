@@ -19,7 +19,7 @@
  * The lock also guards the waiter queues, the receiver list and the handle counts. A receiver
  * waits by arming under the lock, where the sequence word it needs cannot change half way
  * (writes happen under the same lock), so a wake-up is never lost. See
- * docs/design/primitives-broadcast-watch.md.
+ * docs/design/primitives.md.
  */
 #include <string.h>
 

@@ -14,7 +14,7 @@
  * value the previous writer published, and the spare slot belongs to whoever holds wlock.
  *
  * state = version << 1 | closed, stored with release under the lock and read with acquire
- * anywhere, as in Tokio. See docs/design/primitives-broadcast-watch.md.
+ * anywhere, as in Tokio. See docs/design/primitives.md.
  */
 #include <string.h>
 

@@ -228,7 +228,8 @@ typedef struct sl__worker {
     int64_t now;
     uint32_t seq; /* enqueue counter (owner only; wraps, compared as a difference) */
 
-    sl_task_t *rq_head, *rq_tail; /* local run queue: started tasks, owner only */
+    sl_task_t *rq_head, *rq_tail; /* local run queue, owner only: started tasks and
+                                   * unstarted ones not to be stolen */
     sl_task_t *runnext;
     int runnext_streak;
     int batch_ran; /* tasks run since the scheduler last looked at clock, timers and I/O */
