@@ -54,9 +54,9 @@ static inline sl_task_t *sl__pick_from(sl__worker_t *w, int started_only)
     }
     if (started_only) {
         /* Fresh tasks are all new, and so may be the rq head (a task spawned on this worker
-         * by choice, the main task, a spawn the fresh ring had no room for). A thief may put
-         * tasks into its fresh queue right after this check (see steal()): they wait for the
-         * scheduler, which is all that costs. */
+         * by choice, the main task, a spawn the fresh ring had no room for). A thief may take
+         * the fresh tasks right after this check (see steal()): then the trip through the
+         * scheduler was for nothing, which is all that costs. */
         if (atomic_load_explicit(&w->fresh_len, memory_order_relaxed) != 0 ||
             (w->rq_head && w->rq_head->state == SL__T_NEW))
             return NULL;
