@@ -20,6 +20,8 @@
 
 #define SL__CACHELINE     64
 #define SL__STACK_COLOURS 32 /* task stack start offsets, in cache lines (stack_colour) */
+#define SL__STACK_RUN     16 /* default-size stacks mapped together (stack.c) */
+#define SL__STACK_RETIRE  32 /* retired stacks unmapped together (stack.c) */
 
 /* ---- Assertions: always on, print, abort (programmer errors) ---------------------------- */
 
@@ -267,6 +269,10 @@ typedef struct sl__worker {
     sl__timer_heap_t timers;
     sl__stack_t *stack_cache;
     int stack_cached;
+    int stack_nretired;
+    sl__stack_t *stack_retired; /* past the cache: unmapped in a batch (stack.c) */
+    char *stack_run;            /* the uncarved rest of the last run of stacks mapped */
+    size_t stack_run_left;
     void *altstack;
     uint64_t rng;
     uint32_t colour; /* counts started tasks, for stack_colour() */

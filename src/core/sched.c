@@ -1437,6 +1437,9 @@ static void idle_sleep(sl__worker_t *w)
      * (see task_free). */
     if (w->task_adopted || atomic_load_explicit(&w->task_remote, memory_order_relaxed))
         task_cache_drain(w);
+    /* And to unmap the stacks retired since the last batch. */
+    if (w->stack_retired)
+        sl__stack_retired_flush(rt, w);
     /* A burst of spawns grew the fresh queue; an idle worker gives the memory back. */
     if (w->fresh_cap > FRESH_CAP_KEEP && atomic_load(&w->fresh_len) == 0)
         (void)fresh_resize(w, FRESH_CAP_MIN);

@@ -7,9 +7,12 @@
 /* Returns a stack of at least size usable bytes, from the worker's cache when possible, or
  * NULL when no mapping could be made. */
 sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size);
-/* Returns a stack to the worker's cache, or unmaps it. */
+/* Returns a stack to the worker's cache; past the cache's size, retires it (unmapped with the
+ * next SL__STACK_RETIRE - 1, or when the worker idles); without a worker, unmaps it now. */
 void sl__stack_put(sl_runtime_t *rt, sl__worker_t *w, sl__stack_t *s);
-/* Unmaps every cached stack of the worker. */
+/* Unmaps the worker's retired stacks, neighbours in one munmap. Owner only. */
+void sl__stack_retired_flush(sl_runtime_t *rt, sl__worker_t *w);
+/* Unmaps every cached and retired stack of the worker and the rest of its run. */
 void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w);
 /* Aborts with a message naming the task if a stack without a guard page overflowed into
  * its canary. */
