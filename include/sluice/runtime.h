@@ -27,9 +27,12 @@ typedef void *(*sl_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* Options for sl_runtime_new(). Initialise with sl_runtime_opts_init() and change fields. */
 typedef struct sl_runtime_opts {
-    int workers;              /* worker threads; 0 = number of CPUs (default); 1 = current-thread */
-    size_t stack_size;        /* default task stack size in bytes (default 64 KiB, min 16 KiB) */
-    int stack_cache;          /* stacks kept for reuse per worker (default 64) */
+    int workers;       /* worker threads; 0 = number of CPUs (default); 1 = current-thread */
+    size_t stack_size; /* default task stack size in bytes (default 64 KiB, min 16 KiB) */
+    /* Stacks kept for reuse per worker (default 64). Past it, an ended task's stack is unmapped
+     * together with up to 31 others, or when its worker next goes idle; stacks are mapped 16 at
+     * a time (address space only until used). */
+    int stack_cache;
     int blocking_threads;     /* maximum blocking-pool threads (default 64) */
     int64_t blocking_idle_ns; /* an idle blocking thread exits after this long (default 10 s) */
     int budget;               /* cooperative budget: operations before a forced yield (128) */
