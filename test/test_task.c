@@ -750,18 +750,18 @@ static void *held_body(void *arg)
     return arg;
 }
 
-static long vm_size_kb(void)
+static size_t vm_size_bytes(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f)
-        return -1;
+        return 0;
     char line[256];
-    long kb = -1;
+    size_t kb = 0;
     while (fgets(line, sizeof line, f))
         if (strncmp(line, "VmSize:", 7) == 0)
-            kb = strtol(line + 7, NULL, 10);
+            kb = strtoull(line + 7, NULL, 10);
     fclose(f);
-    return kb;
+    return kb * 1024;
 }
 
 static void *main_stack_retire(void *arg)
@@ -784,7 +784,7 @@ static void *main_stack_retire(void *arg)
     ASSERT_EQ_U(st.stacks_live, HELD_TASKS + 1); /* and main's */
     if (st.stacks_guarded)                       /* guard pages in runs as in single mappings */
         ASSERT_EQ_U(st.stacks_guarded, st.stacks_live);
-    long peak_kb = vm_size_kb();
+    size_t peak = vm_size_bytes();
 
     ASSERT_OK(sl_sem_add_permits(&held_gate, HELD_TASKS));
     long sum = 0;
@@ -812,11 +812,11 @@ static void *main_stack_retire(void *arg)
         ASSERT_EQ_U(st.stacks_guarded, st.stacks_live);
 #if !SLUICE_ASAN && !SLUICE_TSAN && !SLUICE_VALGRIND
     /* The 235 unmapped stacks are 68 KiB each; what a run has not carved yet stays. */
-    long now_kb = vm_size_kb();
-    ASSERT(peak_kb > 0 && now_kb > 0);
-    ASSERT_LE(now_kb, peak_kb - (HELD_TASKS - 64 - SL__STACK_RUN) * 68);
+    size_t now = vm_size_bytes();
+    ASSERT(peak > 0 && now > 0);
+    ASSERT_LE_U(now, peak - (size_t)(HELD_TASKS - 64 - SL__STACK_RUN) * 68 * 1024);
 #else
-    (void)peak_kb;
+    (void)peak;
 #endif
     /* The stacks left are reused: a new wave maps nothing while the cache lasts. */
     ASSERT_OK(sl_task_spawn(ret_arg, (void *)5, &t[0]));
@@ -1361,20 +1361,6 @@ static void *nostack_body(void *arg)
             sl_sem_permit_release(&p);
     }
     return arg;
-}
-
-static size_t vm_size_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmSize:", 7) == 0)
-            kb = strtoull(line + 7, NULL, 10);
-    fclose(f);
-    return kb * 1024;
 }
 
 static void *main_nostack(void *arg)

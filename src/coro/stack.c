@@ -72,6 +72,20 @@ static void stack_reuse_prepare(sl__stack_t *s)
 #endif
 }
 
+/* The first stack of a worker's cache or retired list, made fit for its next task; NULL when
+ * the list is empty. */
+static sl__stack_t *stack_pop(sl__stack_t **list, int *count)
+{
+    sl__stack_t *s = *list;
+    if (!s)
+        return NULL;
+    *list = s->next;
+    (*count)--;
+    s->next = NULL;
+    stack_reuse_prepare(s);
+    return s;
+}
+
 static char *map_fresh(size_t len)
 {
     char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -108,22 +122,12 @@ sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
 {
     size_t page = rt->page;
     size = (size + page - 1) & ~(page - 1);
-    if (w && size == rt->opts.stack_size && w->stack_cache) {
-        sl__stack_t *s = w->stack_cache;
-        w->stack_cache = s->next;
-        w->stack_cached--;
-        s->next = NULL;
-        stack_reuse_prepare(s);
-        return s;
-    }
-    if (w && size == rt->opts.stack_size && w->stack_retired) {
-        /* Not unmapped yet: as good as a cached one (its guard or canary is in place). */
-        sl__stack_t *s = w->stack_retired;
-        w->stack_retired = s->next;
-        w->stack_nretired--;
-        s->next = NULL;
-        stack_reuse_prepare(s);
-        return s;
+    if (w && size == rt->opts.stack_size) {
+        /* A retired stack is not unmapped yet: as good as a cached one (its guard or canary is
+         * in place). */
+        sl__stack_t *s = stack_pop(&w->stack_cache, &w->stack_cached);
+        if (s || (s = stack_pop(&w->stack_retired, &w->stack_nretired)))
+            return s;
     }
     size_t map_size = size + page;
     char *map = NULL;
