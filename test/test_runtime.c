@@ -457,6 +457,18 @@ static __attribute__((unused)) void *main_overflow(void *arg)
     return NULL;
 }
 
+/* The same with the default stack size: a stack carved from a run of them, whose guard page
+ * sits inside the run's mapping. */
+static __attribute__((unused)) void *main_overflow_default(void *arg)
+{
+    (void)arg;
+    sl_spawn_opts_t so = {.name = "deep-default"};
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn_ex(&so, overflower, NULL, &t));
+    sl_task_join(t, NULL);
+    return NULL;
+}
+
 /* Runs fn as the main task of a one-worker runtime in a child process (guard pages on or off)
  * and returns how the child ended; what it wrote to stderr is in buf. */
 static __attribute__((unused)) int run_in_child(void *(*fn)(void *), int guard_pages, char *buf,
@@ -499,6 +511,20 @@ SL_TEST(stack_overflow_names_task)
     ASSERT_EQ(WTERMSIG(status), SIGABRT);
     ASSERT(strstr(buf, "stack overflow in task 'deep-thinker'") != NULL);
     ASSERT(strstr(buf, "32768 bytes") != NULL);
+#endif
+}
+
+SL_TEST(stack_overflow_in_a_run_names_task)
+{
+#if SLUICE_ASAN || SLUICE_VALGRIND
+    TEST_SKIP("the sanitizer or valgrind reports the overflow itself");
+#else
+    char buf[4096];
+    int status = run_in_child(main_overflow_default, 1, buf, sizeof buf);
+    ASSERT(WIFSIGNALED(status));
+    ASSERT_EQ(WTERMSIG(status), SIGABRT);
+    ASSERT(strstr(buf, "stack overflow in task 'deep-default'") != NULL);
+    ASSERT(strstr(buf, "65536 bytes") != NULL);
 #endif
 }
 

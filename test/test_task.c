@@ -1363,6 +1363,35 @@ static void *nostack_body(void *arg)
     return arg;
 }
 
+/* Under an address-space limit `room` bytes above what the process uses, spawns holders one at
+ * a time into held[*n...] until one panics (returned in *j) or NOSTACK_MAX are held. */
+static void hold_until_panic(size_t room, sl_task_t **held, int *n, sl_join_t *j)
+{
+    struct rlimit old, low;
+    ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+    low = old;
+    low.rlim_cur = vm_size_bytes() + room;
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &low), 0);
+    int r = 0;
+    for (; *n < NOSTACK_MAX; (*n)++) {
+        if ((r = sl_task_spawn(nostack_body, (void *)1, &held[*n])) != 0)
+            break;
+        /* Until it has run, and waits at the gate holding its stack, or has panicked. */
+        while (!sl_task_is_finished(held[*n]) && atomic_load(&nostack_ran) <= *n)
+            ASSERT_OK(sl_task_yield());
+        if (sl_task_is_finished(held[*n])) {
+            r = sl_task_join(held[*n], j);
+            break;
+        }
+    }
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+    ASSERT_OK(r);
+    ASSERT(*n < NOSTACK_MAX);
+    ASSERT_EQ(j->status, SL_TASK_PANICKED);
+    ASSERT(strstr(j->message, "stack") != NULL);
+    ASSERT_EQ(atomic_load(&nostack_ran), *n); /* every holder ran; the one without a stack not */
+}
+
 static void *main_nostack(void *arg)
 {
     (void)arg;
@@ -1371,30 +1400,15 @@ static void *main_nostack(void *arg)
     ASSERT_OK(sl_task_spawn(nostack_body, NULL, &t)); /* warms the task records */
     ASSERT_EQ(test_join(t).status, SL_TASK_RETURNED);
     atomic_store(&nostack_ran, 0);
-    struct rlimit old, low;
-    ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
-    low = old;
-    low.rlim_cur = vm_size_bytes() + 16 * 1024; /* room for no new 68 KiB mapping */
-    ASSERT_EQ(setrlimit(RLIMIT_AS, &low), 0);
-    int n = 0, r = 0;
+    int n = 0;
     sl_join_t j = {0};
-    for (; n < NOSTACK_MAX; n++) {
-        if ((r = sl_task_spawn(nostack_body, (void *)1, &held[n])) != 0)
-            break;
-        /* Until it has run, and waits at the gate holding its stack, or has panicked. */
-        while (!sl_task_is_finished(held[n]) && atomic_load(&nostack_ran) <= n)
-            ASSERT_OK(sl_task_yield());
-        if (sl_task_is_finished(held[n])) {
-            r = sl_task_join(held[n], &j);
-            break;
-        }
-    }
-    ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
-    ASSERT_OK(r);
-    ASSERT(n < NOSTACK_MAX);
-    ASSERT_EQ(j.status, SL_TASK_PANICKED);
-    ASSERT(strstr(j.message, "stack") != NULL);
-    ASSERT_EQ(atomic_load(&nostack_ran), n); /* every holder ran; the one without a stack not */
+    /* Room for no new 68 KiB mapping: the holders use up what is mapped, then one panics. */
+    hold_until_panic(16 * 1024, held, &n, &j);
+    ASSERT_GE(n, 1);
+    /* Room for one stack but not for a run of them: a single mapping, then a panic. */
+    int before = n;
+    hold_until_panic(100 * 1024, held, &n, &j);
+    ASSERT_EQ(n, before + 1);
     ASSERT_OK(sl_sem_add_permits(&nostack_gate, (size_t)n));
     for (int i = 0; i < n; i++)
         ASSERT_EQ(test_join(held[i]).status, SL_TASK_RETURNED);

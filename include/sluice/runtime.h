@@ -29,9 +29,10 @@ typedef void *(*sl_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
 typedef struct sl_runtime_opts {
     int workers;       /* worker threads; 0 = number of CPUs (default); 1 = current-thread */
     size_t stack_size; /* default task stack size in bytes (default 64 KiB, min 16 KiB) */
-    /* Stacks kept for reuse per worker (default 64). Past it, an ended task's stack is unmapped
-     * together with up to 31 others, or when its worker next goes idle; stacks are mapped 16 at
-     * a time (address space only until used). */
+    /* Stacks kept for reuse per worker (default 64). Past it (0 included), an ended task's
+     * stack may still be reused until it is unmapped, together with up to 31 others, when its
+     * worker next goes idle, or when sl_runtime_block_on() returns. Default-size stacks are
+     * mapped up to 16 at a time (address space only until used). */
     int stack_cache;
     int blocking_threads;     /* maximum blocking-pool threads (default 64) */
     int64_t blocking_idle_ns; /* an idle blocking thread exits after this long (default 10 s) */

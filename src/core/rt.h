@@ -18,10 +18,11 @@
 #include "coro/ctx.h"
 #include "util/lock.h"
 
-#define SL__CACHELINE     64
-#define SL__STACK_COLOURS 32 /* task stack start offsets, in cache lines (stack_colour) */
-#define SL__STACK_RUN     16 /* default-size stacks mapped together (stack.c) */
-#define SL__STACK_RETIRE  32 /* retired stacks unmapped together (stack.c) */
+#define SL__CACHELINE       64
+#define SL__STACK_COLOURS   32         /* task stack start offsets, in cache lines (stack_colour) */
+#define SL__STACK_RUN       16         /* default-size stacks mapped together (stack.c) */
+#define SL__STACK_RUN_BYTES (2u << 20) /* ... in at most this much address space */
+#define SL__STACK_RETIRE    32         /* retired stacks unmapped together (stack.c) */
 
 /* ---- Assertions: always on, print, abort (programmer errors) ---------------------------- */
 
@@ -270,6 +271,7 @@ typedef struct sl__worker {
     sl__stack_t *stack_cache;
     int stack_cached;
     int stack_nretired;
+    int stack_run_failed;       /* a run could not be mapped: single stacks from then on */
     sl__stack_t *stack_retired; /* past the cache: unmapped in a batch (stack.c) */
     char *stack_run;            /* the uncarved rest of the last run of stacks mapped */
     size_t stack_run_left;

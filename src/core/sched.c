@@ -794,7 +794,7 @@ static void task_skip(sl__worker_t *w, sl_task_t *t)
 }
 
 /* Stack colouring: each task's first frame starts 0 to SL__STACK_COLOURS - 1 cache lines below
- * the top of its stack. Every stack is its own page-aligned mapping, so without this the hot top
+ * the top of its stack. Every stack is its own page-aligned range, so without this the hot top
  * frames of all tasks sit at the same offset in their pages, in the same few cache sets, and a
  * thousand tasks that take turns evict each other's frames (notify_waiters ran 40% slower).
  * The colour is a hash of a per-worker counter, not the counter itself: stacks are mapped a
@@ -1518,6 +1518,9 @@ static void worker_loop(sl__worker_t *w)
         idle_sleep(w);
     }
     free_batches_flush(w);
+    /* The runtime stops (or block_on returns) without this worker idling again. */
+    if (w->stack_retired)
+        sl__stack_retired_flush(rt, w);
     sl__tls_worker = NULL;
 }
 

@@ -1,18 +1,22 @@
 /*
- * Task stacks: one mmap per stack, a guard page below it, a per-worker cache for reuse.
+ * Task stacks: a range of address space each, a guard page below it, a per-worker cache for
+ * reuse.
  *
  * Guard pages. A guard made with mprotect() splits the mapping in two, so each guarded stack
  * costs two of the kernel's vm.max_map_count mappings (65530 by default): 100,000 tasks would
  * not fit. Linux 6.13 added MADV_GUARD_INSTALL, which makes guard pages inside one mapping
  * without splitting it; we use it when the kernel has it. On older kernels we spend mprotect
- * guards until a budget of 40% of max_map_count is used, and beyond that give stacks a canary
+ * guards for up to 40% of max_map_count in stacks (two mappings each: 80% of the mappings), and
+ * beyond that give stacks a canary
  * at their lowest bytes, checked each time the task switches out: an overflow is then caught
  * (and the process aborted with the task's name) at the next switch instead of by the MMU.
  * docs/design/runtime.md discusses the trade-off.
  *
- * Runs and retirement. A worker maps default-size stacks SL__STACK_RUN at a time (one mmap, one
- * MADV_NOHUGEPAGE) and carves them off as tasks start; the part not carved yet is address space
- * only (MAP_NORESERVE, never touched). A stack that leaves when the worker's cache is full is
+ * Runs and retirement. A worker maps default-size stacks several at a time (run_stacks(): up to
+ * SL__STACK_RUN, SL__STACK_RUN_BYTES at most; one mmap, one MADV_NOHUGEPAGE) and carves them off
+ * as tasks start; the part not carved yet is address space only (MAP_NORESERVE, never touched).
+ * A worker whose run could not be mapped (an address-space limit) maps stacks one by one from
+ * then on. A stack that leaves when the worker's cache is full is
  * retired: kept on a short list that the worker unmaps all at once when it holds
  * SL__STACK_RETIRE stacks or the worker goes idle, sorted by address so that neighbours (the
  * stacks of one run) go in one munmap. On this VM a stack mapped and unmapped alone cost about
@@ -65,8 +69,11 @@ static void stack_reuse_prepare(sl__stack_t *s)
     __asan_unpoison_memory_region(s->lo, s->size);
 #elif SLUICE_VALGRIND
     /* Memcheck made what lay below the last task's stack pointer inaccessible; the next
-     * task's first frame may start lower (stack colouring). */
+     * task's first frame may start lower (stack colouring). The canary at the bottom keeps
+     * its value: every switch reads it. */
     VALGRIND_MAKE_MEM_UNDEFINED(s->lo, s->size);
+    if (s->guard == 0)
+        VALGRIND_MAKE_MEM_DEFINED(s->lo, CANARY_WORDS * sizeof(uint64_t));
 #else
     (void)s;
 #endif
@@ -99,18 +106,32 @@ static char *map_fresh(size_t len)
     return map;
 }
 
+/* How many stacks of map_size bytes one run holds: SL__STACK_RUN, fewer when that would be
+ * more than SL__STACK_RUN_BYTES of address space (a large default stack size), and 1 (no run)
+ * when two do not fit. */
+static size_t run_stacks(size_t map_size)
+{
+    size_t n = SL__STACK_RUN_BYTES / map_size;
+    return n > SL__STACK_RUN ? SL__STACK_RUN : n < 2 ? 1 : n;
+}
+
 /* The next map_size bytes of the worker's run, mapping a new run when the last one is used up;
- * NULL when no run can be mapped (the caller then tries a single stack). The run's pages are
- * untouched until a task uses them. */
+ * NULL when stacks of this size are not mapped in runs or no run can be mapped (the caller then
+ * maps a single stack). The run's pages are untouched until a task uses them. */
 static char *run_carve(sl__worker_t *w, size_t map_size)
 {
     if (w->stack_run_left < map_size) {
         /* Every carve is map_size, and so is every run a multiple of it: nothing is left. */
-        char *run = map_fresh(map_size * SL__STACK_RUN);
-        if (!run)
+        size_t n = run_stacks(map_size);
+        if (n < 2 || w->stack_run_failed)
             return NULL;
+        char *run = map_fresh(map_size * n);
+        if (!run) {
+            w->stack_run_failed = 1; /* no second try per stack near an address-space limit */
+            return NULL;
+        }
         w->stack_run = run;
-        w->stack_run_left = map_size * SL__STACK_RUN;
+        w->stack_run_left = map_size * n;
     }
     char *map = w->stack_run;
     w->stack_run += map_size;
@@ -196,10 +217,18 @@ static void stack_forget(sl_runtime_t *rt, sl__stack_t *s)
 #endif
 }
 
+/* munmap, or when it fails (ENOMEM: splitting a mapping near vm.max_map_count) at least the
+ * memory back, the address space kept. */
+static void unmap_range(char *p, size_t len)
+{
+    if (munmap(p, len) != 0)
+        (void)madvise(p, len, MADV_DONTNEED);
+}
+
 static void stack_unmap(sl_runtime_t *rt, sl__stack_t *s)
 {
     stack_forget(rt, s);
-    munmap(s->map, s->map_size);
+    unmap_range(s->map, s->map_size);
 }
 
 static int by_address(const void *a, const void *b)
@@ -219,20 +248,21 @@ void sl__stack_retired_flush(sl_runtime_t *rt, sl__worker_t *w)
         v[n++] = s;
         if (n == SL__STACK_RETIRE || !w->stack_retired) {
             qsort(v, (size_t)n, sizeof v[0], by_address);
-            /* Each stack's descriptor lives inside its own mapping: read them all before the
-             * unmapping starts. One munmap per run of neighbouring mappings. */
+            /* Each stack's descriptor lives inside its own range, and a range is unmapped only
+             * once the next one's descriptor has been read (ascending order). One munmap per
+             * run of neighbouring ranges. */
             char *lo = v[0]->map, *hi = v[0]->map + v[0]->map_size;
             stack_forget(rt, v[0]);
             for (int i = 1; i < n; i++) {
                 char *m = v[i]->map, *e = v[i]->map + v[i]->map_size;
                 stack_forget(rt, v[i]);
                 if (m != hi) {
-                    munmap(lo, (size_t)(hi - lo));
+                    unmap_range(lo, (size_t)(hi - lo));
                     lo = m;
                 }
                 hi = e;
             }
-            munmap(lo, (size_t)(hi - lo));
+            unmap_range(lo, (size_t)(hi - lo));
             n = 0;
         }
     }
@@ -270,7 +300,7 @@ void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w)
     w->stack_cached = 0;
     sl__stack_retired_flush(rt, w);
     if (w->stack_run_left)
-        munmap(w->stack_run, w->stack_run_left);
+        unmap_range(w->stack_run, w->stack_run_left);
     w->stack_run = NULL;
     w->stack_run_left = 0;
 }
