@@ -500,17 +500,26 @@ static __attribute__((unused)) int run_in_child(void *(*fn)(void *), int guard_p
     return status;
 }
 
+/* Runs task_main in a child with guard pages and expects it to die of SIGABRT after naming the task
+ * and its stack size. */
+static __attribute__((unused)) void expect_overflow_report(void *(*task_main)(void *),
+                                                           const char *task, const char *bytes)
+{
+    char buf[4096], want[128];
+    int status = run_in_child(task_main, 1, buf, sizeof buf);
+    ASSERT(WIFSIGNALED(status));
+    ASSERT_EQ(WTERMSIG(status), SIGABRT);
+    snprintf(want, sizeof want, "stack overflow in task '%s'", task);
+    ASSERT(strstr(buf, want) != NULL);
+    ASSERT(strstr(buf, bytes) != NULL);
+}
+
 SL_TEST(stack_overflow_names_task)
 {
 #if SLUICE_ASAN || SLUICE_VALGRIND
     TEST_SKIP("the sanitizer or valgrind reports the overflow itself");
 #else
-    char buf[4096];
-    int status = run_in_child(main_overflow, 1, buf, sizeof buf);
-    ASSERT(WIFSIGNALED(status));
-    ASSERT_EQ(WTERMSIG(status), SIGABRT);
-    ASSERT(strstr(buf, "stack overflow in task 'deep-thinker'") != NULL);
-    ASSERT(strstr(buf, "32768 bytes") != NULL);
+    expect_overflow_report(main_overflow, "deep-thinker", "32768 bytes");
 #endif
 }
 
@@ -519,12 +528,7 @@ SL_TEST(stack_overflow_in_a_run_names_task)
 #if SLUICE_ASAN || SLUICE_VALGRIND
     TEST_SKIP("the sanitizer or valgrind reports the overflow itself");
 #else
-    char buf[4096];
-    int status = run_in_child(main_overflow_default, 1, buf, sizeof buf);
-    ASSERT(WIFSIGNALED(status));
-    ASSERT_EQ(WTERMSIG(status), SIGABRT);
-    ASSERT(strstr(buf, "stack overflow in task 'deep-default'") != NULL);
-    ASSERT(strstr(buf, "65536 bytes") != NULL);
+    expect_overflow_report(main_overflow_default, "deep-default", "65536 bytes");
 #endif
 }
 

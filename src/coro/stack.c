@@ -6,22 +6,21 @@
  * costs two of the kernel's vm.max_map_count mappings (65530 by default): 100,000 tasks would
  * not fit. Linux 6.13 added MADV_GUARD_INSTALL, which makes guard pages inside one mapping
  * without splitting it; we use it when the kernel has it. On older kernels we spend mprotect
- * guards for up to 40% of max_map_count in stacks (two mappings each: 80% of the mappings), and
- * beyond that give stacks a canary
- * at their lowest bytes, checked each time the task switches out: an overflow is then caught
- * (and the process aborted with the task's name) at the next switch instead of by the MMU.
- * docs/design/runtime.md discusses the trade-off.
+ * guards on up to 40% of max_map_count stacks (two mappings each: 80% of the mappings), and
+ * beyond that give stacks a canary at their lowest bytes, checked each time the task switches
+ * out: an overflow is then caught (and the process aborted with the task's name) at the next
+ * switch instead of by the MMU. docs/design/runtime.md discusses the trade-off.
  *
  * Runs and retirement. A worker maps default-size stacks several at a time (run_stacks(): up to
- * SL__STACK_RUN, SL__STACK_RUN_BYTES at most; one mmap, one MADV_NOHUGEPAGE) and carves them off
- * as tasks start; the part not carved yet is address space only (MAP_NORESERVE, never touched).
- * A worker whose run could not be mapped (an address-space limit) maps stacks one by one from
- * then on. A stack that leaves when the worker's cache is full is
- * retired: kept on a short list that the worker unmaps all at once when it holds
- * SL__STACK_RETIRE stacks or the worker goes idle, sorted by address so that neighbours (the
- * stacks of one run) go in one munmap. On this VM a stack mapped and unmapped alone cost about
- * 3.7 to 4.4 us of system calls beyond its first page fault (mmap, two madvise, munmap and its
- * TLB flush); in a run, about 0.6 (docs/perf.md, "What changed").
+ * SL__STACK_RUN, in SL__STACK_RUN_BYTES at most; one mmap, one MADV_NOHUGEPAGE) and carves them
+ * off as tasks start; the part not carved yet is address space only (MAP_NORESERVE, never
+ * touched). A worker whose run could not be mapped (an address-space limit) maps stacks one by
+ * one from then on. A stack that leaves when the worker's cache is full is retired: kept on a
+ * short list, reused by the next task that starts there, and unmapped all at once when the list
+ * holds SL__STACK_RETIRE stacks, when the worker goes idle or when its loop ends, sorted by
+ * address so that neighbours (the stacks of one run) go in one munmap. On this VM a stack mapped
+ * and unmapped alone cost about 3.7 to 4.4 us of system calls beyond its first page fault (mmap,
+ * two madvise, munmap and its TLB flush); in a run, about 0.6 (docs/perf.md, "What changed").
  */
 #define _GNU_SOURCE
 #include "coro/stack.h"

@@ -8,7 +8,8 @@
  * NULL when no mapping could be made. */
 sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size);
 /* Returns a stack to the worker's cache; past the cache's size, retires it (unmapped with the
- * next SL__STACK_RETIRE - 1, or when the worker idles); without a worker, unmaps it now. */
+ * next SL__STACK_RETIRE - 1, when the worker idles or its loop ends); without a worker, unmaps
+ * it now. */
 void sl__stack_put(sl_runtime_t *rt, sl__worker_t *w, sl__stack_t *s);
 /* Unmaps the worker's retired stacks, neighbours in one munmap. Owner only. */
 void sl__stack_retired_flush(sl_runtime_t *rt, sl__worker_t *w);
