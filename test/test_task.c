@@ -114,12 +114,8 @@ static void *main_many(void *arg)
     ASSERT_GE_U(st.tasks_live, (uint64_t)n + 1);
     sl_cancel_trigger(tok);
     long sum = 0;
-    for (int i = 0; i < n; i++) {
-        sl_join_t j;
-        ASSERT_OK(sl_task_join(ts[i], &j));
-        ASSERT_EQ(j.status, SL_TASK_RETURNED);
-        sum += (long)(uintptr_t)j.value;
-    }
+    for (int i = 0; i < n; i++)
+        sum += (long)test_join_value(ts[i]);
     ASSERT_EQ(sum, n);
     sl_free(ts, sizeof(*ts) * (size_t)n);
     sl_cancel_drop(tok);
@@ -717,11 +713,8 @@ static void *main_stack_reuse(void *arg)
     sl_runtime_stats(sl_runtime_current(), &st);
     ASSERT_LE_U(st.stacks_live, 4);
     long sum = 0;
-    for (int i = 0; i < 2000; i++) {
-        sl_join_t j;
-        ASSERT_OK(sl_task_join(t[i], &j));
-        sum += (long)(intptr_t)j.value;
-    }
+    for (int i = 0; i < 2000; i++)
+        sum += (long)test_join_value(t[i]);
     ASSERT_EQ(sum, 1999L * 2000 / 2);
     sl_runtime_stats(sl_runtime_current(), &st);
     ASSERT_LE_U(st.stacks_live, 8);
@@ -768,6 +761,10 @@ static void *main_stack_retire(void *arg)
 {
     (void)arg;
     sl_runtime_t *rt = sl_runtime_current();
+    sl_runtime_opts_t o; /* test_run's runtime has the defaults */
+    sl_runtime_opts_init(&o);
+    const uint64_t cache = (uint64_t)o.stack_cache;
+    const size_t mapped = o.stack_size + (size_t)sysconf(_SC_PAGESIZE); /* stack and guard */
     sl_runtime_stats_t st;
     ASSERT_OK(sl_sem_init(&held_gate, 0));
     sl_task_t *t[HELD_TASKS];
@@ -788,41 +785,39 @@ static void *main_stack_retire(void *arg)
 
     ASSERT_OK(sl_sem_add_permits(&held_gate, HELD_TASKS));
     long sum = 0;
-    for (int i = 0; i < HELD_TASKS; i++) {
-        sl_join_t j;
-        ASSERT_OK(sl_task_join(t[i], &j));
-        ASSERT_EQ(j.status, SL_TASK_RETURNED);
-        sum += (long)(intptr_t)j.value;
-    }
+    for (int i = 0; i < HELD_TASKS; i++)
+        sum += (long)test_join_value(t[i]);
     ASSERT_EQ(sum, (long)HELD_TASKS * (HELD_TASKS - 1) / 2);
     /* Batches of SL__STACK_RETIRE went already; at most one batch short of full waits. */
     sl_runtime_stats(rt, &st);
-    ASSERT_LE_U(st.stacks_live, 1 + 64 + SL__STACK_RETIRE - 1);
+    ASSERT_LE_U(st.stacks_live, 1 + cache + SL__STACK_RETIRE - 1);
     /* A sleep lets the worker go idle, which unmaps the rest (unless the timer is due before
      * the worker gets there, on a loaded machine: then the next sleep). */
     for (int i = 0; i < 200; i++) {
         sl_runtime_stats(rt, &st);
-        if (st.stacks_live <= 1 + 64)
+        if (st.stacks_live <= 1 + cache)
             break;
         ASSERT_OK(sl_sleep(2 * SL_MSEC));
     }
     sl_runtime_stats(rt, &st);
-    ASSERT_EQ_U(st.stacks_live, 1 + 64);
+    ASSERT_EQ_U(st.stacks_live, 1 + cache);
     if (st.stacks_guarded)
         ASSERT_EQ_U(st.stacks_guarded, st.stacks_live);
 #if !SLUICE_ASAN && !SLUICE_TSAN && !SLUICE_VALGRIND
-    /* The 235 unmapped stacks are 68 KiB each; what a run has not carved yet stays. */
+    /* The stacks unmapped (all but the cache's) are given back; what a run has not carved yet
+     * stays. */
     size_t now = vm_size_bytes();
     ASSERT(peak > 0 && now > 0);
-    ASSERT_LE_U(now, peak - (size_t)(HELD_TASKS - 64 - SL__STACK_RUN) * 68 * 1024);
+    ASSERT_LE_U(now, peak - (HELD_TASKS - (size_t)cache - SL__STACK_RUN) * mapped);
 #else
     (void)peak;
+    (void)mapped;
 #endif
     /* The stacks left are reused: a new wave maps nothing while the cache lasts. */
     ASSERT_OK(sl_task_spawn(ret_arg, (void *)5, &t[0]));
     ASSERT_EQ(test_join(t[0]).status, SL_TASK_RETURNED);
     sl_runtime_stats(rt, &st);
-    ASSERT_EQ_U(st.stacks_live, 1 + 64);
+    ASSERT_EQ_U(st.stacks_live, 1 + cache);
     sl_sem_destroy(&held_gate);
     return NULL;
 }

@@ -106,12 +106,12 @@ static char *map_fresh(size_t len)
 }
 
 /* How many stacks of map_size bytes one run holds: SL__STACK_RUN, fewer when that would be
- * more than SL__STACK_RUN_BYTES of address space (a large default stack size), and 1 (no run)
- * when two do not fit. */
+ * more than SL__STACK_RUN_BYTES of address space (a large default stack size), and 0 (no
+ * runs: single mappings) when two do not fit. */
 static size_t run_stacks(size_t map_size)
 {
     size_t n = SL__STACK_RUN_BYTES / map_size;
-    return n > SL__STACK_RUN ? SL__STACK_RUN : n < 2 ? 1 : n;
+    return n > SL__STACK_RUN ? SL__STACK_RUN : n < 2 ? 0 : n;
 }
 
 /* The next map_size bytes of the worker's run, mapping a new run when the last one is used up;
@@ -122,7 +122,7 @@ static char *run_carve(sl__worker_t *w, size_t map_size)
     if (w->stack_run_left < map_size) {
         /* Every carve is map_size, and so is every run a multiple of it: nothing is left. */
         size_t n = run_stacks(map_size);
-        if (n < 2 || w->stack_run_failed)
+        if (n == 0 || w->stack_run_failed)
             return NULL;
         char *run = map_fresh(map_size * n);
         if (!run) {
@@ -142,7 +142,7 @@ sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
 {
     size_t page = rt->page;
     size = (size + page - 1) & ~(page - 1);
-    if (w && size == rt->opts.stack_size) {
+    if (size == rt->opts.stack_size) {
         /* A retired stack is not unmapped yet: as good as a cached one (its guard or canary is
          * in place). */
         sl__stack_t *s = stack_pop(&w->stack_cache, &w->stack_cached);
@@ -151,7 +151,7 @@ sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
     }
     size_t map_size = size + page;
     char *map = NULL;
-    if (w && size == rt->opts.stack_size)
+    if (size == rt->opts.stack_size)
         map = run_carve(w, map_size);
     if (!map && !(map = map_fresh(map_size)))
         return NULL;
@@ -271,7 +271,7 @@ void sl__stack_retired_flush(sl_runtime_t *rt, sl__worker_t *w)
 void sl__stack_put(sl_runtime_t *rt, sl__worker_t *w, sl__stack_t *s)
 {
     size_t usable = s->map_size - rt->page;
-    if (!w || usable != rt->opts.stack_size) {
+    if (usable != rt->opts.stack_size) {
         stack_unmap(rt, s);
         return;
     }

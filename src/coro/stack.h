@@ -5,11 +5,12 @@
 #include "core/rt.h"
 
 /* Returns a stack of at least size usable bytes, from the worker's cache when possible, or
- * NULL when no mapping could be made. */
+ * NULL when no mapping could be made. w: the worker the task starts on, called by its thread
+ * (or, for the main task, before the workers start). */
 sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size);
 /* Returns a stack to the worker's cache; past the cache's size, retires it (unmapped with the
- * next SL__STACK_RETIRE - 1, when the worker idles or its loop ends); without a worker, unmaps
- * it now. */
+ * next SL__STACK_RETIRE - 1, when the worker idles or its loop ends). A stack of another size
+ * than the default is unmapped now. Called by w's thread. */
 void sl__stack_put(sl_runtime_t *rt, sl__worker_t *w, sl__stack_t *s);
 /* Unmaps the worker's retired stacks, neighbours in one munmap. Owner only. */
 void sl__stack_retired_flush(sl_runtime_t *rt, sl__worker_t *w);
