@@ -22,6 +22,11 @@
  *   oneshot         sl_oneshot_new + send + recv + rx_drop, one task
  *   epoll_rtt       two tasks ping-pong one byte over a socketpair (sl_write / sl_read), one
  *                   worker: a round trip = 2 writes, 2 reads, 2 epoll wake-ups
+ *   core_wide       not sluice: the machine. 8 rows of 6 independent additions, as many at once
+ *                   as the core issues; slower when something else shares the core's issue
+ *                   slots (a co-tenant on its other hyperthread: docs/perf.md, "Why single runs
+ *                   vary")
+ *   core_chain      not sluice: 8 dependent multiplies, latency only; the same in either state
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -337,6 +342,52 @@ static void m_epoll_rtt(run_t *r)
 /* ---- Driver -------------------------------------------------------------------------------------
  */
 
+/* ---- the machine's state ----------------------------------------------------------------- */
+
+/* The empty asm keeps each value in a register and opaque, so the compiler neither folds nor
+ * vectorises the loops: what runs is the arithmetic written. */
+#define OPAQUE(x) __asm__ volatile("" : "+r"(x))
+
+static void m_core_wide(run_t *r)
+{
+    uint64_t a = 1, b = 3, c = 5, d = 7, e = 11, f = 13, g = 17;
+    int64_t t0 = sl_clock();
+    for (uint64_t i = 0; i < r->n; i++) {
+        for (int k = 0; k < 8; k++) {
+            a += b;
+            c += b;
+            d += b;
+            e += b;
+            f += b;
+            g ^= b;
+            OPAQUE(a);
+            OPAQUE(c);
+            OPAQUE(d);
+            OPAQUE(e);
+            OPAQUE(f);
+            OPAQUE(g);
+        }
+    }
+    r->elapsed = sl_clock() - t0;
+    if ((a ^ c ^ d ^ e ^ f ^ g) == 42)
+        printf("#\n"); /* uses the values; practically never true */
+}
+
+static void m_core_chain(run_t *r)
+{
+    uint64_t a = 1, b = 0x9e3779b97f4a7c15ULL;
+    int64_t t0 = sl_clock();
+    for (uint64_t i = 0; i < r->n; i++) {
+        for (int k = 0; k < 8; k++) {
+            a *= b;
+            OPAQUE(a);
+        }
+    }
+    r->elapsed = sl_clock() - t0;
+    if (a == 42)
+        printf("#\n");
+}
+
 typedef struct micro {
     const char *name;
     int workers;
@@ -359,6 +410,8 @@ static const micro_t micros[] = {
     {"mpsc_send_recv", 1, 10000000, m_mpsc_send_recv},
     {"oneshot", 1, 5000000, m_oneshot},
     {"epoll_rtt", 1, 200000, m_epoll_rtt},
+    {"core_wide", 1, 20000000, m_core_wide},
+    {"core_chain", 1, 20000000, m_core_chain},
 };
 #define NMICROS (sizeof micros / sizeof micros[0])
 
