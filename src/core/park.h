@@ -33,6 +33,8 @@ static inline int sl__wait_deadline(sl_task_t *t, int64_t deadline, int64_t *eff
     sl__worker_t *w = t->worker;
     *eff = deadline;
     *from_scope = 0;
+    if (SL__LIKELY(deadline == SL_FOREVER && !t->timeouts))
+        return 0; /* the common wait: no clock, no timer */
     if (t->timeouts && t->timeouts->effective < deadline) {
         *eff = t->timeouts->effective;
         *from_scope = 1;

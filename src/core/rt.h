@@ -225,6 +225,7 @@ _Static_assert(sizeof(struct sl_task) <= 4 * SL__CACHELINE, "a task is four cach
 typedef struct sl__worker {
     sl_runtime_t *rt;
     int index;
+    int budget; /* rt->opts.budget, where a switch finds it on the line it reads anyway */
     pthread_t thread;
     sl__ctx_t sched; /* the scheduler loop's context (thread's own stack) */
     sl_task_t *cur;  /* running task or NULL */
@@ -298,7 +299,9 @@ typedef struct sl__worker {
     /* Counters (owner writes, others read relaxed), on a line of their own: they shared
      * task_remote's, and every spawn's n_spawned took that line back from the worker whose
      * remote frees had just CASed it (spawn_join: both sides missed it once per task). */
-    _Alignas(SL__CACHELINE) _Atomic uint64_t n_switches; /* (_Alignas applies per declarator) */
+    _Alignas(SL__CACHELINE) _Atomic uint64_t n_sched_switches; /* (_Alignas: per declarator) */
+    /* Task-to-task switches; sl_runtime_stats() adds them to the scheduler's own for
+     * `switches`, so that a direct switch counts once. */
     _Atomic uint64_t n_direct, n_parks, n_steals, n_budget_yields, n_spawned;
 
 #if SLUICE_ASAN

@@ -224,7 +224,7 @@ static sl_task_t *switch_in(sl__worker_t *w, sl_task_t *t)
 {
     w->cur = t;
     sl__tls_worker = w;
-    stat_inc(&w->n_switches);
+    stat_inc(&w->n_sched_switches);
 #if SLUICE_ASAN
     __sanitizer_start_switch_fiber(&w->sched_fake, t->stack->lo, t->stack->size);
 #endif
@@ -846,7 +846,7 @@ static void run_task(sl__worker_t *w, sl_task_t *t)
         sl__ctx_make(&t->ctx, t->stack->lo, t->stack->size - stack_colour(w), task_entry, t);
         t->state = SL__T_RUNNABLE;
     }
-    t->budget = w->rt->opts.budget;
+    t->budget = w->budget;
     sl_task_t *back = switch_in(w, t);
     if (back->state == SL__T_DONE)
         task_reap(w, back);
@@ -1057,7 +1057,7 @@ int sl_task_yield(void)
     sl__worker_t *w = t->worker;
     t->state = SL__T_RUNNABLE;
     rq_push(w, t);
-    sl__switch_away(t);
+    sl__switch_from(w, t, 1);
     if (atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
         !atomic_load_explicit(&t->shield, memory_order_relaxed)) {
         t->saw_cancel = 1;
@@ -1074,7 +1074,7 @@ static __attribute__((noinline, cold)) void coop_yield(sl_task_t *t)
     stat_inc(&w->n_budget_yields);
     t->state = SL__T_RUNNABLE;
     rq_push(w, t);
-    sl__switch_away(t);
+    sl__switch_from(w, t, 1);
 }
 
 void sl__coop(void)
@@ -1488,7 +1488,7 @@ static void worker_loop(sl__worker_t *w)
         if (SL__UNLIKELY(atomic_load_explicit(&rt->shutdown, memory_order_relaxed) &&
                          !w->shutdown_seen))
             abort_all(w);
-        /* Tasks that park or yield switch to the next one directly (switch_away); they count
+        /* Tasks that park or yield switch to the next one directly (sl__switch_from); they count
          * in batch_ran too. */
         w->batch_ran = 0;
         sl_task_t *t;
@@ -1653,6 +1653,7 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
         memset(w, 0, sizeof *w);
         w->rt = rt;
         w->index = i;
+        w->budget = rt->opts.budget;
         atomic_init(&w->fresh_steal_at, INT64_MAX);
         w->epfd = -1;
         w->evfd = -1;
@@ -1833,8 +1834,9 @@ void sl_runtime_stats(const sl_runtime_t *rt, sl_runtime_stats_t *out)
     memset(out, 0, sizeof *out);
     for (int i = 0; i < rt->nworkers; i++) {
         sl__worker_t *w = rt->workers[i];
-        out->switches += atomic_load_explicit(&w->n_switches, memory_order_relaxed);
-        out->direct_switches += atomic_load_explicit(&w->n_direct, memory_order_relaxed);
+        uint64_t direct = atomic_load_explicit(&w->n_direct, memory_order_relaxed);
+        out->switches += atomic_load_explicit(&w->n_sched_switches, memory_order_relaxed) + direct;
+        out->direct_switches += direct;
         out->parks += atomic_load_explicit(&w->n_parks, memory_order_relaxed);
         out->steals += atomic_load_explicit(&w->n_steals, memory_order_relaxed);
         out->budget_yields += atomic_load_explicit(&w->n_budget_yields, memory_order_relaxed);

@@ -2,7 +2,7 @@
  * Internal: a task leaving its worker's CPU, inline.
  *
  * Included by sched.c (yields, the cooperative budget, sl__park) and, through core/park.h, by
- * wait.c and notify.c, whose waits park through sl__switch_away inlined into their own frames: from
+ * wait.c and notify.c, whose waits park through sl__switch_from inlined into their own frames: from
  * the wait down to the switch's saved registers a parked task keeps 160 bytes of frames where a
  * called park and a called switch-away used to add 64 more, a line fewer to bring back per task
  * when a thousand tasks are woken together (docs/perf.md, notify_waiters).
@@ -103,17 +103,18 @@ static inline __attribute__((always_inline)) void sl__prefetch_resume(sl__worker
     }
 }
 
-/* Task t -> the next started task of this worker while the scheduler's batch lasts (see
- * sl__pick_started), else -> the scheduler; t itself when it yields with nothing else to run.
- * A park or a yield that finds another started task ready costs one switch instead of two.
- * Returns when t runs again, switched to by the scheduler or directly by another task. The
- * caller has set t->state. */
-static inline __attribute__((always_inline)) void sl__switch_away(sl_task_t *t)
+/* Task t, running on w -> the next started task of this worker while the scheduler's batch
+ * lasts (see sl__pick_started), else -> the scheduler; t itself when it yields (`yielding`)
+ * with nothing else to run. A park or a yield that finds another started task ready costs one
+ * switch instead of two. Returns when t runs again, switched to by the scheduler or directly
+ * by another task. The caller has set t->state. */
+static inline __attribute__((always_inline)) void sl__switch_from(sl__worker_t *w, sl_task_t *t,
+                                                                  int yielding)
 {
-    sl__worker_t *w = t->worker;
     sl_task_t *n = sl__pick_started(w);
-    if (n == t) { /* a yield with nothing else to run: scheduled again, as after a switch */
-        t->budget = w->rt->opts.budget;
+    /* A parked task is in no queue, so only a yield can find itself next. */
+    if (yielding && n == t) { /* nothing else to run: scheduled again, as after a switch */
+        t->budget = w->budget;
         return;
     }
     if (t->canary)
@@ -122,8 +123,7 @@ static inline __attribute__((always_inline)) void sl__switch_away(sl_task_t *t)
     if (n) {
         sl__prefetch_resume(w);
         w->cur = n;
-        n->budget = w->rt->opts.budget;
-        stat_inc(&w->n_switches);
+        n->budget = w->budget;
         stat_inc(&w->n_direct);
         to = &n->ctx;
 #if SLUICE_ASAN
@@ -150,9 +150,10 @@ static inline __attribute__((always_inline)) void sl__switch_away(sl_task_t *t)
 /* Parks the running task t until a waker makes it runnable (sl__park, inline). */
 static inline __attribute__((always_inline)) void sl__park_task(sl_task_t *t)
 {
+    sl__worker_t *w = t->worker; /* loaded once: the stores below may alias it for the compiler */
     t->state = SL__T_PARKED;
-    stat_inc(&t->worker->n_parks);
-    sl__switch_away(t);
+    stat_inc(&w->n_parks);
+    sl__switch_from(w, t, 0);
 }
 
 #endif /* SLUICE_CORE_SWITCH_H */

@@ -301,8 +301,45 @@ int sl__wait1(sl_clause_t *c, int64_t deadline)
  * instead of wrong for each (docs/perf.md, "A switch"). */
 __attribute__((noinline)) int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
 {
-    int r = wait_impl(sl__self(), c, 1, SL__WAIT_POLLED, deadline);
-    return r == 0 ? c->res : r;
+    /* wait_impl for one clause, already polled, written out: its result is returned rather
+     * than stored in the clause, and nothing indexes or loops. Every caller runs in a task. */
+    sl_task_t *t = sl__tls_worker->cur;
+    for (;;) {
+        int64_t eff;
+        int from_scope;
+        uint32_t gen;
+        int state = sl__wait_begin(t, deadline, &eff, &from_scope, &gen);
+        if (state < 0)
+            return state;
+        int armed = state == SL__ARMED;
+        if (armed) {
+            c->w.task = t;
+            c->w.clause = c;
+            c->w.gen = gen;
+            c->w.idx = 0;
+            c->w.linked = 0;
+            c->w.res = 0;
+            state = c->ops->arm(c);
+        }
+        int win = sl__wait_park(t, eff, state != SL__DONE);
+        if (win != 0 && armed)
+            c->ops->disarm(c); /* the deadline or an abort won */
+        int r = sl__wait_result(t, win, eff, from_scope);
+        if (r)
+            return r;
+        r = c->w.res;
+        if (c->ops->complete) {
+            r = c->ops->complete(c);
+            if (r == SL_EAGAIN) { /* taken by another: poll again, then wait again */
+                if ((r = sl__wait_precheck(t)))
+                    return r;
+                if ((r = c->ops->poll(c)) == SL_EAGAIN)
+                    continue;
+            }
+        }
+        c->res = r;
+        return r;
+    }
 }
 
 __attribute__((noinline)) int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *buf,
