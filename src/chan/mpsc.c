@@ -418,7 +418,17 @@ static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void
 {
     if (SL__LIKELY(ch->bounded)) { /* fixed at creation: read without the lock */
         sl__lock(&ch->lock);
-        if (SL__LIKELY(!ch->rx_closed && ch->avail && !ch->recvq.head)) {
+        if (SL__LIKELY(!ch->rx_closed && ch->avail)) {
+            sl_waiter_t *r;
+            if (ch->recvq.head && (r = sl__waitq_claim_first(&ch->recvq))) {
+                /* A parked receiver takes the value: its capacity unit stays free. */
+                cpy_to_waiter(r->clause->buf, val, ch->esz);
+                r->aux = 1;
+                r->res = 0;
+                sl__unlock(&ch->lock);
+                sl__task_wake(r->task);
+                return 0;
+            }
             cpy(ch->ring + ch->tail * ch->esz, val, ch->esz);
             if (++ch->tail == ch->cap)
                 ch->tail = 0;
@@ -828,6 +838,13 @@ static int recv_arm(sl_clause_t *c)
     int state = SL__ARMED;
     c->w.aux = 0;
     sl__lock(&ch->lock);
+    if (SL__LIKELY(!ch->rx_res && !ch->len && c->arg && !ended(ch))) {
+        /* Empty and open, the common case of a receive that parks: register, and that is all
+         * (as the general path below does when recv_ready() says SL_EAGAIN). */
+        sl__waitq_push(&ch->recvq, &c->w);
+        sl__unlock(&ch->lock);
+        return SL__ARMED;
+    }
     unreserve_locked(ch);
     int r = c->arg ? recv_ready(ch) : 0;
     if (r != SL_EAGAIN) {

@@ -337,9 +337,13 @@ int sl_oneshot_recv_until(sl_oneshot_rx_t *rx, void *out, int64_t deadline)
         return r;
     unsigned s = atomic_load_explicit(&o->state, memory_order_acquire);
     SL__ASSERT(!(s & TERMINATED), "oneshot received after it completed");
-    r = recv_take(o, s, out);
-    if (r != SL_EAGAIN)
-        return r;
+    /* Nothing yet, the common case of a request just sent: straight to the wait (whose arm
+     * looks again under the lock), without calling recv_take to find that out. */
+    if (s & (SENT | TX_GONE | RX_CLOSED)) {
+        r = recv_take(o, s, out);
+        if (r != SL_EAGAIN)
+            return r;
+    }
     return sl__wait1v(&recv_ops, o, out, 0, 0, deadline);
 }
 
@@ -367,6 +371,20 @@ void sl_oneshot_rx_close(sl_oneshot_rx_t *rx)
     sl__waiters_wake(wake);
 }
 
+/* rx_drop while the sender may still use the block: under the lock. */
+static void __attribute__((noinline)) rx_drop_shared(oneshot_t *o)
+{
+    sl_waiter_t *wake = NULL;
+    unsigned s = os_lock(o);
+    SL__ASSERT(!o->rxq.head, "sl_oneshot_rx_drop: a task is still receiving");
+    close_locked(o, &s, &wake);
+    s |= RX_GONE;
+    os_unlock(o, s);
+    sl__waiters_wake(wake);
+    if (both_gone(s))
+        os_free(o);
+}
+
 void sl_oneshot_rx_drop(sl_oneshot_rx_t *rx)
 {
     if (!rx)
@@ -380,15 +398,7 @@ void sl_oneshot_rx_drop(sl_oneshot_rx_t *rx)
         os_free(o);
         return;
     }
-    sl_waiter_t *wake = NULL;
-    s = os_lock(o);
-    SL__ASSERT(!o->rxq.head, "sl_oneshot_rx_drop: a task is still receiving");
-    close_locked(o, &s, &wake);
-    s |= RX_GONE;
-    os_unlock(o, s);
-    sl__waiters_wake(wake);
-    if (both_gone(s))
-        os_free(o);
+    rx_drop_shared(o);
 }
 
 int sl_oneshot_rx_is_terminated(const sl_oneshot_rx_t *rx)
