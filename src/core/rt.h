@@ -351,11 +351,15 @@ extern __thread sl__worker_t *sl__tls_worker __attribute__((tls_model("initial-e
 sl__worker_t *sl__worker(void); /* the calling thread's worker (reads TLS afresh) */
 void sl__die_outside_task(const char *fn) __attribute__((noreturn, cold));
 
+/* The task running on the calling thread: its worker's `cur`, kept in a thread-local of its
+ * own so that asking costs one load (every blocking call asks). NULL in the scheduler loop and
+ * outside workers. Written only where `cur` is (sched.c's switch_in, sl__switch_from). */
+extern __thread sl_task_t *sl__tls_task __attribute__((tls_model("initial-exec")));
+
 /* The running task, or NULL. Inline: every blocking call asks. */
 static inline sl_task_t *sl__self(void)
 {
-    sl__worker_t *w = sl__tls_worker;
-    return w ? w->cur : NULL;
+    return sl__tls_task;
 }
 
 /* The running task; dies with a message naming fn when called outside a task. */

@@ -31,6 +31,7 @@
 #include "core/switch.h"
 
 __thread sl__worker_t *sl__tls_worker __attribute__((tls_model("initial-exec")));
+__thread sl_task_t *sl__tls_task __attribute__((tls_model("initial-exec")));
 
 #define STEAL_DELAY_DEFAULT (200 * SL_USEC) /* see steal() */
 #define STEAL_SMALL         16 /* a fresh queue shorter than this is a short one (steal_waits_init) */
@@ -223,6 +224,7 @@ static inline uint64_t id_take(sl__worker_t *w)
 static sl_task_t *switch_in(sl__worker_t *w, sl_task_t *t)
 {
     w->cur = t;
+    sl__tls_task = t;
     sl__tls_worker = w;
     stat_inc(&w->n_sched_switches);
 #if SLUICE_ASAN
@@ -237,6 +239,7 @@ static sl_task_t *switch_in(sl__worker_t *w, sl_task_t *t)
 #endif
     sl_task_t *back = w->cur;
     w->cur = NULL;
+    sl__tls_task = NULL;
     return back;
 }
 

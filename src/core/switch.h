@@ -123,6 +123,7 @@ static inline __attribute__((always_inline)) void sl__switch_from(sl__worker_t *
     if (n) {
         sl__prefetch_resume(w);
         w->cur = n;
+        sl__tls_task = n;
         n->budget = w->budget;
         stat_inc(&w->n_direct);
         to = &n->ctx;

@@ -24,8 +24,7 @@ int sl__wait_claim_task(sl_task_t *t, uint32_t gen, int winner)
 
 int sl__waiter_claim(sl_waiter_t *w)
 {
-    sl__worker_t *me = sl__tls_worker;
-    if (me && me->cur == w->task)
+    if (sl__tls_task == w->task)
         return 0;
     return sl__waiter_cas(w);
 }
@@ -303,7 +302,7 @@ __attribute__((noinline)) int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
 {
     /* wait_impl for one clause, already polled, written out: its result is returned rather
      * than stored in the clause, and nothing indexes or loops. Every caller runs in a task. */
-    sl_task_t *t = sl__tls_worker->cur;
+    sl_task_t *t = sl__tls_task;
     for (;;) {
         int64_t eff;
         int from_scope;
