@@ -612,6 +612,13 @@ static void *main_spawn_on(void *arg)
     ASSERT_EQ(jh.status, SL_TASK_RETURNED);
     sl_spawn_opts_t small = {.stack_size = 1024};
     ASSERT_ERR(sl_task_spawn_ex(&small, report_worker, NULL, &t), SL_EINVAL);
+    /* Sizes past the limit, up to those that rounding to a page would wrap to 0. */
+    sl_spawn_opts_t huge = {.stack_size = SL_STACK_SIZE_MAX + 1};
+    ASSERT_ERR(sl_task_spawn_ex(&huge, report_worker, NULL, &t), SL_EINVAL);
+    huge.stack_size = SIZE_MAX;
+    ASSERT_ERR(sl_task_spawn_ex(&huge, report_worker, NULL, &t), SL_EINVAL);
+    huge.stack_size = SIZE_MAX - 4095;
+    ASSERT_ERR(sl_task_spawn_ex(&huge, report_worker, NULL, &t), SL_EINVAL);
     return NULL;
 }
 
@@ -643,6 +650,16 @@ SL_TEST(runtime_options)
     sl_runtime_opts_t o = test_opts(1);
     o.stack_size = 100;
     sl_runtime_t *rt;
+    ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
+    o = test_opts(1);
+    o.stack_size = SIZE_MAX; /* would wrap to 0 when rounded to a page */
+    ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
+    o.stack_size = SL_STACK_SIZE_MAX + 1;
+    ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
+    o = test_opts(1);
+    o.guard_pages = 7;
+    ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
+    o.guard_pages = -1;
     ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);
     o = test_opts(-1);
     ASSERT_ERR(sl_runtime_new(&o, &rt), SL_EINVAL);

@@ -25,10 +25,15 @@ typedef struct sl_runtime sl_runtime_t;
  */
 typedef void *(*sl_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
 
+/* The largest stack size a runtime or a spawn accepts (1 TiB of address space); a larger one
+ * is SL_EINVAL. A size that cannot be mapped is not an error until a task needs the stack. */
+#define SL_STACK_SIZE_MAX ((size_t)1 << 40)
+
 /* Options for sl_runtime_new(). Initialise with sl_runtime_opts_init() and change fields. */
 typedef struct sl_runtime_opts {
     int workers;       /* worker threads; 0 = number of CPUs (default); 1 = current-thread */
-    size_t stack_size; /* default task stack size in bytes (default 64 KiB, min 16 KiB) */
+    size_t stack_size; /* default task stack size in bytes (default 64 KiB, 16 KiB to
+                          SL_STACK_SIZE_MAX) */
     /* Stacks kept for reuse per worker (default 64). Past it (0 included), an ended task's
      * stack may still be reused until it is unmapped, together with up to 31 others, when its
      * worker next goes idle, or when sl_runtime_block_on() returns. Default-size stacks are
@@ -37,7 +42,8 @@ typedef struct sl_runtime_opts {
     int blocking_threads;     /* maximum blocking-pool threads (default 64) */
     int64_t blocking_idle_ns; /* an idle blocking thread exits after this long (default 10 s) */
     int budget;               /* cooperative budget: operations before a forced yield (128) */
-    int guard_pages;          /* 1 (default): a guard page below every stack; 0: none */
+    int guard_pages;          /* 1 (default): a guard page below every stack; 0: none (else
+                                 SL_EINVAL) */
     sl_alloc_fn alloc;        /* allocator (default: malloc/realloc/free) */
     void *alloc_ud;           /* passed to alloc */
     uint64_t seed;            /* seed for select's fair mode and stealing (0: from the clock) */

@@ -70,7 +70,7 @@ SL_API int sl_task_spawn(sl_task_fn fn, void *arg, sl_task_t **out);
  * Spawns with options: a name, a stack size, a chosen worker.
  *
  * As sl_task_spawn(); also SL_EINVAL for a worker index out of range (other than -1) or a
- * stack size below 16 KiB.
+ * stack size below 16 KiB or above SL_STACK_SIZE_MAX.
  */
 SL_API int sl_task_spawn_ex(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg, sl_task_t **out);
 

@@ -868,7 +868,7 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
     sl__worker_t *target = NULL;
     if (o) {
         if (o->stack_size) {
-            if (o->stack_size < (size_t)16 * 1024)
+            if (o->stack_size < (size_t)16 * 1024 || o->stack_size > SL_STACK_SIZE_MAX)
                 return SL_EINVAL;
             ssize = (o->stack_size + rt->page - 1) & ~(rt->page - 1);
         }
@@ -1609,7 +1609,8 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
         return SL_EINVAL;
     if (o.stack_size == 0)
         o.stack_size = (size_t)64 * 1024;
-    if (o.stack_size < (size_t)16 * 1024)
+    if (o.stack_size < (size_t)16 * 1024 || o.stack_size > SL_STACK_SIZE_MAX ||
+        (o.guard_pages != 0 && o.guard_pages != 1))
         return SL_EINVAL;
     if (o.workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
