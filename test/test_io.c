@@ -1,4 +1,5 @@
 /* fd I/O: pipes, readiness waits, close, cancellation, timeouts, select clauses. */
+#include <limits.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
@@ -316,6 +317,13 @@ static void *main_try(void *arg)
     ASSERT_ERR(sl_try_read(fds[0], buf, sizeof buf), SL_EBADF);
     ASSERT_ERR(sl_read(-1, buf, sizeof buf), SL_EBADF);
     ASSERT_ERR(sl_close(-1), SL_EBADF);
+    /* Numbers far past any open fd: SL_EBADF, and no table segment allocated for them (one
+     * for INT_MAX would be gigabytes: it failed as SL_ENOMEM). */
+    long allocs = test_alloc_total();
+    ASSERT_ERR(sl_read(INT_MAX, buf, sizeof buf), SL_EBADF);
+    ASSERT_ERR(sl_write(1 << 30, "x", 1), SL_EBADF);
+    ASSERT_ERR(sl_fd_wait(100000000, SL_READABLE), SL_EBADF);
+    ASSERT_EQ(test_alloc_total(), allocs);
     return NULL;
 }
 

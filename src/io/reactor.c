@@ -11,6 +11,7 @@
  * details.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -233,9 +234,16 @@ int sl__io_poll(sl_clause_t *c)
         return SL_EBADF;
     sl__fd_t *e = c->obj;
     if (!e) {
-        e = sl__fd_get(sl__io_self(), fd, 1);
-        if (!e)
-            return SL_ENOMEM;
+        sl__io_t *io = sl__io_self();
+        if (!(e = sl__fd_get(io, fd, 0))) {
+            /* The first fd of its range: the table's segment for it is allocated now, and
+             * segments double with the fd. A number that is no open fd (a stale or garbage
+             * one, as high as INT_MAX) must not cost that, nor fail as SL_ENOMEM. */
+            if (fcntl(fd, F_GETFD) == -1 && errno == EBADF)
+                return SL_EBADF;
+            if (!(e = sl__fd_get(io, fd, 1)))
+                return SL_ENOMEM;
+        }
         c->obj = e;
     }
     /* Snapshot before the syscall: any event after this point changes the sequence. */
