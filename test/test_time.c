@@ -178,6 +178,48 @@ SL_TEST(interval_reset)
     test_run(1, main_interval_reset, NULL);
 }
 
+/* Periods and starts at the ends of time: no arithmetic wraps. A period of SL_FOREVER ticks
+ * once and then never (it wrapped into the past and ticked millions of times a second); a
+ * start at INT64_MIN is far in the past, and SKIP puts the next tick back on its grid. */
+static int tick_once(void *iv)
+{
+    return sl_interval_tick(iv, NULL);
+}
+
+static void *main_interval_extremes(void *arg)
+{
+    (void)arg;
+    sl_interval_t iv;
+    int64_t w;
+    ASSERT_OK(sl_interval_init(&iv, SL_FOREVER, SL_MISSED_BURST));
+    ASSERT_OK(sl_interval_tick(&iv, &w));
+    ASSERT_ERR(sl_timeout_run(20 * SL_MSEC, tick_once, &iv),
+               SL_ETIMEDOUT);
+    sl_interval_reset(&iv);
+    ASSERT_ERR(sl_timeout_run(20 * SL_MSEC, tick_once, &iv),
+               SL_ETIMEDOUT);
+    ASSERT_OK(sl_interval_init(&iv, SL_FOREVER, SL_MISSED_DELAY));
+    ASSERT_OK(sl_interval_tick(&iv, &w));
+    ASSERT_ERR(sl_timeout_run(20 * SL_MSEC, tick_once, &iv),
+               SL_ETIMEDOUT);
+
+    const int64_t P = 20 * SL_MSEC;
+    int64_t before = sl_now();
+    ASSERT_OK(sl_interval_init_at(&iv, INT64_MIN, P, SL_MISSED_SKIP));
+    ASSERT_OK(sl_interval_tick(&iv, &w));
+    ASSERT_EQ(w, INT64_MIN);
+    ASSERT_OK(sl_interval_tick(&iv, &w));
+    ASSERT_GT(w, before);
+    ASSERT_LE(w, sl_now());
+    ASSERT_EQ(((uint64_t)w - (uint64_t)INT64_MIN) % (uint64_t)P, 0);
+    return NULL;
+}
+
+SL_TEST(interval_extremes)
+{
+    test_run(1, main_interval_extremes, NULL);
+}
+
 /* ---- timeout scopes ---- */
 
 static void *main_timeout_basic(void *arg)

@@ -233,6 +233,13 @@ int sl_interval_init(sl_interval_t *iv, int64_t period, sl_missed_t missed)
     return sl_interval_init_at(iv, sl_now(), period, missed);
 }
 
+/* a + b for b >= 0, saturating at INT64_MAX (SL_FOREVER): a period of SL_FOREVER, or a next tick
+ * past the end of time, means no next tick rather than one wrapped into the past. */
+static inline int64_t sat_add(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 int sl_interval_tick(sl_interval_t *iv, int64_t *when)
 {
     sl_task_t *t = sl__self_checked("sl_interval_tick");
@@ -250,17 +257,20 @@ int sl_interval_tick(sl_interval_t *iv, int64_t *when)
     int64_t now = t->worker->now;
     /* Tokio's rule: the tick just returned was missed when we are more than 5 ms past its
      * deadline; the behaviour then decides where the next one goes. */
-    int64_t next = due + iv->period;
-    if (now > due + 5 * SL_MSEC) {
+    int64_t next = sat_add(due, iv->period);
+    if (now > sat_add(due, 5 * SL_MSEC)) {
         switch (iv->missed) {
         case SL_MISSED_BURST:
             break;
         case SL_MISSED_DELAY:
-            next = now + iv->period;
+            next = sat_add(now, iv->period);
             break;
-        case SL_MISSED_SKIP:
-            next = now + iv->period - ((now - due) % iv->period);
+        case SL_MISSED_SKIP: {
+            /* now - due fits in 64 unsigned bits whatever the start (INT64_MIN included). */
+            uint64_t late = (uint64_t)now - (uint64_t)due;
+            next = sat_add(now, iv->period - (int64_t)(late % (uint64_t)iv->period));
             break;
+        }
         }
     }
     iv->next = next;
@@ -271,5 +281,5 @@ int sl_interval_tick(sl_interval_t *iv, int64_t *when)
 
 void sl_interval_reset(sl_interval_t *iv)
 {
-    iv->next = sl_now() + iv->period;
+    iv->next = sat_add(sl_now(), iv->period);
 }
