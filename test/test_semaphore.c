@@ -435,6 +435,54 @@ SL_TEST(sem_11_permit_forget_merge_split)
     test_run(1, main_sem_11, NULL);
 }
 
+/* Splitting everything off, or nothing: the record left empty (or made empty) is not tracked,
+ * so it may be a local of a function that returns. Both aborted the task's end as "a tracked
+ * permit in a returned frame". */
+static __attribute__((noinline)) void split_all_off_a_local(sl_sem_t *s, sl_sem_permit_t *out)
+{
+    sl_sem_permit_t p;
+    ASSERT_OK(sl_sem_acquire_many(s, 2, &p));
+    ASSERT_OK(sl_sem_permit_split(&p, 2, out));
+    ASSERT_EQ_U(sl_sem_permit_count(&p), 0);
+    ASSERT_EQ_U(sl_sem_permit_count(out), 2);
+}
+
+static __attribute__((noinline)) void split_nothing_into_a_local(sl_sem_permit_t *p)
+{
+    sl_sem_permit_t q;
+    ASSERT_OK(sl_sem_permit_split(p, 0, &q));
+    ASSERT_EQ_U(sl_sem_permit_count(&q), 0);
+    ASSERT_EQ_U(sl_sem_permit_count(p), 2);
+}
+
+static void *split_edges(void *arg)
+{
+    sl_sem_t *s = arg;
+    sl_sem_permit_t out;
+    split_all_off_a_local(s, &out);
+    split_nothing_into_a_local(&out);
+    sl_sem_permit_release(&out);
+    return NULL;
+}
+
+static void *main_sem_split_edges(void *arg)
+{
+    (void)arg;
+    sl_sem_t s;
+    ASSERT_OK(sl_sem_init(&s, 3));
+    sl_task_t *t;
+    ASSERT_OK(sl_task_spawn(split_edges, &s, &t));
+    ASSERT_EQ(test_join(t).status, SL_TASK_RETURNED);
+    ASSERT_EQ_U(sl_sem_available(&s), 3);
+    sl_sem_destroy(&s);
+    return NULL;
+}
+
+SL_TEST(sem_permit_split_all_or_nothing)
+{
+    test_run(1, main_sem_split_edges, NULL);
+}
+
 /* ---- SEM-12 ---- */
 
 static void *main_sem_12(void *arg)

@@ -193,15 +193,12 @@ static void *main_interval_extremes(void *arg)
     int64_t w;
     ASSERT_OK(sl_interval_init(&iv, SL_FOREVER, SL_MISSED_BURST));
     ASSERT_OK(sl_interval_tick(&iv, &w));
-    ASSERT_ERR(sl_timeout_run(20 * SL_MSEC, tick_once, &iv),
-               SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_run(20 * SL_MSEC, tick_once, &iv), SL_ETIMEDOUT);
     sl_interval_reset(&iv);
-    ASSERT_ERR(sl_timeout_run(20 * SL_MSEC, tick_once, &iv),
-               SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_run(20 * SL_MSEC, tick_once, &iv), SL_ETIMEDOUT);
     ASSERT_OK(sl_interval_init(&iv, SL_FOREVER, SL_MISSED_DELAY));
     ASSERT_OK(sl_interval_tick(&iv, &w));
-    ASSERT_ERR(sl_timeout_run(20 * SL_MSEC, tick_once, &iv),
-               SL_ETIMEDOUT);
+    ASSERT_ERR(sl_timeout_run(20 * SL_MSEC, tick_once, &iv), SL_ETIMEDOUT);
 
     const int64_t P = 20 * SL_MSEC;
     int64_t before = sl_now();

@@ -251,7 +251,9 @@ SL_API size_t sl_sem_permit_count(const sl_sem_permit_t *p);
 SL_API void sl_sem_permit_merge(sl_sem_permit_t *dst, sl_sem_permit_t *src);
 
 /**
- * Moves n permits of p into the record *out, tracked like p (Tokio's split).
+ * Moves n permits of p into the record *out, tracked like p (Tokio's split). n == 0 leaves
+ * *out empty; n == sl_sem_permit_count(p) moves p's record over whole and leaves p empty. An
+ * empty record is not tracked, so either may be a local that goes out of scope.
  *
  * Never waits. Returns 0, or SL_EINVAL when n > sl_sem_permit_count(p) (Tokio: None); then
  * nothing changes.

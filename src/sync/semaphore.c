@@ -336,13 +336,20 @@ int sl_sem_permit_split(sl_sem_permit_t *p, size_t n, sl_sem_permit_t *out)
 {
     if (n > sl_sem_permit_count(p))
         return SL_EINVAL;
-    if (!p->sem) {
-        /* Splitting 0 off an empty record gives an empty record. */
+    if (!p->sem || n == 0) {
+        /* Splitting 0 off gives an empty record, which holds nothing and is not tracked. */
         memset(out, 0, sizeof *out);
         return 0;
     }
     SL__ASSERT(p->task == NULL || p->task == sl__self(),
                "sl_sem_permit_split: permit tracked by another task");
+    if (n == p->n) {
+        /* All of them: out takes p's record over, and p is left empty and untracked (a record
+         * holding nothing must not stay on the task's list: it may be a local that goes). */
+        memset(out, 0, sizeof *out);
+        sl_sem_permit_merge(out, p);
+        return 0;
+    }
     p->n -= n;
     out->sem = p->sem;
     out->n = n;
