@@ -7,13 +7,17 @@
  * devices drop their senders -> the aggregator drains the ingest queue, flushes its last batch
  * and drops its senders -> storage writes every queued batch, clients drain the ring. The main
  * task joins every task of its JoinSet as they end, logging each outcome; a second signal, or
- * --shutdown-timeout, aborts whatever is left.
+ * --shutdown-timeout, aborts whatever is left (the set's tasks, and the database writers
+ * through their own token: a write not started is dropped, one in progress interrupted). If
+ * even that does not end the run, a further signal or the timeout once more exits at once,
+ * printing the accounting with every reading not stored counted dropped.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "pipeline.h"
@@ -33,6 +37,7 @@ typedef struct app {
         int kind; /* 0: core task, 1: device */
     } tasks[GW_MAX_DEVICES + GW_MAX_CLIENTS + 8];
     int core_failed;
+    int64_t t0; /* sl_clock() when the runtime started */
 } app_t;
 
 typedef struct open_job {
@@ -136,7 +141,48 @@ static int64_t slow_delay(const gw_config_t *cfg, int id)
 }
 
 /* Waits for the end of the run and for every task; returns when the JoinSet is empty. */
-static void supervise(app_t *app, sl_joinset_t *set, sl_cancel_t *shutdown)
+/* Prints the run's accounting as the last line on stdout; returns the exit status. `lost`:
+ * the process is about to exit with tasks still running, so every reading sent and not stored
+ * is counted dropped. */
+static int summary(app_t *app, int lost)
+{
+    int64_t elapsed = sl_clock() - app->t0;
+    gw_stats_t *s = &app->stats;
+    uint64_t sent = gw_read(&s->readings_sent), recv = gw_read(&s->readings_received),
+             stored = gw_read(&s->readings_stored), dropped = gw_read(&s->readings_dropped);
+    if (lost)
+        dropped = sent > stored ? sent - stored : 0;
+    char line[1536];
+    snprintf(
+        line, sizeof line,
+        "{\"readings_sent\":%llu,\"readings_received\":%llu,\"readings_stored\":%llu,"
+        "\"readings_dropped\":%llu,\"batches\":%llu,\"snapshots\":%llu,"
+        "\"client_lagged\":%llu,\"health_ok\":%llu,\"health_timeout\":%llu,"
+        "\"health_failed\":%llu,\"tasks_ok\":%llu,\"tasks_failed\":%llu,"
+        "\"duration_ms\":%lld,\"snapshots_delivered\":%llu,\"snapshots_missed\":%llu,"
+        "\"bandwidth_waits\":%llu,\"ingest_full\":%llu,\"storage_full\":%llu,"
+        "\"db_busy\":%llu,\"seq_gaps\":%llu,\"run_id\":%lld}",
+        (unsigned long long)sent, (unsigned long long)recv, (unsigned long long)stored,
+        (unsigned long long)dropped, (unsigned long long)gw_read(&s->batches),
+        (unsigned long long)gw_read(&s->snapshots), (unsigned long long)gw_read(&s->client_lagged),
+        (unsigned long long)gw_read(&s->health_ok), (unsigned long long)gw_read(&s->health_timeout),
+        (unsigned long long)gw_read(&s->health_failed), (unsigned long long)gw_read(&s->tasks_ok),
+        (unsigned long long)gw_read(&s->tasks_failed), (long long)(elapsed / SL_MSEC),
+        (unsigned long long)gw_read(&s->snapshots_delivered),
+        (unsigned long long)gw_read(&s->snapshots_missed),
+        (unsigned long long)gw_read(&s->bandwidth_waits),
+        (unsigned long long)gw_read(&s->ingest_full), (unsigned long long)gw_read(&s->storage_full),
+        (unsigned long long)gw_read(&s->db_busy), (unsigned long long)gw_read(&s->seq_gaps),
+        (long long)app->run_id);
+    int werr = gw_log_raw(line);
+    if (werr)
+        fprintf(stderr, "sluice-gateway: could not write the summary to stdout: %s\n%s\n",
+                strerror(werr), line);
+    int balanced = sent == recv && recv == stored && dropped == 0;
+    return lost || app->fatal || app->core_failed || !balanced || werr ? 1 : 0;
+}
+
+static void supervise(app_t *app, sl_joinset_t *set, sl_cancel_t *shutdown, gw_storage_t *st)
 {
     const gw_config_t *cfg = &app->cfg;
     /* --duration counts from here, once every task is spawned: opening the database can take
@@ -154,7 +200,7 @@ static void supervise(app_t *app, sl_joinset_t *set, sl_cancel_t *shutdown)
         sl_clause_signal(&c[3], SIGHUP); /* the terminal or the session went away */
         if (!draining && end)
             sl_clause_sleep_until(&c[4], end);
-        else if (draining && !forced)
+        else if (draining)
             sl_clause_sleep_until(&c[4], drain_deadline);
         else
             sl_clause_none(&c[4]);
@@ -186,7 +232,22 @@ static void supervise(app_t *app, sl_joinset_t *set, sl_cancel_t *shutdown)
                    GW_S("reason", i == 4 ? "Shutdown timeout" : "Second signal"),
                    GW_U("left", sl_joinset_len(set)));
             sl_joinset_abort_all(set);
+            /* The database writers are the storage task's (a TaskTracker), not the set's:
+             * a write not started is dropped, one in progress is interrupted. */
+            sl_cancel_trigger(st->force);
+            gw_db_interrupt(st->db);
             forced = 1;
+            drain_deadline = sl_deadline_in(cfg->shutdown_timeout_ns);
+        } else {
+            /* Still not over after the abort (a task that ignores cancellation, a blocking
+             * call that does not return): a further signal, or the timeout once more, ends
+             * the process now, with its accounting, as the operator asked. */
+            GW_LOG(GW_ERROR, "main.exit_now",
+                   "🛑 {reason} after the abort: exiting with {left} tasks still running",
+                   GW_S("reason", i == 4 ? "Shutdown timeout" : "Another signal"),
+                   GW_U("left", sl_joinset_len(set)));
+            fflush(stdout);
+            _exit(summary(app, 1));
         }
     }
     if (draining)
@@ -242,7 +303,7 @@ static void *app_main(void *arg)
         sl_broadcast_new(sizeof(gw_snapshot_t), cfg->snapshot_buffer, &bcast, NULL) ||
         sl_watch_new(sizeof(gw_snapshot_t), initial, &watch, NULL) || sl_cancel_new(&shutdown) ||
         sl_sem_init(&bandwidth, cfg->device_slots) || sl_sem_init(&pool, cfg->db_pool) ||
-        sl_tracker_new(&st->writers)) {
+        sl_tracker_new(&st->writers) || sl_cancel_new(&st->force)) {
         fprintf(stderr, "sluice-gateway: out of memory\n");
         abort();
     }
@@ -322,10 +383,11 @@ static void *app_main(void *arg)
            GW_U("slots", cfg->device_slots), GW_U("storage", cfg->storage_queue),
            GW_U("buffer", cfg->snapshot_buffer), GW_U("pool", cfg->db_pool));
 
-    supervise(app, set, shutdown);
+    supervise(app, set, shutdown, st);
 
     sl_joinset_free(set);
     sl_tracker_drop(st->writers);
+    sl_cancel_drop(st->force);
     sl_blocking(close_blocking, oj.db, NULL);
     GW_LOG(GW_INFO, "main.db_closed", "💾 Database closed", GW_S("db", cfg->db_path));
     sl_cancel_drop(shutdown);
@@ -376,45 +438,13 @@ int main(int argc, char **argv)
     sl_runtime_opts_init(&opts);
     opts.workers = cfg->workers;
     opts.seed = cfg->seed;
-    int64_t t0 = sl_clock();
+    app->t0 = sl_clock();
     r = sl_run(&opts, app_main, app, NULL);
-    int64_t elapsed = sl_clock() - t0;
     if (r != 0) {
         fprintf(stderr, "sluice-gateway: runtime: %s\n", sl_strerror(r));
         app->fatal = 1;
     }
-
-    gw_stats_t *s = &app->stats;
-    uint64_t sent = gw_read(&s->readings_sent), recv = gw_read(&s->readings_received),
-             stored = gw_read(&s->readings_stored), dropped = gw_read(&s->readings_dropped);
-    char line[1536];
-    snprintf(
-        line, sizeof line,
-        "{\"readings_sent\":%llu,\"readings_received\":%llu,\"readings_stored\":%llu,"
-        "\"readings_dropped\":%llu,\"batches\":%llu,\"snapshots\":%llu,"
-        "\"client_lagged\":%llu,\"health_ok\":%llu,\"health_timeout\":%llu,"
-        "\"health_failed\":%llu,\"tasks_ok\":%llu,\"tasks_failed\":%llu,"
-        "\"duration_ms\":%lld,\"snapshots_delivered\":%llu,\"snapshots_missed\":%llu,"
-        "\"bandwidth_waits\":%llu,\"ingest_full\":%llu,\"storage_full\":%llu,"
-        "\"db_busy\":%llu,\"seq_gaps\":%llu,\"run_id\":%lld}",
-        (unsigned long long)sent, (unsigned long long)recv, (unsigned long long)stored,
-        (unsigned long long)dropped, (unsigned long long)gw_read(&s->batches),
-        (unsigned long long)gw_read(&s->snapshots), (unsigned long long)gw_read(&s->client_lagged),
-        (unsigned long long)gw_read(&s->health_ok), (unsigned long long)gw_read(&s->health_timeout),
-        (unsigned long long)gw_read(&s->health_failed), (unsigned long long)gw_read(&s->tasks_ok),
-        (unsigned long long)gw_read(&s->tasks_failed), (long long)(elapsed / SL_MSEC),
-        (unsigned long long)gw_read(&s->snapshots_delivered),
-        (unsigned long long)gw_read(&s->snapshots_missed),
-        (unsigned long long)gw_read(&s->bandwidth_waits),
-        (unsigned long long)gw_read(&s->ingest_full), (unsigned long long)gw_read(&s->storage_full),
-        (unsigned long long)gw_read(&s->db_busy), (unsigned long long)gw_read(&s->seq_gaps),
-        (long long)app->run_id);
-    int werr = gw_log_raw(line);
-    if (werr)
-        fprintf(stderr, "sluice-gateway: could not write the summary to stdout: %s\n%s\n",
-                strerror(werr), line);
-    int balanced = sent == recv && recv == stored && dropped == 0;
-    int code = app->fatal || app->core_failed || !balanced || werr ? 1 : 0;
+    int code = summary(app, 0);
     free(app);
     return code;
 }

@@ -64,6 +64,10 @@ gw_db_t *gw_db_open(const char *path, int n, int64_t run_id, char *err, size_t e
 /* Finalizes the statements and closes every connection. Blocking. */
 void gw_db_close(gw_db_t *db);
 
+/* Interrupts every write in progress (sqlite3_interrupt: the transaction rolls back). Never
+ * waits; any thread. */
+void gw_db_interrupt(gw_db_t *db);
+
 /* Storage: receives batches, writes each on a pooled connection while holding a db permit. */
 typedef struct gw_storage {
     const gw_config_t *cfg;
@@ -72,6 +76,9 @@ typedef struct gw_storage {
     gw_db_t *db;      /* borrowed */
     sl_sem_t *pool;   /* borrowed: "db connection" permits */
     sl_tracker_t *writers;
+    /* Triggered when the shutdown is forced: a writer that has not started its write drops
+     * its batch (counted in readings_dropped), one that has is interrupted. */
+    sl_cancel_t *force;
     gw_ratelimit_t rl_busy;
 } gw_storage_t;
 

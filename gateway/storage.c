@@ -111,6 +111,12 @@ void gw_db_close(gw_db_t *db)
     free(db);
 }
 
+void gw_db_interrupt(gw_db_t *db)
+{
+    for (int i = 0; i < db->n; i++)
+        sqlite3_interrupt(db->conn[i]);
+}
+
 /* Claims a free connection; the caller holds a permit, so one is free. */
 static int conn_claim(gw_db_t *db)
 {
@@ -196,6 +202,8 @@ static void *write_blocking(void *arg)
         rc = write_once(j);
         if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
             break;
+        if (sl_cancel_is_triggered(j->st->force))
+            break; /* the shutdown was forced: no more waiting for the lock */
     }
     j->rc = rc; /* on failure write_once() has put the reason in j->err */
     return NULL;
@@ -224,12 +232,18 @@ static void *writer_main(void *arg)
     gw_storage_t *st = j->st;
     j->conn = conn_claim(st->db);
     int64_t t0 = sl_clock();
+    /* The --storage-delay-ms fault (a slow disk), cut short when the shutdown is forced. */
     if (st->cfg->storage_delay_ns > 0)
-        sl_sleep(st->cfg->storage_delay_ns); /* the --storage-delay-ms fault: a slow disk */
-    int r = sl_blocking(write_blocking, j, NULL);
-    if (r != 0) {
-        j->rc = SQLITE_ERROR;
-        snprintf(j->err, sizeof j->err, "blocking pool: %s", sl_strerror(r));
+        (void)sl_cancel_wait_until(st->force, sl_deadline_in(st->cfg->storage_delay_ns));
+    if (sl_cancel_is_triggered(st->force)) {
+        j->rc = SQLITE_INTERRUPT;
+        snprintf(j->err, sizeof j->err, "shutdown forced before the write");
+    } else {
+        int r = sl_blocking(write_blocking, j, NULL);
+        if (r != 0) {
+            j->rc = SQLITE_ERROR;
+            snprintf(j->err, sizeof j->err, "blocking pool: %s", sl_strerror(r));
+        }
     }
     if (j->rc == SQLITE_OK) {
         gw_count(&st->stats->readings_stored, j->batch.n);

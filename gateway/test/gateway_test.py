@@ -501,11 +501,76 @@ def bad_flags(binary, tmp):
     check(not os.path.exists(db), "no database created by a rejected command line")
 
 
+def _assert_forced_accounting(r, name):
+    """After a forced shutdown: exit 1, every reading sent is stored or counted dropped, some
+    are dropped, and the database holds exactly the stored ones."""
+    s = r.summary
+    check(r.code == 1, "%s: exit status 1" % name, r.context())
+    check(s["readings_sent"] > 0, "%s: some readings were sent" % name, r.context())
+    check(s["readings_stored"] + s["readings_dropped"] == s["readings_sent"],
+          "%s: stored + dropped = sent" % name, r.lines[-1])
+    check(s["readings_dropped"] > 0, "%s: the readings not written are counted dropped" % name,
+          r.lines[-1])
+    rows = sqlite(r.db, "SELECT COUNT(*) FROM readings")
+    check(int(rows) == s["readings_stored"],
+          "%s: rows in the database (%s) = readings_stored (%d)" % (name, rows,
+                                                                   s["readings_stored"]))
+
+
+def shutdown_timeout_cuts_a_slow_write(binary, tmp):
+    """--shutdown-timeout bounds the shutdown while a batch write is held up: the writers are
+    the storage task's, not the JoinSet's, and the forced abort reaches them too (a write of
+    ten minutes used to be waited out whole, and further signals were ignored)."""
+    r = run(binary, tmp, "forced", ["--duration", "1", "--storage-delay-ms", "600000",
+                                    "--shutdown-timeout", "300", "--devices", "2",
+                                    "--clients", "1"])
+    check(r.named("main.forced"), "the shutdown timeout forced the abort", r.context())
+    failed = r.named("storage.failed")
+    check(failed and all("shutdown forced" in e["fields"].get("error", "") for e in failed),
+          "the held-up batch was dropped because of the forced shutdown", r.context())
+    check(not r.named("main.exit_now"), "the abort was enough: no exit with tasks running",
+          r.context())
+    check(r.named("main.joined"), "every task was joined", r.context())
+    _assert_forced_accounting(r, "forced")
+
+
+def exit_when_the_abort_is_not_enough(binary, tmp):
+    """A write stuck in SQLite's wait for another process's write lock ignores the forced
+    abort (an interrupt does not cut that wait): the timeout once more ends the process, with
+    its accounting. The lock is held for far longer than the run may take."""
+    import sqlite3
+    setup = run(binary, tmp, "stuck-setup", ["--duration", "0.3", "--devices", "1",
+                                             "--clients", "0"])
+    setup.assert_balanced()
+    con = sqlite3.connect(setup.db, isolation_level=None, timeout=30)
+    con.execute("BEGIN IMMEDIATE")  # the write lock, until the end of this case
+    try:
+        cmd = [binary, "--db", setup.db, "--log-format", "json", "--duration", "1",
+               "--shutdown-timeout", "200", "--devices", "2", "--clients", "1"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60 * SCALE)
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    r = Run(p.returncode, p.stdout, p.stderr, setup.db)
+    check(r.named("main.forced"), "the shutdown timeout forced the abort", r.context())
+    check(r.named("main.exit_now"), "then the timeout once more exited at once", r.context())
+    check(not r.named("main.joined"), "it did not wait for the stuck write", r.context())
+    s = r.summary
+    check(r.code == 1, "exit status 1", r.context())
+    check(s["readings_stored"] + s["readings_dropped"] == s["readings_sent"] and
+          s["readings_dropped"] > 0, "stored + dropped = sent, some dropped", r.lines[-1])
+    # The setup run's rows are there; none of this run's (its writes never got the lock).
+    rows = sqlite(setup.db, "SELECT COUNT(*) FROM readings")
+    check(int(rows) == setup.summary["readings_stored"] + s["readings_stored"],
+          "rows in the database = what the two runs stored", r.lines[-1])
+
+
 CASES = {f.__name__: f for f in [
     clean_run_balances, storage_backpressure, slow_client_lag, device_stall, device_drop,
     device_panic,
     sigterm_mid_run, sigint_mid_run, sighup_mid_run, signal_at_startup, stdout_reader_gone,
-    quiet_write_error_on_stderr, high_rate, json_log, bad_flags, slow_db_open_keeps_duration]}
+    quiet_write_error_on_stderr, high_rate, json_log, bad_flags, slow_db_open_keeps_duration,
+    shutdown_timeout_cuts_a_slow_write, exit_when_the_abort_is_not_enough]}
 
 
 def main():
