@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -116,10 +117,30 @@ static int bad(const char *flag, const char *val, const char *what)
     return 2;
 }
 
+static int bad_range(const char *flag, const char *val, const char *what, long long lo,
+                     long long hi)
+{
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s in %lld..%lld", what, lo, hi);
+    return bad(flag, val, buf);
+}
+
+/* Plain decimal notation, as a person types a number: an optional '-', then a digit (or, when
+ * `point`, a '.'); no leading blank, no '+', and no hexadecimal (which strtoll and strtod would
+ * also take). */
+static int plain_number(const char *s, int point)
+{
+    if (*s == '-')
+        s++;
+    if (!(isdigit((unsigned char)*s) || (point && *s == '.')))
+        return 0;
+    return strpbrk(s, "xX") == NULL;
+}
+
 /* Parses a whole decimal integer in [lo, hi]. */
 static int parse_i64(const char *s, long long lo, long long hi, long long *out)
 {
-    if (!s || !*s)
+    if (!s || !plain_number(s, 0))
         return -1;
     char *end;
     errno = 0;
@@ -132,7 +153,7 @@ static int parse_i64(const char *s, long long lo, long long hi, long long *out)
 
 static int parse_dbl(const char *s, double lo, double hi, double *out)
 {
-    if (!s || !*s)
+    if (!s || !plain_number(s, 1))
         return -1;
     char *end;
     errno = 0;
@@ -187,14 +208,14 @@ static int apply(gw_config_t *c, const char *flag, const char *v)
 #define INT_FLAG(name, lo, hi, field)                           \
     if (strcmp(flag, name) == 0) {                              \
         if (parse_i64(v, lo, hi, &i))                           \
-            return bad(flag, v, "an integer in " #lo ".." #hi); \
+            return bad_range(flag, v, "an integer", lo, hi);    \
         c->field = i;                                           \
         return 0;                                               \
     }
 #define MS_FLAG(name, lo, hi, field)                              \
     if (strcmp(flag, name) == 0) {                                \
         if (parse_i64(v, lo, hi, &i))                             \
-            return bad(flag, v, "milliseconds in " #lo ".." #hi); \
+            return bad_range(flag, v, "milliseconds", lo, hi);    \
         c->field = i * SL_MSEC;                                   \
         return 0;                                                 \
     }

@@ -486,6 +486,11 @@ def bad_flags(binary, tmp):
         (["--ingest-queue"], "--ingest-queue"),
         (["--help=1"], "--help"),
         (["--log-format", "json\n\x1b[2J"], "--log-format"),
+        # Not plain decimal notation: strtoll/strtod would take them.
+        (["--devices", " 5"], "--devices"),
+        (["--devices", "+5"], "--devices"),
+        (["--rate", "0x10"], "--rate"),
+        (["--device-panic", "1@0x1"], "--device-panic"),
     ]
     for args, flag in cases:
         p = subprocess.run([binary, "--db", db] + args, capture_output=True, text=True,
@@ -496,6 +501,7 @@ def bad_flags(binary, tmp):
         check(len(errs) == 1 and flag in errs[0], "%s: one error line naming %s" % (args, flag),
               p.stderr)
         check(p.stdout == "", "%s: nothing on stdout" % args, p.stdout)
+        check("GW_" not in p.stderr, "%s: the range is given in numbers" % args, p.stderr)
     p = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30 * SCALE)
     check(p.returncode == 0 and "--storage-delay-ms" in p.stdout, "--help", p.stdout)
     check(not os.path.exists(db), "no database created by a rejected command line")
