@@ -205,19 +205,19 @@ static int apply(gw_config_t *c, const char *flag, const char *v)
     double d;
     const long long big = 1000000000LL;
 
-#define INT_FLAG(name, lo, hi, field)                           \
-    if (strcmp(flag, name) == 0) {                              \
-        if (parse_i64(v, lo, hi, &i))                           \
-            return bad_range(flag, v, "an integer", lo, hi);    \
-        c->field = i;                                           \
-        return 0;                                               \
+#define INT_FLAG(name, lo, hi, field)                        \
+    if (strcmp(flag, name) == 0) {                           \
+        if (parse_i64(v, lo, hi, &i))                        \
+            return bad_range(flag, v, "an integer", lo, hi); \
+        c->field = i;                                        \
+        return 0;                                            \
     }
-#define MS_FLAG(name, lo, hi, field)                              \
-    if (strcmp(flag, name) == 0) {                                \
-        if (parse_i64(v, lo, hi, &i))                             \
-            return bad_range(flag, v, "milliseconds", lo, hi);    \
-        c->field = i * SL_MSEC;                                   \
-        return 0;                                                 \
+#define MS_FLAG(name, lo, hi, field)                           \
+    if (strcmp(flag, name) == 0) {                             \
+        if (parse_i64(v, lo, hi, &i))                          \
+            return bad_range(flag, v, "milliseconds", lo, hi); \
+        c->field = i * SL_MSEC;                                \
+        return 0;                                              \
     }
 
     INT_FLAG("--devices", 1, GW_MAX_DEVICES, devices)

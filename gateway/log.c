@@ -79,11 +79,57 @@ static void printf_(buf_t *b, const char *fmt, ...)
         put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-/* Appends s as the inside of a JSON string. UTF-8 passes through; control bytes are escaped. */
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 0. s[0] >= 0x80. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if (s[k] < 0x80 || s[k] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* Appends s as the inside of a JSON string. Well-formed UTF-8 passes through; control bytes are
+ * escaped; a byte that is not part of well-formed UTF-8 (a path in another encoding, say)
+ * becomes U+FFFD, so that every line stays valid JSON. */
 static void put_json_str(buf_t *b, const char *s)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned char c = *p;
+        if (c >= 0x80) {
+            size_t n = utf8_len(p);
+            if (n) {
+                put(b, (const char *)p, n);
+                p += n;
+            } else {
+                puts_(b, "\\ufffd");
+                p++;
+            }
+            continue;
+        }
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
             put(b, e, 2);
@@ -94,6 +140,7 @@ static void put_json_str(buf_t *b, const char *s)
         } else {
             put(b, (const char *)&c, 1);
         }
+        p++;
     }
 }
 

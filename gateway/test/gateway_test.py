@@ -466,6 +466,23 @@ def json_log(binary, tmp):
               "storage.written", "client.snapshot", "health.ok", "main.shutdown",
               "device.stopped", "aggregator.final_snapshot", "main.joined"):
         check(n in names, "event %s logged" % n, sorted(names))
+    # A database path that is not UTF-8 (a Latin-1 name, say) still gives valid JSON lines:
+    # the bytes that are not well-formed UTF-8 become U+FFFD, the rest passes through.
+    db = os.fsencode(tmp) + b"/caf\xe9-\xc3\xa9.db"
+    p = subprocess.run([binary, "--db", db, "--log-format", "json", "--duration", "0.3",
+                        "--devices", "1", "--clients", "0"], capture_output=True,
+                       timeout=60 * SCALE)
+    check(p.returncode == 0, "a run with a non-UTF-8 path exits 0", p.stderr)
+    opened = None
+    for raw in p.stdout.splitlines():
+        try:
+            e = json.loads(raw.decode("utf-8"))  # strict: no invalid bytes on any line
+        except ValueError as err:
+            raise Failure("not valid UTF-8 JSON (%s): %r" % (err, raw[:200]))
+        if e.get("event") == "main.db_open":
+            opened = e["fields"]["db"]
+    check(opened is not None and opened.endswith("caf\ufffd-\u00e9.db"),
+          "the path is logged with U+FFFD for the stray byte", opened)
 
 
 def bad_flags(binary, tmp):
