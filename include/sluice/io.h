@@ -8,8 +8,10 @@
  *
  * The reactor: the first wait on an fd registers it, edge-triggered, with the epoll set of the
  * worker the waiting task runs on; it stays registered until sl_close(). Tasks on any worker
- * may wait on it. Regular files cannot be waited on (epoll refuses them: SL_EPERM); use
- * sl_blocking() for file I/O. Registering can fail, and then every call here that had to wait
+ * may wait on it. Regular files are always ready to the kernel (poll(2)), so no call here
+ * waits on one: a read or write blocks the worker for as long as the disk takes, and epoll
+ * would refuse to register one (SL_EPERM) if a wait ever got that far; use sl_blocking() for
+ * file I/O. Registering can fail, and then every call here that had to wait
  * returns the failure, having waited for nothing: SL_ENOMEM (the fd table could not grow) or
  * epoll_ctl(2)'s error (SL_EPERM, SL_ENOSPC at the per-user watch limit, SL_ENOMEM). The
  * networking calls of <sluice/net.h> wait through the same reactor and can return the same.
