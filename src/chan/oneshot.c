@@ -75,13 +75,16 @@ static void __attribute__((noinline)) os_lock_wait(oneshot_t *o)
     }
 }
 
-/* Takes the lock; returns the state (without LOCKED). */
+/* Takes the lock; returns the state (without LOCKED). Only the lock bit of the old value is
+ * looked at (x86 sets and tests it with one `lock bts`, where using the whole old value made
+ * a compare-and-swap loop), and the state is read once the lock is held: nobody else changes
+ * the word meanwhile (others' attempts set a bit that is set already). */
 static inline unsigned os_lock(oneshot_t *o)
 {
     for (;;) {
-        unsigned s = atomic_fetch_or_explicit(&o->state, LOCKED, memory_order_acquire);
-        if (SL__LIKELY(!(s & LOCKED)))
-            return s;
+        if (SL__LIKELY(
+                !(atomic_fetch_or_explicit(&o->state, LOCKED, memory_order_acquire) & LOCKED)))
+            return atomic_load_explicit(&o->state, memory_order_relaxed) & ~(unsigned)LOCKED;
         os_lock_wait(o);
     }
 }
