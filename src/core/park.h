@@ -74,14 +74,20 @@ static inline int sl__wait_start(sl_task_t *t, int64_t eff, uint32_t *gen)
     return SL__ARMED;
 }
 
-/* sl__wait_deadline, then sl__wait_start: SL__ARMED or SL__LOST (see sl__wait_start), or the
- * error that ends the wait before anything is registered (SL_ETIMEDOUT, SL_ENOMEM,
- * SL_ECANCELED; all negative). */
-static inline int sl__wait_begin(sl_task_t *t, int64_t deadline, int64_t *eff, int *from_scope,
-                                 uint32_t *gen)
+/* What a wait carries from its start to its result. */
+typedef struct sl__wait_ctx {
+    int64_t eff;    /* the effective deadline (sl__wait_deadline) */
+    uint32_t gen;   /* the wait's generation, for its waiters */
+    int from_scope; /* eff came from a timeout scope */
+} sl__wait_ctx_t;
+
+/* sl__wait_deadline, then sl__wait_start, into *wc: SL__ARMED or SL__LOST (see
+ * sl__wait_start), or the error that ends the wait before anything is registered
+ * (SL_ETIMEDOUT, SL_ENOMEM, SL_ECANCELED; all negative). */
+static inline int sl__wait_begin(sl_task_t *t, int64_t deadline, sl__wait_ctx_t *wc)
 {
-    int r = sl__wait_deadline(t, deadline, eff, from_scope);
-    return r ? r : sl__wait_start(t, *eff, gen);
+    int r = sl__wait_deadline(t, deadline, &wc->eff, &wc->from_scope);
+    return r ? r : sl__wait_start(t, wc->eff, &wc->gen);
 }
 
 /* Parks unless `park` is 0 (the task claimed its own wait), then cancels the deadline's timer
@@ -102,8 +108,10 @@ static inline __attribute__((always_inline)) int sl__wait_park(sl_task_t *t, int
 
 /* Ends the wait: 0 when a waiter won, else SL_ETIMEDOUT (the scopes the deadline came from
  * marked expired) or SL_ECANCELED. */
-static inline int sl__wait_result(sl_task_t *t, int win, int64_t eff, int from_scope)
+static inline int sl__wait_result(sl_task_t *t, int win, const sl__wait_ctx_t *wc)
 {
+    int64_t eff = wc->eff;
+    int from_scope = wc->from_scope;
     atomic_store_explicit(&t->wstate, SL__W_IDLE, memory_order_relaxed);
     if (SL__LIKELY(win >= 0))
         return 0;

@@ -475,6 +475,18 @@ static inline void sl__clause_init(sl_clause_t *c, const struct sl_clause_ops *o
     c->w.aux = 0;
 }
 
+/* Makes c's waiter the task t's for the wait of generation gen, as clause index idx, before the
+ * clause's arm registers it. */
+static inline void sl__clause_waiter(sl_clause_t *c, sl_task_t *t, uint32_t gen, int idx)
+{
+    c->w.task = t;
+    c->w.clause = c;
+    c->w.gen = gen;
+    c->w.idx = idx;
+    c->w.linked = 0;
+    c->w.res = 0;
+}
+
 /* The claim of a wait, the one compare-and-swap every claimant runs (a waker for a waiter, a
  * timer or an aborter for the task, the task itself racing an abort): t's wait word from
  * waiting(gen) to claimed(gen, winner). 1 when it won. */

@@ -227,10 +227,8 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
             }
         }
         skip_poll = 0;
-        int64_t eff;
-        int from_scope;
-        uint32_t gen;
-        int state = sl__wait_begin(t, deadline, &eff, &from_scope, &gen);
+        sl__wait_ctx_t wc;
+        int state = sl__wait_begin(t, deadline, &wc);
         if (state < 0)
             return state;
         /* Register every clause; a clause found ready here completes at once. */
@@ -240,22 +238,17 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
             armed_upto = k + 1;
             if (!c[i].ops)
                 continue;
-            c[i].w.task = t;
-            c[i].w.clause = &c[i];
-            c[i].w.gen = gen;
-            c[i].w.idx = i;
-            c[i].w.linked = 0;
-            c[i].w.res = 0;
+            sl__clause_waiter(&c[i], t, wc.gen, i);
             state = c[i].ops->arm(&c[i]);
         }
-        int win = sl__wait_park(t, eff, state != SL__DONE);
+        int win = sl__wait_park(t, wc.eff, state != SL__DONE);
         /* Unregister the losers (and the winner, whose claimer normally unlinked it). */
         for (int k = 0; k < armed_upto; k++) {
             int i = clause_at(start, k, n);
             if (c[i].ops && i != win)
                 c[i].ops->disarm(&c[i]);
         }
-        if ((r = sl__wait_result(t, win, eff, from_scope)))
+        if ((r = sl__wait_result(t, win, &wc)))
             return r;
         r = c[win].w.res;
         if (c[win].ops->complete) {
@@ -304,26 +297,19 @@ __attribute__((noinline)) int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
      * than stored in the clause, and nothing indexes or loops. Every caller runs in a task. */
     sl_task_t *t = sl__tls_task;
     for (;;) {
-        int64_t eff;
-        int from_scope;
-        uint32_t gen;
-        int state = sl__wait_begin(t, deadline, &eff, &from_scope, &gen);
+        sl__wait_ctx_t wc;
+        int state = sl__wait_begin(t, deadline, &wc);
         if (state < 0)
             return state;
         int armed = state == SL__ARMED;
         if (armed) {
-            c->w.task = t;
-            c->w.clause = c;
-            c->w.gen = gen;
-            c->w.idx = 0;
-            c->w.linked = 0;
-            c->w.res = 0;
+            sl__clause_waiter(c, t, wc.gen, 0);
             state = c->ops->arm(c);
         }
-        int win = sl__wait_park(t, eff, state != SL__DONE);
+        int win = sl__wait_park(t, wc.eff, state != SL__DONE);
         if (win != 0 && armed)
             c->ops->disarm(c); /* the deadline or an abort won */
-        int r = sl__wait_result(t, win, eff, from_scope);
+        int r = sl__wait_result(t, win, &wc);
         if (r)
             return r;
         r = c->w.res;

@@ -507,15 +507,13 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
         if (ready)
             return 0;
     }
-    int64_t eff;
-    int from_scope;
-    uint32_t gen;
-    int state = sl__wait_begin(t, deadline, &eff, &from_scope, &gen);
+    sl__wait_ctx_t wc;
+    int state = sl__wait_begin(t, deadline, &wc);
     if (state < 0)
         return state;
     if (state == SL__ARMED) {
         w->node.task = t;
-        w->node.gen = gen;
+        w->node.gen = wc.gen;
         w->node.idx = 0;
         w->node.res = 0;
         sl__lock(&n->lock);
@@ -528,7 +526,7 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
             w->active = &w->node;
         sl__unlock(&n->lock);
     }
-    int win = sl__wait_park(t, eff, state != SL__DONE);
+    int win = sl__wait_park(t, wc.eff, state != SL__DONE);
     if (win != 0 && state == SL__ARMED) {
         /* A timeout or an abort won: the node stays enabled, no longer the task's waiter. A
          * notification that came meanwhile stays in w's state for the next wait. */
@@ -537,7 +535,7 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
             w->active = NULL;
         sl__unlock(&n->lock);
     }
-    if ((r = sl__wait_result(t, win, eff, from_scope)))
+    if ((r = sl__wait_result(t, win, &wc)))
         return r;
     /* The node has left the queue (the notifier unlinked it before claiming, or our own look
      * found it ready), so no other thread reaches w any more: as nd_complete, no lock. */
