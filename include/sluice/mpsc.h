@@ -147,15 +147,17 @@ SL_API int sl_mpsc_reserve_until(sl_mpsc_tx_t *tx, sl_mpsc_permit_t *p, int64_t 
  *
  * Waits. While queued first it absorbs capacity as it frees, so later senders cannot overtake
  * it; on failure or cancellation what it absorbed is given back. n == 0 succeeds at once even
- * when full (fails on a closed channel). Returns 0, SL_EINVAL (n above the capacity: it could
- * never succeed; Tokio returns SendError), SL_ECLOSED, SL_ECANCELED or SL_ETIMEDOUT.
+ * when full (fails on a closed channel). Returns 0, SL_EINVAL (n above the capacity, or above
+ * SL_MPSC_MAX_CAPACITY on an unbounded channel: it could never succeed; Tokio returns
+ * SendError), SL_ECLOSED, SL_ECANCELED or SL_ETIMEDOUT.
  */
 SL_API int sl_mpsc_reserve_many(sl_mpsc_tx_t *tx, size_t n, sl_mpsc_permit_t *p);
 
 /**
  * Reserves n permits if they are all free now.
  *
- * Never waits. Returns 0, SL_EINVAL (n above the capacity), SL_ECLOSED or SL_EFULL.
+ * Never waits. Returns 0, SL_EINVAL (n above the capacity, or above SL_MPSC_MAX_CAPACITY on
+ * an unbounded channel), SL_ECLOSED or SL_EFULL.
  */
 SL_API int sl_mpsc_try_reserve_many(sl_mpsc_tx_t *tx, size_t n, sl_mpsc_permit_t *p);
 
