@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -218,10 +219,26 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+static void emit_line(gw_level_t level, const char *event, const char *tmpl,
+                      const gw_field_t *fields);
+
+/* gw_log_final() has run: event lines are dropped, so that the summary stays the last line.
+ * log_writing counts the event lines being written, which it waits for (a moment). */
+static atomic_int log_closed, log_writing;
+
 void gw_log_emit(gw_level_t level, const char *event, const char *tmpl, const gw_field_t *fields)
 {
-    if (!gw_log_enabled(level))
+    if (!gw_log_enabled(level) || atomic_load(&log_closed))
         return;
+    atomic_fetch_add(&log_writing, 1);
+    if (!atomic_load(&log_closed))
+        emit_line(level, event, tmpl, fields);
+    atomic_fetch_sub(&log_writing, 1);
+}
+
+static void emit_line(gw_level_t level, const char *event, const char *tmpl,
+                      const gw_field_t *fields)
+{
     char line[LINE_MAX_BYTES];
     buf_t b = {line, 0, sizeof line - 1}; /* room for the newline */
     struct timespec ts;
@@ -265,6 +282,35 @@ void gw_log_emit(gw_level_t level, const char *event, const char *tmpl, const gw
         if (level >= GW_ERROR) /* the log is gone, this one still matters */
             (void)write_all(STDERR_FILENO, line, b.len);
     }
+}
+
+/* stdout's file status flags before gw_log_unblock(), restored by gw_log_final(); -1: not
+ * changed. The open file description is shared (with the shell, on a terminal; with whoever
+ * else writes to the pipe), so the change must not outlive the process's last line. */
+static int stdout_flags = -1;
+
+void gw_log_unblock(void)
+{
+    if (isatty(STDOUT_FILENO))
+        return; /* a terminal: nonblocking mode would leak into the shell's use of it */
+    int fl = fcntl(STDOUT_FILENO, F_GETFL);
+    if (fl != -1 && !(fl & O_NONBLOCK) && fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) == 0)
+        stdout_flags = fl;
+}
+
+int gw_log_final(const char *line)
+{
+    atomic_store(&log_closed, 1);
+    /* An event line under way finishes first (a write cannot be taken back), unless it is
+     * stuck on a stdout that nobody reads: then 200 ms is all it gets. */
+    for (int i = 0; i < 200 && atomic_load(&log_writing) > 0; i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    int e = gw_log_raw(line);
+    if (stdout_flags != -1)
+        (void)fcntl(STDOUT_FILENO, F_SETFL, stdout_flags);
+    return e;
 }
 
 int gw_log_raw(const char *line)

@@ -64,6 +64,18 @@ void gw_log_emit(gw_level_t level, const char *event, const char *tmpl, const gw
  * stopped the write. */
 int gw_log_raw(const char *line);
 
+/* For a process about to exit with tasks still running: stdout, unless it is a terminal,
+ * stops blocking until gw_log_final() (a reader that stopped reading cannot hold the exit up;
+ * a line that finds the pipe full fails, and ERROR lines and the summary then go to stderr).
+ * Any thread. */
+void gw_log_unblock(void);
+
+/* As gw_log_raw() for the last line of a process exiting with tasks still running: event lines
+ * are dropped from now on, and those being written get up to 200 ms to finish first, so that
+ * line is the last on stdout; then stdout's flags are put back. Blocks the calling thread for
+ * at most that long. */
+int gw_log_final(const char *line);
+
 /* Per-source rate limit for events that can repeat thousands of times a second. */
 typedef struct gw_ratelimit {
     int64_t last;        /* sl_now() of the last event let through; 0: none yet */

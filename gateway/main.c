@@ -140,7 +140,6 @@ static int64_t slow_delay(const gw_config_t *cfg, int id)
     return 0;
 }
 
-/* Waits for the end of the run and for every task; returns when the JoinSet is empty. */
 /* Prints the run's accounting as the last line on stdout; returns the exit status. `lost`:
  * the process is about to exit with tasks still running, so every reading sent and not stored
  * is counted dropped. */
@@ -174,7 +173,7 @@ static int summary(app_t *app, int lost)
         (unsigned long long)gw_read(&s->ingest_full), (unsigned long long)gw_read(&s->storage_full),
         (unsigned long long)gw_read(&s->db_busy), (unsigned long long)gw_read(&s->seq_gaps),
         (long long)app->run_id);
-    int werr = gw_log_raw(line);
+    int werr = lost ? gw_log_final(line) : gw_log_raw(line);
     if (werr)
         fprintf(stderr, "sluice-gateway: could not write the summary to stdout: %s\n%s\n",
                 strerror(werr), line);
@@ -182,6 +181,7 @@ static int summary(app_t *app, int lost)
     return lost || app->fatal || app->core_failed || !balanced || werr ? 1 : 0;
 }
 
+/* Waits for the end of the run and for every task; returns when the JoinSet is empty. */
 static void supervise(app_t *app, sl_joinset_t *set, sl_cancel_t *shutdown, gw_storage_t *st)
 {
     const gw_config_t *cfg = &app->cfg;
@@ -242,6 +242,7 @@ static void supervise(app_t *app, sl_joinset_t *set, sl_cancel_t *shutdown, gw_s
             /* Still not over after the abort (a task that ignores cancellation, a blocking
              * call that does not return): a further signal, or the timeout once more, ends
              * the process now, with its accounting, as the operator asked. */
+            gw_log_unblock();
             GW_LOG(GW_ERROR, "main.exit_now",
                    "🛑 {reason} after the abort: exiting with {left} tasks still running",
                    GW_S("reason", i == 4 ? "Shutdown timeout" : "Another signal"),

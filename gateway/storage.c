@@ -158,15 +158,31 @@ static int write_failed(write_job_t *j, sqlite3 *c, int rc)
     return rc;
 }
 
+/* The shutdown was forced (gw_storage_t.force): the write stops here. sqlite3_interrupt()
+ * only stops a statement that is running, so the write also looks between statements. */
+static int forced(write_job_t *j)
+{
+    if (!sl_cancel_is_triggered(j->st->force))
+        return 0;
+    snprintf(j->err, sizeof j->err, "shutdown forced during the write");
+    return 1;
+}
+
 static int write_once(write_job_t *j)
 {
     gw_db_t *db = j->st->db;
     sqlite3 *c = db->conn[j->conn];
     sqlite3_stmt *s = db->insert[j->conn];
+    if (forced(j))
+        return SQLITE_INTERRUPT;
     int rc = sqlite3_exec(c, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return write_failed(j, c, rc);
     for (size_t k = 0; k < j->batch.n; k++) {
+        if (forced(j)) {
+            sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
+            return SQLITE_INTERRUPT;
+        }
         const gw_reading_t *r = &j->batch.items[k];
         sqlite3_bind_int64(s, 1, db->run_id);
         sqlite3_bind_int64(s, 2, (sqlite3_int64)j->batch.seq);
@@ -184,6 +200,10 @@ static int write_once(write_job_t *j)
             return rc;
         }
         sqlite3_reset(s);
+    }
+    if (forced(j)) {
+        sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
+        return SQLITE_INTERRUPT;
     }
     rc = sqlite3_exec(c, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -203,7 +223,7 @@ static void *write_blocking(void *arg)
         if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
             break;
         if (sl_cancel_is_triggered(j->st->force))
-            break; /* the shutdown was forced: no more waiting for the lock */
+            break; /* the shutdown was forced: no more waiting for the lock (next attempt) */
     }
     j->rc = rc; /* on failure write_once() has put the reason in j->err */
     return NULL;

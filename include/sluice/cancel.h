@@ -57,7 +57,7 @@ SL_API void sl_cancel_drop(sl_cancel_t *tok);
  */
 SL_API void sl_cancel_trigger(sl_cancel_t *tok);
 
-/** Returns nonzero once the token is triggered. Never waits. */
+/** Returns nonzero once the token is triggered. Never waits. Callable from any thread. */
 SL_API int sl_cancel_is_triggered(const sl_cancel_t *tok);
 
 /**

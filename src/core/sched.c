@@ -1299,7 +1299,8 @@ static int64_t next_stealable(sl__worker_t *w)
  * this worker's own ring under this worker's lock (never both locks at once). Stolen entries
  * are never stolen again: taken back behind younger tasks, they would start out of spawn
  * order. The thief touches no task until it starts it (pop_oldest fetches the next one's
- * lines ahead). */
+ * lines ahead). Only unstarted tasks may move: a started one has the addresses of its thread's
+ * locals in its frames (errno's, and the thread pointer behind sl__tls_task, switch.h). */
 static int steal(sl__worker_t *w)
 {
     sl_runtime_t *rt = w->rt;

@@ -123,6 +123,9 @@ static inline __attribute__((always_inline)) void sl__switch_from(sl__worker_t *
     if (n) {
         sl__prefetch_resume(w);
         w->cur = n;
+        /* A thread-local written from a task's frames: on aarch64 gcc keeps the thread pointer
+         * read at the wait's entry across the switch, so this relies on a started task never
+         * changing threads (runtime.md, "Why tasks never move between threads"). */
         sl__tls_task = n;
         n->budget = w->budget;
         stat_inc(&w->n_direct);
