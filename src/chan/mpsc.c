@@ -426,7 +426,7 @@ static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void
                 r->aux = 1;
                 r->res = 0;
                 sl__unlock(&ch->lock);
-                sl__task_wake(r->task);
+                sl__task_wake_handoff(r->task);
                 return 0;
             }
             cpy(ch->ring + ch->tail * ch->esz, val, ch->esz);

@@ -207,7 +207,7 @@ int sl_oneshot_send(sl_oneshot_tx_t *tx, const void *val)
     /* From here on the block is the receiver's (unless it is gone: then it is ours to free). */
     os_unlock(o, s);
     if (w)
-        sl__task_wake(w->task);
+        sl__task_wake_handoff(w->task);
     if (both_gone(s))
         os_free(o);
     return r;

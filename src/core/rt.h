@@ -375,6 +375,20 @@ static inline sl_task_t *sl__self_checked(const char *fn)
 
 /* Makes a parked task runnable (exactly once per park). Any thread. */
 void sl__task_wake(sl_task_t *t);
+/* sl__task_wake() for the hand-offs that run most (a send or a reply to a parked task): inline
+ * when the task is this thread's and the runnext slot is free, the common case of two tasks on
+ * one worker answering each other. */
+static inline void sl__task_wake_handoff(sl_task_t *t)
+{
+    sl__worker_t *w = t->worker;
+    if (SL__LIKELY(w == sl__tls_worker && w->cur && !w->runnext && t->state == SL__T_PARKED)) {
+        t->state = SL__T_RUNNABLE;
+        w->runnext = t;
+        return;
+    }
+    sl__task_wake(t);
+}
+
 /* Suspends the running task until sl__task_wake(). */
 void sl__park(void);
 /* Consumes one unit of the cooperative budget; yields when it runs out. */

@@ -43,6 +43,22 @@ sl_waiter_t *sl__waitq_claim_first(sl_waitq_t *q)
 {
     sl_waiter_t *w = q->head;
     sl_task_t *self = sl__self();
+    /* The common case, the head claimed: unlinked as the head, with nothing to look up. */
+    if (SL__LIKELY(w && w->task != self)) {
+        sl_waiter_t *next = w->next;
+        if (SL__LIKELY(sl__waiter_cas(w))) {
+            q->head = next;
+            if (next)
+                next->prev = NULL;
+            else
+                q->tail = NULL;
+            w->next = NULL;
+            w->linked = 0;
+            return w;
+        }
+        sl__waitq_remove(q, w); /* completed elsewhere, as below */
+        w = next;
+    }
     while (w) {
         sl_waiter_t *next = w->next;
         if (w->task == self) {
