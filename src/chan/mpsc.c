@@ -198,18 +198,29 @@ static inline void wake_push(sl_waiter_t **wake, sl_waiter_t *w, int res)
     *wake = w;
 }
 
+/* Hands a message to the first parked receiver whose wait this call claims: copied into its
+ * buffer, its result set. Returns that receiver (the caller wakes it after unlocking), or NULL
+ * when none could take it. */
+static inline sl_waiter_t *hand_over_locked(chan_t *ch, const void *src)
+{
+    sl_waiter_t *r;
+    if (!ch->recvq.head || !(r = sl__waitq_claim_first(&ch->recvq)))
+        return NULL;
+    cpy_to_waiter(r->clause->buf, src, ch->esz);
+    r->aux = 1;
+    r->res = 0;
+    return r;
+}
+
 /* Gives a message (whose capacity unit the caller has accounted) to the first parked receiver,
  * or appends it to the buffer. Returns 1 if a receiver took it: its unit is free again. */
 static inline int deliver_locked(chan_t *ch, const void *src, sl_waiter_t **wake)
 {
-    if (ch->recvq.head) {
-        sl_waiter_t *r = sl__waitq_claim_first(&ch->recvq);
-        if (r) {
-            cpy_to_waiter(r->clause->buf, src, ch->esz);
-            r->aux = 1;
-            wake_push(wake, r, 0);
-            return 1;
-        }
+    sl_waiter_t *r = hand_over_locked(ch, src);
+    if (r) {
+        r->wake_next = *wake;
+        *wake = r;
+        return 1;
     }
     push_locked(ch, src);
     return 0;
@@ -419,12 +430,10 @@ static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void
     if (SL__LIKELY(ch->bounded)) { /* fixed at creation: read without the lock */
         sl__lock(&ch->lock);
         if (SL__LIKELY(!ch->rx_closed && ch->avail)) {
-            sl_waiter_t *r;
-            if (ch->recvq.head && (r = sl__waitq_claim_first(&ch->recvq))) {
-                /* A parked receiver takes the value: its capacity unit stays free. */
-                cpy_to_waiter(r->clause->buf, val, ch->esz);
-                r->aux = 1;
-                r->res = 0;
+            /* deliver_locked for one message, waking the receiver it may hand it to directly
+             * rather than through a wake list: a receiver that takes it leaves its unit free. */
+            sl_waiter_t *r = hand_over_locked(ch, val);
+            if (r) {
                 sl__unlock(&ch->lock);
                 sl__task_wake_handoff(r->task);
                 return 0;
