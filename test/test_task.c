@@ -492,6 +492,16 @@ static void *main_direct_switch(void *arg)
     uint64_t direct = after.direct_switches - before.direct_switches;
     ASSERT_GE_U(switches, 2 * (uint64_t)p.rounds);
     ASSERT_GE_U(direct, switches * 9 / 10);
+    ASSERT_LE_U(direct, switches);
+    /* A park with nothing else to run goes to the scheduler: no direct switch is counted for
+     * it (the stats derive the parks' direct switches from the parks that did not). */
+    sl_runtime_stats(sl_runtime_current(), &before);
+    for (int i = 0; i < 20; i++)
+        ASSERT_OK(sl_sleep(1000));
+    sl_runtime_stats(sl_runtime_current(), &after);
+    ASSERT_GE_U(after.parks - before.parks, 20);
+    ASSERT_EQ_U(after.direct_switches - before.direct_switches, 0);
+    ASSERT_GE_U(after.switches - before.switches, 20);
     sl_notify_destroy(&p.to_a);
     sl_notify_destroy(&p.to_b);
     return NULL;

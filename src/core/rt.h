@@ -300,9 +300,12 @@ typedef struct sl__worker {
      * task_remote's, and every spawn's n_spawned took that line back from the worker whose
      * remote frees had just CASed it (spawn_join: both sides missed it once per task). */
     _Alignas(SL__CACHELINE) _Atomic uint64_t n_sched_switches; /* (_Alignas: per declarator) */
-    /* Task-to-task switches; sl_runtime_stats() adds them to the scheduler's own for
-     * `switches`, so that a direct switch counts once. */
-    _Atomic uint64_t n_direct, n_parks, n_steals, n_budget_yields, n_spawned;
+    /* A park switches either to another task directly or to the scheduler; only the second,
+     * the rarer, is counted (n_park_sched), and sl_runtime_stats() derives the parks' direct
+     * switches as n_parks - n_park_sched: one counter fewer on every hand-off. n_direct counts
+     * the yields' direct switches. The direct ones are added to the scheduler's own switches
+     * for `switches`, so that a direct switch counts once. */
+    _Atomic uint64_t n_direct, n_parks, n_park_sched, n_steals, n_budget_yields, n_spawned;
 
 #if SLUICE_ASAN
     const void *sched_stack_bottom;

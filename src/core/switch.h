@@ -128,7 +128,8 @@ static inline __attribute__((always_inline)) void sl__switch_from(sl__worker_t *
          * changing threads (runtime.md, "Why tasks never move between threads"). */
         sl__tls_task = n;
         n->budget = w->budget;
-        stat_inc(&w->n_direct);
+        if (yielding) /* a park's direct switch is counted by not counting it (n_park_sched) */
+            stat_inc(&w->n_direct);
         to = &n->ctx;
 #if SLUICE_ASAN
         __sanitizer_start_switch_fiber(&t->asan_fake, n->stack->lo, n->stack->size);
@@ -137,6 +138,8 @@ static inline __attribute__((always_inline)) void sl__switch_from(sl__worker_t *
         __tsan_switch_to_fiber(n->tsan_fiber, 0);
 #endif
     } else {
+        if (!yielding)
+            stat_inc(&w->n_park_sched);
         to = &w->sched;
 #if SLUICE_ASAN
         __sanitizer_start_switch_fiber(&t->asan_fake, w->sched_stack_bottom, w->sched_stack_size);
