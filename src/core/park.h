@@ -23,40 +23,37 @@ static inline void sl__scopes_expire(sl_task_t *t, int64_t now)
             s->expired = 1;
 }
 
-/* The deadline of a wait that will park: the caller's, or an enclosing timeout scope's if that
- * is earlier (*from_scope = 1). Returns 0 with *eff set and, unless it is SL_FOREVER, the
- * task's timer armed (it cannot fire before the park: timers fire in the scheduler loop);
- * SL_ETIMEDOUT when it has passed already (the scopes it came from marked expired); SL_ENOMEM
- * when the timer heap cannot grow. Nothing is registered yet when it fails. */
-static inline int sl__wait_deadline(sl_task_t *t, int64_t deadline, int64_t *eff, int *from_scope)
-{
-    sl__worker_t *w = t->worker;
-    *eff = deadline;
-    *from_scope = 0;
-    if (SL__LIKELY(deadline == SL_FOREVER && !t->timeouts))
-        return 0; /* the common wait: no clock, no timer */
-    if (t->timeouts && t->timeouts->effective < deadline) {
-        *eff = t->timeouts->effective;
-        *from_scope = 1;
-    }
-    if (*eff <= w->now) {
-        if (*from_scope)
-            sl__scopes_expire(t, w->now);
-        return SL_ETIMEDOUT;
-    }
-    if (*eff != SL_FOREVER && sl__timer_arm(w, &t->wtimer, *eff) != 0)
-        return SL_ENOMEM;
-    return 0;
-}
+/* What a wait carries from its start to its result. A wait without a deadline (no caller
+ * deadline, no timeout scope: nearly all of them) only sets `timed` = 0; the other fields are
+ * read only when it is 1. Kept in the waiting frame's memory (its address goes to the
+ * out-of-line deadline code), so the hot path holds none of it in registers across the park. */
+typedef struct sl__wait_ctx {
+    int64_t eff;    /* the effective deadline (when timed) */
+    uint32_t gen;   /* the wait's generation, for its waiters */
+    int timed;      /* 1: eff is a real deadline and the task's timer may be armed */
+    int from_scope; /* eff came from a timeout scope */
+} sl__wait_ctx_t;
+
+/* The deadline of a wait that will park, for a wait with a caller deadline or a timeout scope
+ * (wait.c): the caller's, or an enclosing scope's if that is earlier (from_scope = 1). Returns 0
+ * with wc's eff, timed and from_scope set and, unless eff is SL_FOREVER, the task's timer armed
+ * (it cannot fire before the park: timers fire in the scheduler loop); SL_ETIMEDOUT when it has
+ * passed already (the scopes it came from marked expired); SL_ENOMEM when the timer heap cannot
+ * grow. Nothing is registered yet when it fails. */
+int sl__wait_deadline_slow(sl_task_t *t, int64_t deadline, sl__wait_ctx_t *wc);
+
+/* The end of a wait that no waiter won (wait.c): SL_ETIMEDOUT (the scopes the deadline came from
+ * marked expired) or SL_ECANCELED. */
+int sl__wait_lost(sl_task_t *t, int win, const sl__wait_ctx_t *wc);
 
 /* Starts the wait: bumps the task's wait generation and publishes it as WAITING. Returns
- * SL__ARMED (register the waiters now, with *gen), SL__LOST (an abort got in first and has
+ * SL__ARMED (register the waiters now, with wc->gen), SL__LOST (an abort got in first and has
  * claimed the wait: register nothing, park for its wake) or SL_ECANCELED (an abort that saw no
  * wait yet: the wait is over, its timer cancelled). */
-static inline int sl__wait_start(sl_task_t *t, int64_t eff, uint32_t *gen)
+static inline int sl__wait_start(sl_task_t *t, sl__wait_ctx_t *wc)
 {
     uint32_t g = ++t->wgen & 0xffffffu;
-    *gen = g;
+    wc->gen = g;
     sl__wait_publish(t, SL__W_WAITING_AT(g));
     if (SL__UNLIKELY(atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
                      !atomic_load_explicit(&t->shield, memory_order_relaxed))) {
@@ -64,7 +61,7 @@ static inline int sl__wait_start(sl_task_t *t, int64_t eff, uint32_t *gen)
          * aborter's wake if it got in first. */
         if (sl__wstate_claim(t, g, SL__WIN_CANCEL)) {
             atomic_store(&t->wstate, SL__W_IDLE);
-            if (eff != SL_FOREVER && t->wtimer.slot >= 0)
+            if (wc->timed && t->wtimer.slot >= 0)
                 sl__timer_cancel(t->worker, &t->wtimer);
             t->saw_cancel = 1;
             return SL_ECANCELED;
@@ -74,54 +71,47 @@ static inline int sl__wait_start(sl_task_t *t, int64_t eff, uint32_t *gen)
     return SL__ARMED;
 }
 
-/* What a wait carries from its start to its result. */
-typedef struct sl__wait_ctx {
-    int64_t eff;    /* the effective deadline (sl__wait_deadline) */
-    uint32_t gen;   /* the wait's generation, for its waiters */
-    int from_scope; /* eff came from a timeout scope */
-} sl__wait_ctx_t;
-
-/* sl__wait_deadline, then sl__wait_start, into *wc: SL__ARMED or SL__LOST (see
- * sl__wait_start), or the error that ends the wait before anything is registered
- * (SL_ETIMEDOUT, SL_ENOMEM, SL_ECANCELED; all negative). */
-static inline int sl__wait_begin(sl_task_t *t, int64_t deadline, sl__wait_ctx_t *wc)
+/* The deadline (sl__wait_deadline_slow unless there is none), then sl__wait_start, into *wc:
+ * SL__ARMED or SL__LOST (see sl__wait_start), or the error that ends the wait before anything
+ * is registered (SL_ETIMEDOUT, SL_ENOMEM, SL_ECANCELED; all negative). */
+static inline __attribute__((always_inline)) int sl__wait_begin(sl_task_t *t, int64_t deadline,
+                                                                sl__wait_ctx_t *wc)
 {
-    int r = sl__wait_deadline(t, deadline, &wc->eff, &wc->from_scope);
-    return r ? r : sl__wait_start(t, wc->eff, &wc->gen);
+    if (SL__LIKELY(deadline == SL_FOREVER && !t->timeouts)) {
+        wc->timed = 0; /* the common wait: no clock, no timer */
+    } else {
+        int r = sl__wait_deadline_slow(t, deadline, wc);
+        if (r)
+            return r;
+    }
+    return sl__wait_start(t, wc);
 }
 
 /* Parks unless `park` is 0 (the task claimed its own wait), then cancels the deadline's timer
  * and returns the winner: a waiter index (>= 0), SL__WIN_TIMEOUT or SL__WIN_CANCEL. The wait
  * word stays claimed until sl__wait_result(): the caller unregisters its losers in between. */
-static inline __attribute__((always_inline)) int sl__wait_park(sl_task_t *t, int64_t eff, int park)
+static inline __attribute__((always_inline)) int sl__wait_park(sl_task_t *t,
+                                                               const sl__wait_ctx_t *wc, int park)
 {
     if (park)
         sl__park_task(t);
     /* Only a wait with a deadline armed the timer: without one, the task's second line (where
      * the timer lives) stays untouched. */
-    if (eff != SL_FOREVER && t->wtimer.slot >= 0)
+    if (SL__UNLIKELY(wc->timed) && t->wtimer.slot >= 0)
         sl__timer_cancel(t->worker, &t->wtimer);
     uint32_t s = atomic_load_explicit(&t->wstate, memory_order_acquire);
     SL__ASSERT((s & 0xff) >= SL__W_BASE + SL__WIN_CANCEL, "woken without a claim");
     return (int)(s & 0xff) - SL__W_BASE;
 }
 
-/* Ends the wait: 0 when a waiter won, else SL_ETIMEDOUT (the scopes the deadline came from
- * marked expired) or SL_ECANCELED. */
-static inline int sl__wait_result(sl_task_t *t, int win, const sl__wait_ctx_t *wc)
+/* Ends the wait: 0 when a waiter won, else SL_ETIMEDOUT or SL_ECANCELED (sl__wait_lost). */
+static inline __attribute__((always_inline)) int sl__wait_result(sl_task_t *t, int win,
+                                                                 const sl__wait_ctx_t *wc)
 {
-    int64_t eff = wc->eff;
-    int from_scope = wc->from_scope;
     atomic_store_explicit(&t->wstate, SL__W_IDLE, memory_order_relaxed);
     if (SL__LIKELY(win >= 0))
         return 0;
-    if (win == SL__WIN_TIMEOUT) {
-        if (from_scope)
-            sl__scopes_expire(t, eff);
-        return SL_ETIMEDOUT;
-    }
-    t->saw_cancel = 1;
-    return SL_ECANCELED;
+    return sl__wait_lost(t, win, wc);
 }
 
 #endif /* SLUICE_CORE_PARK_H */

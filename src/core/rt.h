@@ -653,22 +653,35 @@ int sl__abort_mark(sl_task_t *t);
 void sl__abort_barrier(sl_runtime_t *rt);
 void sl__abort_claim(sl_task_t *t);
 
-/* The rest of sl__wait1 after a failed try: registers c and waits (c->ops->poll is not
- * called first). Call only after sl__wait_enter() returned 0 and the operation found nothing
- * ready. Returns the clause's result, SL_ETIMEDOUT or SL_ECANCELED. */
-int sl__wait1_polled(sl_clause_t *c, int64_t deadline);
-
 /* sl__wait1_polled on a clause made from these fields (sl__clause_init) in its own frame, so
  * that a blocking call can end in a tail call to it: a task resumed after a hand-off then
  * returns from the wait straight into its caller's code, and when the task that parked before
  * it came the same way, every return but that last one is predicted (docs/perf.md, "A
- * switch"). The clause's ops must not need the clause after the wait. */
+ * switch"). The clause's ops must not need the clause after the wait. With ops NULL, obj is
+ * the caller's clause and the other fields are ignored: every one-clause wait parks in this
+ * one function. */
 int sl__wait1v(const struct sl_clause_ops *ops, void *obj, void *buf, uintptr_t arg, int64_t arg64,
                int64_t deadline);
+
+/* The rest of sl__wait1 after a failed try: registers c and waits (c->ops->poll is not
+ * called first). Call only after sl__wait_enter() returned 0 and the operation found nothing
+ * ready. Returns the clause's result (also stored in c->res), SL_ETIMEDOUT or SL_ECANCELED. */
+static inline int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
+{
+    return sl__wait1v(NULL, c, NULL, 0, 0, deadline);
+}
+/* Set in sl__wait1v's ops pointer (clause ops are aligned): check, take a budget unit and poll
+ * before the wait, as sl__wait1 does. */
+#define SL__WAIT1_POLL ((uintptr_t)1)
+
 /* The same for a call with no try of its own: what sl__wait1 does (checks, budget, poll,
- * wait), on a clause made in its own frame. */
-int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *buf, uintptr_t arg, int64_t arg64,
-                int64_t deadline);
+ * wait), on a clause made in sl__wait1v's frame. */
+static inline int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *buf,
+                              uintptr_t arg, int64_t arg64, int64_t deadline)
+{
+    return sl__wait1v((const struct sl_clause_ops *)((uintptr_t)ops | SL__WAIT1_POLL), obj, buf,
+                      arg, arg64, deadline);
+}
 
 /* ---- Per-worker caches ------------------------------------------------------------------ */
 

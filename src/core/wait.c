@@ -201,6 +201,42 @@ int sl__wait_precheck(sl_task_t *t)
 
 /* ---- The wait ------------------------------------------------------------------------------ */
 
+int sl__wait_deadline_slow(sl_task_t *t, int64_t deadline, sl__wait_ctx_t *wc)
+{
+    sl__worker_t *w = t->worker;
+    int64_t eff = deadline;
+    int from_scope = 0;
+    if (t->timeouts && t->timeouts->effective < deadline) {
+        eff = t->timeouts->effective;
+        from_scope = 1;
+    }
+    wc->eff = eff;
+    wc->from_scope = from_scope;
+    wc->timed = 0;
+    if (eff <= w->now) {
+        if (from_scope)
+            sl__scopes_expire(t, w->now);
+        return SL_ETIMEDOUT;
+    }
+    if (eff != SL_FOREVER) {
+        if (sl__timer_arm(w, &t->wtimer, eff) != 0)
+            return SL_ENOMEM;
+        wc->timed = 1;
+    }
+    return 0;
+}
+
+int sl__wait_lost(sl_task_t *t, int win, const sl__wait_ctx_t *wc)
+{
+    if (win == SL__WIN_TIMEOUT) {
+        if (wc->from_scope)
+            sl__scopes_expire(t, wc->eff);
+        return SL_ETIMEDOUT;
+    }
+    t->saw_cancel = 1;
+    return SL_ECANCELED;
+}
+
 static uint64_t next_rand(sl__worker_t *w)
 {
     w->rng ^= w->rng << 13;
@@ -257,7 +293,7 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
             sl__clause_waiter(&c[i], t, wc.gen, i);
             state = c[i].ops->arm(&c[i]);
         }
-        int win = sl__wait_park(t, wc.eff, state != SL__DONE);
+        int win = sl__wait_park(t, &wc, state != SL__DONE);
         /* Unregister the losers (and the winner, whose claimer normally unlinked it). */
         for (int k = 0; k < armed_upto; k++) {
             int i = clause_at(start, k, n);
@@ -303,15 +339,41 @@ int sl__wait1(sl_clause_t *c, int64_t deadline)
     return sl__wait1_polled(c, deadline);
 }
 
-/* Every one-clause wait parks from here (sl__wait1 tail-calls it): when two tasks hand work to
- * each other, the task resumed returns through the same frames as the one that parked, as far
- * up as their paths are shared, so the return-stack predictor is right for those returns
- * instead of wrong for each (docs/perf.md, "A switch"). */
-__attribute__((noinline)) int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
+/* Every one-clause wait parks from here: on a clause made from ops..arg64 in this frame, or, with
+ * ops NULL, on the caller's clause obj (sl__wait1_polled). When two tasks hand work to each
+ * other, the task resumed returns through the same frames as the one that parked, as far up as
+ * their paths are shared, so the return-stack predictor is right for those returns instead of
+ * wrong for each (docs/perf.md, "A switch"); and a blocking call that tail-calls this runs no
+ * frame between its own and the park's. */
+__attribute__((noinline)) int sl__wait1v(const struct sl_clause_ops *ops, void *obj, void *buf,
+                                         uintptr_t arg, int64_t arg64, int64_t deadline)
 {
     /* wait_impl for one clause, already polled, written out: its result is returned rather
      * than stored in the clause, and nothing indexes or loops. Every caller runs in a task. */
-    sl_task_t *t = sl__tls_task;
+    sl_clause_t own, *c = obj;
+    sl_task_t *t;
+    if (ops) {
+        uintptr_t poll_first = (uintptr_t)ops & SL__WAIT1_POLL;
+        ops = (const struct sl_clause_ops *)((uintptr_t)ops - poll_first);
+        /* sl__clause_init without the stores the wait makes anyway (c->res at the end, the
+         * waiter's fields in sl__clause_waiter before the arm; no op reads them earlier). */
+        own.ops = ops;
+        own.obj = obj;
+        own.buf = buf;
+        own.arg = arg;
+        own.arg64 = arg64;
+        own.w.aux = 0;
+        c = &own;
+        if (poll_first) { /* sl__wait1vp: what sl__wait1 does before the wait */
+            t = sl__self_checked("a blocking sluice call");
+            int r = sl__wait_enter(t);
+            if (r)
+                return r;
+            if ((r = ops->poll(c)) != SL_EAGAIN)
+                return r;
+        }
+    }
+    t = sl__tls_task;
     for (;;) {
         sl__wait_ctx_t wc;
         int state = sl__wait_begin(t, deadline, &wc);
@@ -322,7 +384,7 @@ __attribute__((noinline)) int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
             sl__clause_waiter(c, t, wc.gen, 0);
             state = c->ops->arm(c);
         }
-        int win = sl__wait_park(t, wc.eff, state != SL__DONE);
+        int win = sl__wait_park(t, &wc, state != SL__DONE);
         if (win != 0 && armed)
             c->ops->disarm(c); /* the deadline or an abort won */
         int r = sl__wait_result(t, win, &wc);
@@ -343,21 +405,6 @@ __attribute__((noinline)) int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
     }
 }
 
-__attribute__((noinline)) int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *buf,
-                                          uintptr_t arg, int64_t arg64, int64_t deadline)
-{
-    sl_clause_t c;
-    sl__clause_init(&c, ops, obj, buf, arg, arg64);
-    return sl__wait1(&c, deadline);
-}
-
-__attribute__((noinline)) int sl__wait1v(const struct sl_clause_ops *ops, void *obj, void *buf,
-                                         uintptr_t arg, int64_t arg64, int64_t deadline)
-{
-    sl_clause_t c;
-    sl__clause_init(&c, ops, obj, buf, arg, arg64);
-    return sl__wait1_polled(&c, deadline);
-}
 
 int sl_select(sl_clause_t *c, int n, int flags, int64_t deadline)
 {

@@ -526,7 +526,7 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
             w->active = &w->node;
         sl__unlock(&n->lock);
     }
-    int win = sl__wait_park(t, wc.eff, state != SL__DONE);
+    int win = sl__wait_park(t, &wc, state != SL__DONE);
     if (win != 0 && state == SL__ARMED) {
         /* A timeout or an abort won: the node stays enabled, no longer the task's waiter. A
          * notification that came meanwhile stays in w's state for the next wait. */
