@@ -56,7 +56,7 @@ typedef struct sl_timer {
 typedef struct sl_lock {
     volatile int word;     /* private */
     unsigned owner;        /* private: the thread it is biased to (or may become biased to) */
-    unsigned char in;      /* private: the owner holds it without the word */
+    unsigned in;           /* private: the owner, while it holds it without the word */
     unsigned char state;   /* private */
     unsigned short streak; /* private */
 } sl_lock_t;

@@ -9,15 +9,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-__thread unsigned sl__tid __attribute__((tls_model("initial-exec")));
+__thread unsigned sl__tid __attribute__((tls_model("initial-exec"))) = SL__LOCK_CANDIDATE;
 
 static _Atomic unsigned next_tid = 1;
 
 static unsigned tid_self(void)
 {
     unsigned t = sl__tid;
-    while (!t) /* 0 means unassigned: skipped if the counter ever wraps */
-        t = atomic_fetch_add_explicit(&next_tid, 1, memory_order_relaxed);
+    while (t == 0 || t >= SL__LOCK_CANDIDATE) /* unassigned: 0 and the flag skipped on wrap */
+        t = atomic_fetch_add_explicit(&next_tid, 1, memory_order_relaxed) & ~SL__LOCK_CANDIDATE;
     return sl__tid = t;
 }
 
@@ -42,6 +42,7 @@ static void after_word(sl_lock_t *l)
     if (st == SL__LOCK_BIASED) {
         if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == me)
             return;
+        __atomic_store_n(&l->owner, 0, __ATOMIC_RELAXED); /* the owner's fast path reads this */
         __atomic_store_n(&l->state, SL__LOCK_SHARED, __ATOMIC_RELAXED);
         /* Every running thread passes a full barrier: the owner either reads SHARED after its
          * store of `in`, or its `in` is visible to the load below. */
@@ -55,11 +56,14 @@ static void after_word(sl_lock_t *l)
     /* Decided once, maybe by another thread while this one locks outside any runtime. */
     if (!__atomic_load_n(&sl__asym, __ATOMIC_ACQUIRE))
         return; /* no membarrier: never biased */
-    if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) != me) {
-        __atomic_store_n(&l->owner, me, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) != (me | SL__LOCK_CANDIDATE)) {
+        __atomic_store_n(&l->owner, me | SL__LOCK_CANDIDATE, __ATOMIC_RELAXED);
         l->streak = 1;
     } else if (++l->streak >= SL__LOCK_BIAS_AFTER) {
+        /* Biased from the next lock on: this one holds the word, and `in` is not this
+         * thread's, so the unlock releases the word. */
         __atomic_store_n(&l->state, SL__LOCK_BIASED, __ATOMIC_RELAXED);
+        __atomic_store_n(&l->owner, me, __ATOMIC_RELAXED);
     }
 }
 

@@ -9,14 +9,18 @@
  * Biased: a lock that one thread has taken SL__LOCK_BIAS_AFTER times in a row, with no other
  * thread in between, becomes that thread's, and from then on its owner takes and releases it
  * with plain stores: no locked instruction (a channel, a notifier or a worker's queue used by
- * the tasks of one worker is most of what a one-worker program locks). The owner stores `in`
- * and then reads `state`; another thread that wants the lock takes the word, stores
+ * the tasks of one worker is most of what a one-worker program locks). `owner` holds the
+ * thread's id exactly while the lock is biased to it (a thread counting its streak is stored
+ * with SL__LOCK_CANDIDATE set, and unassigned threads' sl__tid is SL__LOCK_CANDIDATE alone), so
+ * the owner's way in is one comparison. The owner stores its id in `in` and then reads `owner`
+ * again; another thread that wants the lock takes the word, stores owner = 0 and
  * state = SHARED, runs membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (a full barrier on every
- * running thread of the process) and waits until `in` is 0. Either the owner's read sees
- * SHARED, and it takes the word like everyone else, or the other thread's read of `in` sees
- * the owner inside, and it waits for the owner's release store. A shared lock never becomes
- * biased again: the barrier (a few microseconds) is paid at most once per lock. Without
- * membarrier (sl__asym off) no lock is ever biased. docs/design/runtime.md, "Locks".
+ * running thread of the process) and waits until `in` is 0. Either the owner's read sees its
+ * bias gone, and it takes the word like everyone else, or the other thread's read of `in` sees
+ * the owner inside, and it waits for the owner's release store. A release by a thread whose id
+ * is in `in` is the owner's fast-path release; any other releases the word. A shared lock
+ * never becomes biased again: the barrier (a few microseconds) is paid at most once per lock.
+ * Without membarrier (sl__asym off) no lock is ever biased. docs/design/runtime.md, "Locks".
  */
 #ifndef SLUICE_UTIL_LOCK_H
 #define SLUICE_UTIL_LOCK_H
@@ -40,7 +44,12 @@ enum { SL__LOCK_UNBIASED = 0, SL__LOCK_BIASED = 1, SL__LOCK_SHARED = 2 };
 
 #define SL__LOCK_BIAS_AFTER 64
 
-/* The calling thread's id for lock bias: 0 until its first slow-path lock assigns one. */
+/* Set in `owner` while a thread counts its streak (its id | this), and the id of a thread that
+ * has none yet: ids are 1 .. SL__LOCK_CANDIDATE - 1, so no biased owner ever matches either. */
+#define SL__LOCK_CANDIDATE 0x80000000u
+
+/* The calling thread's id for lock bias: SL__LOCK_CANDIDATE until its first slow-path lock
+ * assigns one. */
 extern __thread unsigned sl__tid __attribute__((tls_model("initial-exec")));
 
 /* Takes the word (spinning), revoking another thread's bias or counting towards this one's. */
@@ -68,13 +77,13 @@ static inline void sl__lock_init_shared(sl_lock_t *l)
 /* The owner's way in: 1 when it now holds l without the word. */
 static inline __attribute__((always_inline)) int sl__lock_fast(sl_lock_t *l)
 {
-    if (__atomic_load_n(&l->state, __ATOMIC_RELAXED) == SL__LOCK_BIASED &&
-        __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == sl__tid) {
-        __atomic_store_n(&l->in, 1, __ATOMIC_RELAXED);
+    unsigned me = sl__tid;
+    if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == me) { /* biased to this thread */
+        __atomic_store_n(&l->in, me, __ATOMIC_RELAXED);
         /* The compiler keeps the load below after the store; a revoker's membarrier does the
          * same for the CPU. */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        if (__builtin_expect(__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) == SL__LOCK_BIASED, 1))
+        if (__builtin_expect(__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) == me, 1))
             return 1;
         __atomic_store_n(&l->in, 0, __ATOMIC_RELEASE); /* revoked meanwhile */
     }
@@ -92,14 +101,14 @@ static inline int sl__trylock(sl_lock_t *l)
     return sl__lock_fast(l) || sl__trylock_slow(l);
 }
 
-/* The owner holds l by the fast path exactly when `in` is 1 on its own thread. Another thread
- * may see `in` at 1 while it holds the word: an owner that read BIASED before a revocation
- * stores it on its way to finding SHARED, and takes it back. The owner field does not change
- * once the lock is biased. */
+/* The owner holds l by the fast path exactly when `in` holds its id on its own thread (only
+ * the owner stores its id there, and only it stores 0 back). Another thread may see the
+ * owner's id in `in` while it holds the word: an owner that read its bias before a revocation
+ * stores it on its way to finding the bias gone, and takes it back; no id but the owner's is
+ * ever there. */
 static inline __attribute__((always_inline)) void sl__unlock(sl_lock_t *l)
 {
-    if (__atomic_load_n(&l->in, __ATOMIC_RELAXED) &&
-        __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == sl__tid)
+    if (__atomic_load_n(&l->in, __ATOMIC_RELAXED) == sl__tid)
         __atomic_store_n(&l->in, 0, __ATOMIC_RELEASE);
     else
         __atomic_store_n(&l->word, 0, __ATOMIC_RELEASE);
