@@ -425,9 +425,10 @@ static int send_locked(chan_t *ch, const void *val)
  * form runs first; the blocking forms build a clause only when this finds the channel full.
  * The common case, room and no parked receiver, is a ring append (bounded) or a write into
  * the tail block (unbounded). */
-static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void *val)
+static inline __attribute__((always_inline)) int send_now_b(chan_t *ch, const void *val,
+                                                            int bounded)
 {
-    if (SL__LIKELY(ch->bounded)) { /* fixed at creation: read without the lock */
+    if (SL__LIKELY(bounded)) {
         sl__lock(&ch->lock);
         if (SL__LIKELY(!ch->rx_closed && ch->avail)) {
             /* deliver_locked for one message, waking the receiver it may hand it to directly
@@ -459,6 +460,13 @@ static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void
         return 0;
     }
     return send_locked(ch, val);
+}
+
+/* send_now_b for a channel whose kind the caller has not read yet: it is fixed at creation, so
+ * it is read without the lock. */
+static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void *val)
+{
+    return send_now_b(ch, val, ch->bounded);
 }
 
 static int send_poll(sl_clause_t *c)
@@ -544,7 +552,7 @@ int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
     int r = sl__wait_enter(sl__self_checked("a blocking sluice call"));
     if (r)
         return r;
-    r = send_now(ch, val);
+    r = send_now_b(ch, val, 1); /* bounded: read above (the budget's store may alias it) */
     if (SL__LIKELY(r != SL_EAGAIN))
         return r;
     return sl__wait1v(&send_ops, ch, (void *)(uintptr_t)val, 1, 0, deadline);

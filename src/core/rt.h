@@ -396,6 +396,8 @@ static inline void sl__task_wake_handoff(sl_task_t *t)
 void sl__park(void);
 /* Consumes one unit of the cooperative budget; yields when it runs out. */
 void sl__coop(void);
+/* The running task t has used up its budget: it yields (its next switch-in refills it). */
+void sl__coop_yield(sl_task_t *t);
 void sl__wake_worker(sl__worker_t *w);
 
 /* Spawns like sl_task_spawn_ex() and registers on_done(t, arg), called exactly once after the
@@ -611,10 +613,8 @@ static inline int sl__wait_enter(sl_task_t *t)
         if (r)
             return r;
     }
-    if (SL__UNLIKELY(t->budget <= 1))
-        sl__coop(); /* takes the last unit and yields */
-    else
-        t->budget--;
+    if (SL__UNLIKELY(--t->budget <= 0))
+        sl__coop_yield(t); /* that was the last unit */
     return 0;
 }
 

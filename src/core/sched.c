@@ -1071,7 +1071,7 @@ int sl_task_yield(void)
 
 /* Out of line: the inlined switch-away needs a frame and saved registers, which sl__coop's
  * common path (the budget not used up) should not pay. */
-static __attribute__((noinline, cold)) void coop_yield(sl_task_t *t)
+__attribute__((noinline, cold)) void sl__coop_yield(sl_task_t *t)
 {
     sl__worker_t *w = t->worker;
     stat_inc(&w->n_budget_yields);
@@ -1084,7 +1084,7 @@ void sl__coop(void)
 {
     sl_task_t *t = sl__tls_worker->cur;
     if (SL__UNLIKELY(--t->budget <= 0))
-        coop_yield(t);
+        sl__coop_yield(t);
 }
 
 /* The task's rarely used state (see struct sl__task_ext), allocated on first use; NULL when
