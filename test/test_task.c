@@ -811,6 +811,7 @@ static void stack_wave(sl_runtime_t *rt, int guarded)
     else if (st.stacks_guarded) /* guard pages in runs as in single mappings */
         ASSERT_EQ_U(st.stacks_guarded, st.stacks_live);
     size_t peak = vm_size_bytes();
+    long unmaps0 = atomic_load(&rt->stack_unmaps);
 
     ASSERT_OK(sl_sem_add_permits(&held_gate, HELD_TASKS));
     long sum = 0;
@@ -833,6 +834,16 @@ static void stack_wave(sl_runtime_t *rt, int guarded)
     ASSERT_EQ_U(st.stacks_live, 1 + cache);
     if (guarded && st.stacks_guarded)
         ASSERT_EQ_U(st.stacks_guarded, st.stacks_live);
+    /* The tasks ended in the order they started (one worker, the gate's waiters FIFO), so the
+     * retired stacks of each batch are neighbours, carved in runs of SL__STACK_RUN: a batch
+     * sorted by address goes in one munmap per run at most (one in all when the kernel put the
+     * runs side by side), where one per stack would be HELD_TASKS - cache calls. */
+    long retired = HELD_TASKS - (long)cache;
+    long batches = (retired + SL__STACK_RETIRE - 1) / SL__STACK_RETIRE;
+    long unmaps = atomic_load(&rt->stack_unmaps) - unmaps0;
+    ASSERT_GT(unmaps, 0);
+    ASSERT_LE(unmaps, batches * (SL__STACK_RETIRE / SL__STACK_RUN + 1));
+    ASSERT_LT(unmaps, retired / 4);
 #if !SLUICE_ASAN && !SLUICE_TSAN && !SLUICE_VALGRIND
     /* The stacks unmapped (all but the cache's) are given back; what a run has not carved yet
      * stays. */

@@ -218,8 +218,9 @@ static void stack_forget(sl_runtime_t *rt, sl__stack_t *s)
 
 /* munmap, or when it fails (ENOMEM: splitting a mapping near vm.max_map_count) at least the
  * memory back, the address space kept. */
-static void unmap_range(char *p, size_t len)
+static void unmap_range(sl_runtime_t *rt, char *p, size_t len)
 {
+    atomic_fetch_add_explicit(&rt->stack_unmaps, 1, memory_order_relaxed);
     if (munmap(p, len) != 0)
         (void)madvise(p, len, MADV_DONTNEED);
 }
@@ -227,7 +228,7 @@ static void unmap_range(char *p, size_t len)
 static void stack_unmap(sl_runtime_t *rt, sl__stack_t *s)
 {
     stack_forget(rt, s);
-    unmap_range(s->map, s->map_size);
+    unmap_range(rt, s->map, s->map_size);
 }
 
 static int by_address(const void *a, const void *b)
@@ -256,12 +257,12 @@ void sl__stack_retired_flush(sl_runtime_t *rt, sl__worker_t *w)
                 char *m = v[i]->map, *e = v[i]->map + v[i]->map_size;
                 stack_forget(rt, v[i]);
                 if (m != hi) {
-                    unmap_range(lo, (size_t)(hi - lo));
+                    unmap_range(rt, lo, (size_t)(hi - lo));
                     lo = m;
                 }
                 hi = e;
             }
-            unmap_range(lo, (size_t)(hi - lo));
+            unmap_range(rt, lo, (size_t)(hi - lo));
             n = 0;
         }
     }
@@ -299,7 +300,7 @@ void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w)
     w->stack_cached = 0;
     sl__stack_retired_flush(rt, w);
     if (w->stack_run_left)
-        unmap_range(w->stack_run, w->stack_run_left);
+        unmap_range(rt, w->stack_run, w->stack_run_left);
     w->stack_run = NULL;
     w->stack_run_left = 0;
 }
