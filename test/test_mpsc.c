@@ -1915,6 +1915,17 @@ static void *cancelled_self(void *arg)
     return NULL;
 }
 
+/* More than SL__LOCK_BIAS_AFTER locks in a row by this thread bias the channel's lock to it
+ * (when the kernel has membarrier): from then on the blocking forms take the paths written out
+ * in sl_mpsc_send_until and sl_mpsc_recv_until, which must check what the general ones do. */
+static void bias_lock(sl_mpsc_tx_t *tx, sl_mpsc_rx_t *rx)
+{
+    for (u64 i = 0; i < 100; i++) {
+        ASSERT_OK(sl_mpsc_send(tx, &i));
+        ASSERT_EQ_U(recv1(rx), i);
+    }
+}
+
 static void *main_fast_checks(void *arg)
 {
     int unbounded = (int)(intptr_t)arg;
@@ -1924,6 +1935,7 @@ static void *main_fast_checks(void *arg)
         ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
     else
         ASSERT_OK(sl_mpsc_new(8, 4, &tx, &rx));
+    bias_lock(tx, rx);
     fill(tx, 1, 1);
     op_t o = {.tx = tx, .rx = rx, .n = (size_t)unbounded};
     test_join_result(spawn(cancelled_self, &o));
@@ -1959,6 +1971,53 @@ SL_TEST(fast_path_checks_cancel_and_timeout_first)
 {
     test_run(1, main_fast_checks, (void *)(intptr_t)0);
     test_run(1, main_fast_checks, (void *)(intptr_t)1);
+}
+
+/* On a biased lock, the cases the written-out paths hand to the general code: a parked
+ * receiver (the value handed over, nothing buffered), a parked sender (let in after a receive,
+ * in order), a closed receiver. */
+static void *main_fast_biased(void *arg)
+{
+    (void)arg;
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    ASSERT_OK(sl_mpsc_new(8, 2, &tx, &rx));
+    bias_lock(tx, rx);
+    op_t r = {.tx = tx, .rx = rx};
+    sl_task_t *receiver = spawn(do_recv, &r);
+    settle();
+    ASSERT_EQ(r.done, 0);
+    u64 v = 42;
+    ASSERT_OK(sl_mpsc_send(tx, &v));
+    ASSERT_EQ_U(sl_mpsc_rx_len(rx), 0); /* handed to the receiver, not buffered */
+    test_join_result(receiver);
+    ASSERT_EQ(r.res, 0);
+    ASSERT_EQ_U(r.val, 42);
+
+    fill(tx, 1, 2);
+    op_t s = {.tx = tx, .rx = rx, .val = 3};
+    sl_task_t *sender = spawn(do_send, &s);
+    settle();
+    ASSERT_EQ(s.done, 0); /* full: parked */
+    ASSERT_EQ_U(recv1(rx), 1);
+    test_join_result(sender);
+    ASSERT_EQ(s.res, 0);
+    ASSERT_EQ_U(recv1(rx), 2);
+    ASSERT_EQ_U(recv1(rx), 3);
+    ASSERT_EQ_U(sl_mpsc_rx_len(rx), 0);
+
+    sl_mpsc_rx_close(rx);
+    v = 9;
+    ASSERT_ERR(sl_mpsc_send(tx, &v), SL_ECLOSED);
+    ASSERT_ERR(sl_mpsc_recv(rx, &v), SL_ECLOSED);
+    sl_mpsc_tx_drop(tx);
+    sl_mpsc_rx_drop(rx);
+    return NULL;
+}
+
+SL_TEST(fast_path_on_a_biased_lock_hands_off_and_closes)
+{
+    test_run(1, main_fast_biased, NULL);
 }
 
 /* A bounded recv that finds a message buffered still consumes budget (B35 for the ring). */

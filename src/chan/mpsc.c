@@ -421,6 +421,35 @@ static int send_locked(chan_t *ch, const void *val)
     return r;
 }
 
+/* The ring's append: room, no parked receiver, the lock held. */
+static inline __attribute__((always_inline)) void ring_append(chan_t *ch, const void *val)
+{
+    cpy(ch->ring + ch->tail * ch->esz, val, ch->esz);
+    if (++ch->tail == ch->cap)
+        ch->tail = 0;
+    len_set(ch, ch->len + 1);
+    ch->avail--;
+}
+
+/* send_now on a bounded channel whose lock the caller has taken. Unlocks. */
+static inline __attribute__((always_inline)) int send_now_held(chan_t *ch, const void *val)
+{
+    if (SL__LIKELY(!ch->rx_closed && ch->avail)) {
+        /* deliver_locked for one message, waking the receiver it may hand it to directly
+         * rather than through a wake list: a receiver that takes it leaves its unit free. */
+        sl_waiter_t *r = hand_over_locked(ch, val);
+        if (r) {
+            sl__unlock(&ch->lock);
+            sl__task_wake_handoff(r->task);
+            return 0;
+        }
+        ring_append(ch, val);
+        sl__unlock(&ch->lock);
+        return 0;
+    }
+    return send_locked(ch, val);
+}
+
 /* A send that does not wait: 0, SL_EAGAIN (full), SL_ECLOSED or SL_ENOMEM. What every send
  * form runs first; the blocking forms build a clause only when this finds the channel full.
  * The common case, room and no parked receiver, is a ring append (bounded) or a write into
@@ -430,24 +459,7 @@ static inline __attribute__((always_inline)) int send_now_b(chan_t *ch, const vo
 {
     if (SL__LIKELY(bounded)) {
         sl__lock(&ch->lock);
-        if (SL__LIKELY(!ch->rx_closed && ch->avail)) {
-            /* deliver_locked for one message, waking the receiver it may hand it to directly
-             * rather than through a wake list: a receiver that takes it leaves its unit free. */
-            sl_waiter_t *r = hand_over_locked(ch, val);
-            if (r) {
-                sl__unlock(&ch->lock);
-                sl__task_wake_handoff(r->task);
-                return 0;
-            }
-            cpy(ch->ring + ch->tail * ch->esz, val, ch->esz);
-            if (++ch->tail == ch->cap)
-                ch->tail = 0;
-            len_set(ch, ch->len + 1);
-            ch->avail--;
-            sl__unlock(&ch->lock);
-            return 0;
-        }
-        return send_locked(ch, val);
+        return send_now_held(ch, val);
     }
     int r = lock_room(ch, 0);
     if (r)
@@ -543,19 +555,81 @@ int sl_mpsc_try_send(sl_mpsc_tx_t *tx, const void *val)
 /* sl__wait1 on a send clause, with the clause built only if the send has to wait: the same
  * checks in the same order (cancellation and timeout scopes, budget, try), so a cancelled task
  * gets SL_ECANCELED even when there is room, and a full channel still yields every 128 sends. */
+/* The running task passes sl__wait_enter's checks without a call: not cancelled, no timeout
+ * scope, a unit of budget to spare (taken). 0: nothing done, the caller's general path checks
+ * again (and yields, or fails). */
+static inline __attribute__((always_inline)) int enter_fast(void)
+{
+    sl_task_t *t = sl__tls_task;
+    if (SL__LIKELY(t && !atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
+                   !t->timeouts && t->budget > 1)) {
+        t->budget--;
+        return 1;
+    }
+    return 0;
+}
+
+/* A bounded send's try after sl__wait_enter, with the lock held, then its wait. */
+static __attribute__((noinline)) int send_held(chan_t *ch, const void *val, int64_t deadline)
+{
+    int r = send_now_held(ch, val);
+    if (SL__LIKELY(r != SL_EAGAIN))
+        return r;
+    return sl__wait1v(&send_ops, ch, (void *)(uintptr_t)val, 1, 0, deadline);
+}
+
+/* A bounded send with room, the lock held, and a receiver parked: handed to it (or, if that
+ * receiver's wait ended meanwhile, appended). Unlocks. */
+static __attribute__((noinline)) int send_handoff(chan_t *ch, const void *val)
+{
+    sl_waiter_t *r = hand_over_locked(ch, val);
+    if (r) {
+        sl__unlock(&ch->lock);
+        sl__task_wake_handoff(r->task);
+        return 0;
+    }
+    ring_append(ch, val);
+    sl__unlock(&ch->lock);
+    return 0;
+}
+
+/* A bounded send after its entry checks, from taking the lock on. */
+static __attribute__((noinline)) int send_entered(chan_t *ch, const void *val, int64_t deadline)
+{
+    sl__lock(&ch->lock);
+    return send_held(ch, val, deadline);
+}
+
+/* A bounded send from its entry checks on. */
+static __attribute__((noinline)) int send_checked(chan_t *ch, const void *val, int64_t deadline)
+{
+    int r = sl__wait_enter(sl__self_checked("a blocking sluice call"));
+    if (r)
+        return r;
+    return send_entered(ch, val, deadline);
+}
+
+/* The common send (a bounded channel with room and no parked receiver, the lock biased to this
+ * thread, nothing for the entry checks to do) is written out here without a frame or a call;
+ * each of its steps hands what is left to the general path at the point it stopped. */
 int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
 {
     chan_t *ch = CH(tx);
     SL__ASSERT(tx && (val || ch->esz == 0), "sl_mpsc_send: NULL argument");
     if (!ch->bounded)
         return send_now(ch, val); /* never waits: usable from any thread, as in Tokio */
-    int r = sl__wait_enter(sl__self_checked("a blocking sluice call"));
-    if (r)
-        return r;
-    r = send_now_b(ch, val, 1); /* bounded: read above (the budget's store may alias it) */
-    if (SL__LIKELY(r != SL_EAGAIN))
-        return r;
-    return sl__wait1v(&send_ops, ch, (void *)(uintptr_t)val, 1, 0, deadline);
+    if (SL__UNLIKELY(!enter_fast()))
+        return send_checked(ch, val, deadline);
+    if (SL__UNLIKELY(!sl__lock_fast(&ch->lock)))
+        return send_entered(ch, val, deadline);
+    if (SL__LIKELY(!ch->rx_closed && ch->avail)) {
+        if (ch->recvq.head)
+            return send_handoff(ch, val);
+        ring_append(ch, val);
+        sl__unlock(&ch->lock);
+        return 0;
+    }
+    return send_held(ch, val, deadline);
 }
 
 int sl_mpsc_send(sl_mpsc_tx_t *tx, const void *val)
@@ -941,14 +1015,59 @@ int sl_mpsc_try_recv(sl_mpsc_rx_t *rx, void *out)
 
 /* sl__wait1 on a recv clause, with the clause built only if the receive has to wait (see
  * sl_mpsc_send_until). */
+static int recv_entered(chan_t *ch, void *out, int64_t deadline);
+
+/* A receive from its entry checks on. */
+static __attribute__((noinline)) int recv_checked(chan_t *ch, void *out, int64_t deadline)
+{
+    int r = sl__wait_enter(sl__self_checked("a blocking sluice call"));
+    if (r)
+        return r;
+    return recv_entered(ch, out, deadline);
+}
+
+/* The common receive (a bounded channel with a message and nobody parked, the lock biased to
+ * this thread, nothing for the entry checks to do) is written out here without a frame or a
+ * call, as the send's; so is the wait of a visibly empty one. */
 int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
 {
     chan_t *ch = CH(rx);
     SL__ASSERT(rx && (out || ch->esz == 0), "sl_mpsc_recv: NULL argument");
-    sl_task_t *t = sl__self_checked("a blocking sluice call");
-    int r = sl__wait_enter(t);
-    if (r)
-        return r;
+    if (SL__UNLIKELY(!enter_fast()))
+        return recv_checked(ch, out, deadline);
+    if (ch->rx_res) { /* unbounded, a run reserved: see recv_now */
+        if (out)
+            cpy(out, ch->hb->data + ch->hi * ch->esz, ch->esz);
+        ch->hi++;
+        ch->rx_res--;
+        return 0;
+    }
+    if (SL__LIKELY(ch->bounded)) {
+        if (__atomic_load_n(&ch->len, __ATOMIC_RELAXED) == 0) {
+            if (deadline == SL_FOREVER) /* and no timeout scope (enter_fast): see recv_entered */
+                return sl__wait1v(&recv_ops, ch, out, 1, 0, deadline);
+        } else if (SL__LIKELY(sl__lock_fast(&ch->lock))) {
+            if (SL__LIKELY(ch->len && !ch->sendq.head && !ch->recvq.head)) {
+                if (out)
+                    cpy(out, ch->ring + ch->head * ch->esz, ch->esz);
+                if (++ch->head == ch->cap)
+                    ch->head = 0;
+                ch->avail++;
+                len_set(ch, ch->len - 1);
+                sl__unlock(&ch->lock);
+                return 0;
+            }
+            sl__unlock(&ch->lock);
+        }
+    }
+    return recv_entered(ch, out, deadline);
+}
+
+/* A receive after sl__wait_enter: the try, then the wait. */
+static __attribute__((noinline)) int recv_entered(chan_t *ch, void *out, int64_t deadline)
+{
+    sl_task_t *t = sl__tls_task;
+    int r;
     /* Visibly empty, and a wait without a deadline: skip the locked try, the wait's arm looks
      * again under the lock (and takes a message or the end found there at once). With a
      * deadline (the call's or a timeout scope's) the try must come first: the wait may end
