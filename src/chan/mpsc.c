@@ -431,22 +431,27 @@ static inline __attribute__((always_inline)) void ring_append(chan_t *ch, const 
     ch->avail--;
 }
 
+/* A bounded send with room, the lock held: deliver_locked for one message, waking the receiver
+ * it may hand it to directly rather than through a wake list (a receiver that takes it leaves
+ * its unit free), else appended. Unlocks. */
+static inline __attribute__((always_inline)) int send_room(chan_t *ch, const void *val)
+{
+    sl_waiter_t *r = hand_over_locked(ch, val);
+    if (r) {
+        sl__unlock(&ch->lock);
+        sl__task_wake_handoff(r->task);
+        return 0;
+    }
+    ring_append(ch, val);
+    sl__unlock(&ch->lock);
+    return 0;
+}
+
 /* send_now on a bounded channel whose lock the caller has taken. Unlocks. */
 static inline __attribute__((always_inline)) int send_now_held(chan_t *ch, const void *val)
 {
-    if (SL__LIKELY(!ch->rx_closed && ch->avail)) {
-        /* deliver_locked for one message, waking the receiver it may hand it to directly
-         * rather than through a wake list: a receiver that takes it leaves its unit free. */
-        sl_waiter_t *r = hand_over_locked(ch, val);
-        if (r) {
-            sl__unlock(&ch->lock);
-            sl__task_wake_handoff(r->task);
-            return 0;
-        }
-        ring_append(ch, val);
-        sl__unlock(&ch->lock);
-        return 0;
-    }
+    if (SL__LIKELY(!ch->rx_closed && ch->avail))
+        return send_room(ch, val);
     return send_locked(ch, val);
 }
 
@@ -578,19 +583,11 @@ static __attribute__((noinline)) int send_held(chan_t *ch, const void *val, int6
     return sl__wait1v(&send_ops, ch, (void *)(uintptr_t)val, 1, 0, deadline);
 }
 
-/* A bounded send with room, the lock held, and a receiver parked: handed to it (or, if that
- * receiver's wait ended meanwhile, appended). Unlocks. */
+/* send_room out of line, for a receiver parked: handed to it (or, if that receiver's wait
+ * ended meanwhile, appended). Unlocks. */
 static __attribute__((noinline)) int send_handoff(chan_t *ch, const void *val)
 {
-    sl_waiter_t *r = hand_over_locked(ch, val);
-    if (r) {
-        sl__unlock(&ch->lock);
-        sl__task_wake_handoff(r->task);
-        return 0;
-    }
-    ring_append(ch, val);
-    sl__unlock(&ch->lock);
-    return 0;
+    return send_room(ch, val);
 }
 
 /* A bounded send after its entry checks, from taking the lock on. */
@@ -841,6 +838,29 @@ static int recv_locked(chan_t *ch, void *out)
     return 0;
 }
 
+/* Unbounded, and the receiver reserved the next messages of the head block when it last held
+ * the lock (rx_res > 0): a pop without the lock. Senders only append at ti, past the reserved
+ * run, and only the receiver retires blocks; the lock it took then ordered the messages'
+ * writes before these reads. */
+static inline __attribute__((always_inline)) void reserved_pop(chan_t *ch, void *out)
+{
+    if (out)
+        cpy(out, ch->hb->data + ch->hi * ch->esz, ch->esz);
+    ch->hi++;
+    ch->rx_res--;
+}
+
+/* The ring's pop: a message there, nobody parked, the lock held. */
+static inline __attribute__((always_inline)) void ring_pop(chan_t *ch, void *out)
+{
+    if (out)
+        cpy(out, ch->ring + ch->head * ch->esz, ch->esz);
+    if (++ch->head == ch->cap)
+        ch->head = 0;
+    ch->avail++;
+    len_set(ch, ch->len - 1);
+}
+
 /* One message without waiting: 0, SL_EAGAIN (empty) or SL_ECLOSED. What every single-message
  * receive runs first. The common case, a message buffered and nobody queued, is a ring pop
  * that frees one unit (bounded) or a block slot read that does not retire the block
@@ -848,25 +868,13 @@ static int recv_locked(chan_t *ch, void *out)
 static inline __attribute__((always_inline)) int recv_now(chan_t *ch, void *out)
 {
     if (ch->rx_res) {
-        /* Unbounded, and the receiver reserved the next messages of the head block when it
-         * last held the lock: no lock. Senders only append at ti, past the reserved run, and
-         * only the receiver retires blocks; the lock it took then ordered the messages' writes
-         * before these reads. */
-        if (out)
-            cpy(out, ch->hb->data + ch->hi * ch->esz, ch->esz);
-        ch->hi++;
-        ch->rx_res--;
+        reserved_pop(ch, out);
         return 0;
     }
     sl__lock(&ch->lock);
     if (SL__LIKELY(ch->len && !ch->sendq.head && !ch->recvq.head)) {
         if (ch->bounded) {
-            if (out)
-                cpy(out, ch->ring + ch->head * ch->esz, ch->esz);
-            if (++ch->head == ch->cap)
-                ch->head = 0;
-            ch->avail++;
-            len_set(ch, ch->len - 1);
+            ring_pop(ch, out);
             sl__unlock(&ch->lock);
             return 0;
         }
@@ -1035,11 +1043,8 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
     SL__ASSERT(rx && (out || ch->esz == 0), "sl_mpsc_recv: NULL argument");
     if (SL__UNLIKELY(!enter_fast()))
         return recv_checked(ch, out, deadline);
-    if (ch->rx_res) { /* unbounded, a run reserved: see recv_now */
-        if (out)
-            cpy(out, ch->hb->data + ch->hi * ch->esz, ch->esz);
-        ch->hi++;
-        ch->rx_res--;
+    if (ch->rx_res) {
+        reserved_pop(ch, out);
         return 0;
     }
     if (SL__LIKELY(ch->bounded)) {
@@ -1048,12 +1053,7 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
                 return sl__wait1v(&recv_ops, ch, out, 1, 0, deadline);
         } else if (SL__LIKELY(sl__lock_fast(&ch->lock))) {
             if (SL__LIKELY(ch->len && !ch->sendq.head && !ch->recvq.head)) {
-                if (out)
-                    cpy(out, ch->ring + ch->head * ch->esz, ch->esz);
-                if (++ch->head == ch->cap)
-                    ch->head = 0;
-                ch->avail++;
-                len_set(ch, ch->len - 1);
+                ring_pop(ch, out);
                 sl__unlock(&ch->lock);
                 return 0;
             }
