@@ -929,21 +929,13 @@ static int recv_poll(sl_clause_t *c)
     return r;
 }
 
-static int recv_arm(sl_clause_t *c)
+/* recv_arm's general case, the lock held. Unlocks. */
+static __attribute__((noinline)) int recv_arm_held(sl_clause_t *c)
 {
     chan_t *ch = c->obj;
     sl_waiter_t *wake = NULL;
     blk_t *dead = NULL;
     int state = SL__ARMED;
-    c->w.aux = 0;
-    sl__lock(&ch->lock);
-    if (SL__LIKELY(!ch->rx_res && !ch->len && c->arg && !ended(ch))) {
-        /* Empty and open, the common case of a receive that parks: register, and that is all
-         * (as the general path below does when recv_ready() says SL_EAGAIN). */
-        sl__waitq_push(&ch->recvq, &c->w);
-        sl__unlock(&ch->lock);
-        return SL__ARMED;
-    }
     unreserve_locked(ch);
     int r = c->arg ? recv_ready(ch) : 0;
     if (r != SL_EAGAIN) {
@@ -964,6 +956,29 @@ static int recv_arm(sl_clause_t *c)
     if (dead)
         free_blocks(ch, dead);
     return state;
+}
+
+/* recv_arm when the lock is not biased to this thread. */
+static __attribute__((noinline)) int recv_arm_locking(sl_clause_t *c)
+{
+    sl__lock(&((chan_t *)c->obj)->lock);
+    return recv_arm_held(c);
+}
+
+static int recv_arm(sl_clause_t *c)
+{
+    chan_t *ch = c->obj;
+    c->w.aux = 0;
+    if (SL__UNLIKELY(!sl__lock_fast(&ch->lock)))
+        return recv_arm_locking(c);
+    if (SL__LIKELY(!ch->rx_res && !ch->len && c->arg && !ended(ch))) {
+        /* Empty and open, the common case of a receive that parks: register, and that is all
+         * (as recv_arm_held does when recv_ready() says SL_EAGAIN), without a frame. */
+        sl__waitq_push(&ch->recvq, &c->w);
+        sl__unlock(&ch->lock);
+        return SL__ARMED;
+    }
+    return recv_arm_held(c);
 }
 
 static void recv_disarm(sl_clause_t *c)

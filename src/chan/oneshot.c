@@ -75,18 +75,25 @@ static void __attribute__((noinline)) os_lock_wait(oneshot_t *o)
     }
 }
 
-/* Takes the lock; returns the state (without LOCKED). Only the lock bit of the old value is
- * looked at (x86 sets and tests it with one `lock bts`, where using the whole old value made
- * a compare-and-swap loop), and the state is read once the lock is held: nobody else changes
- * the word meanwhile (others' attempts set a bit that is set already). */
+/* Takes the lock if it is free: 1, with the state (without LOCKED) in *s. Only the lock bit
+ * of the old value is looked at (x86 sets and tests it with one `lock bts`, where using the
+ * whole old value made a compare-and-swap loop), and the state is read once the lock is held:
+ * nobody else changes the word meanwhile (others' attempts set a bit that is set already). */
+static inline int os_trylock(oneshot_t *o, unsigned *s)
+{
+    if (atomic_fetch_or_explicit(&o->state, LOCKED, memory_order_acquire) & LOCKED)
+        return 0;
+    *s = atomic_load_explicit(&o->state, memory_order_relaxed) & ~(unsigned)LOCKED;
+    return 1;
+}
+
+/* Takes the lock; returns the state (without LOCKED). */
 static inline unsigned os_lock(oneshot_t *o)
 {
-    for (;;) {
-        if (SL__LIKELY(
-                !(atomic_fetch_or_explicit(&o->state, LOCKED, memory_order_acquire) & LOCKED)))
-            return atomic_load_explicit(&o->state, memory_order_relaxed) & ~(unsigned)LOCKED;
+    unsigned s;
+    while (SL__UNLIKELY(!os_trylock(o, &s)))
         os_lock_wait(o);
-    }
+    return s;
 }
 
 /* Publishes state s and releases the lock. Nobody else writes the word while it is held. */
@@ -279,11 +286,11 @@ static int recv_poll(sl_clause_t *c)
     return recv_take(o, s, c->buf);
 }
 
-static int recv_arm(sl_clause_t *c)
+/* recv_arm's general case, the lock held with state s: a result there to take now. Unlocks. */
+static __attribute__((noinline)) int recv_arm_held(sl_clause_t *c, unsigned s)
 {
     oneshot_t *o = c->obj;
-    int state = SL__ARMED;
-    unsigned s = os_lock(o);
+    int state;
     if ((s & (SENT | TAKEN)) == SENT || (s & (TX_GONE | RX_CLOSED))) {
         if (sl__claim_self(c)) {
             c->w.res = take(o, &s, c->buf);
@@ -293,9 +300,31 @@ static int recv_arm(sl_clause_t *c)
         }
     } else {
         sl__waitq_push(&o->rxq, &c->w);
+        state = SL__ARMED;
     }
     os_unlock(o, s);
     return state;
+}
+
+/* recv_arm when the lock bit was taken (by the sender, for a few instructions). */
+static __attribute__((noinline)) int recv_arm_locking(sl_clause_t *c)
+{
+    return recv_arm_held(c, os_lock(c->obj));
+}
+
+static int recv_arm(sl_clause_t *c)
+{
+    oneshot_t *o = c->obj;
+    unsigned s;
+    if (SL__UNLIKELY(!os_trylock(o, &s)))
+        return recv_arm_locking(c);
+    if (SL__LIKELY(!(s & (SENT | TX_GONE | RX_CLOSED)))) {
+        /* Nothing sent, both halves open: the receive that parks registers, without a frame. */
+        sl__waitq_push(&o->rxq, &c->w);
+        os_unlock(o, s);
+        return SL__ARMED;
+    }
+    return recv_arm_held(c, s);
 }
 
 static void recv_disarm(sl_clause_t *c)
