@@ -677,8 +677,8 @@ static inline int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
 
 /* The same for a call with no try of its own: what sl__wait1 does (checks, budget, poll,
  * wait), on a clause made in sl__wait1v's frame. */
-static inline int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *buf,
-                              uintptr_t arg, int64_t arg64, int64_t deadline)
+static inline int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *buf, uintptr_t arg,
+                              int64_t arg64, int64_t deadline)
 {
     return sl__wait1v((const struct sl_clause_ops *)((uintptr_t)ops | SL__WAIT1_POLL), obj, buf,
                       arg, arg64, deadline);

@@ -405,7 +405,6 @@ __attribute__((noinline)) int sl__wait1v(const struct sl_clause_ops *ops, void *
     }
 }
 
-
 int sl_select(sl_clause_t *c, int n, int flags, int64_t deadline)
 {
     if (n < 1 || n > MAX_CLAUSES)
