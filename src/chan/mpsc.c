@@ -557,9 +557,6 @@ int sl_mpsc_try_send(sl_mpsc_tx_t *tx, const void *val)
     return r == SL_EAGAIN ? SL_EFULL : r;
 }
 
-/* sl__wait1 on a send clause, with the clause built only if the send has to wait: the same
- * checks in the same order (cancellation and timeout scopes, budget, try), so a cancelled task
- * gets SL_ECANCELED even when there is room, and a full channel still yields every 128 sends. */
 /* The running task passes sl__wait_enter's checks without a call: not cancelled, no timeout
  * scope, a unit of budget to spare (taken). 0: nothing done, the caller's general path checks
  * again (and yields, or fails). */
@@ -606,7 +603,10 @@ static __attribute__((noinline)) int send_checked(chan_t *ch, const void *val, i
     return send_entered(ch, val, deadline);
 }
 
-/* The common send (a bounded channel with room and no parked receiver, the lock biased to this
+/* sl__wait1 on a send clause, with the clause built only if the send has to wait: the same
+ * checks in the same order (cancellation and timeout scopes, budget, try), so a cancelled task
+ * gets SL_ECANCELED even when there is room, and a full channel still yields every 128 sends.
+ * The common send (a bounded channel with room and no parked receiver, the lock biased to this
  * thread, nothing for the entry checks to do) is written out here without a frame or a call;
  * each of its steps hands what is left to the general path at the point it stopped. */
 int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
@@ -1029,6 +1029,11 @@ void sl_clause_mpsc_recv_many(sl_clause_t *c, sl_mpsc_rx_t *rx, void *buf, size_
     sl__clause_init(c, &recvm_ops, CH(rx), buf, max, (int64_t)(intptr_t)n);
 }
 
+int sl__mpsc_lock_is_mine(const sl_mpsc_rx_t *rx)
+{
+    return __atomic_load_n(&CH(rx)->lock.owner, __ATOMIC_RELAXED) == sl__tid;
+}
+
 int sl_mpsc_try_recv(sl_mpsc_rx_t *rx, void *out)
 {
     SL__ASSERT(rx && (out || CH(rx)->esz == 0), "sl_mpsc_try_recv: NULL argument");
@@ -1036,8 +1041,6 @@ int sl_mpsc_try_recv(sl_mpsc_rx_t *rx, void *out)
     return r == SL_EAGAIN ? SL_EEMPTY : r;
 }
 
-/* sl__wait1 on a recv clause, with the clause built only if the receive has to wait (see
- * sl_mpsc_send_until). */
 static int recv_entered(chan_t *ch, void *out, int64_t deadline);
 
 /* A receive from its entry checks on. */
@@ -1049,9 +1052,10 @@ static __attribute__((noinline)) int recv_checked(chan_t *ch, void *out, int64_t
     return recv_entered(ch, out, deadline);
 }
 
-/* The common receive (a bounded channel with a message and nobody parked, the lock biased to
- * this thread, nothing for the entry checks to do) is written out here without a frame or a
- * call, as the send's; so is the wait of a visibly empty one. */
+/* sl__wait1 on a recv clause, with the clause built only if the receive has to wait (see
+ * sl_mpsc_send_until). The common receive (a bounded channel with a message and nobody parked,
+ * the lock biased to this thread, nothing for the entry checks to do) is written out here
+ * without a frame or a call, as the send's; so is the wait of a visibly empty one. */
 int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
 {
     chan_t *ch = CH(rx);

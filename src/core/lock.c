@@ -13,12 +13,23 @@ __thread unsigned sl__tid __attribute__((tls_model("initial-exec"))) = SL__LOCK_
 
 static _Atomic unsigned next_tid = 1;
 
+/* The calling thread's id, assigned from a counter on its first call and never reused: ids
+ * are 1 .. SL__LOCK_CANDIDATE - 1. Once they are used up (2^31 threads that locked), a new
+ * thread keeps SL__LOCK_CANDIDATE: it takes every lock by the word and no lock is biased to it
+ * (after_word), so no two threads ever share an id. */
 static unsigned tid_self(void)
 {
     unsigned t = sl__tid;
-    while (t == 0 || t >= SL__LOCK_CANDIDATE) /* unassigned: 0 and the flag skipped on wrap */
-        t = atomic_fetch_add_explicit(&next_tid, 1, memory_order_relaxed) & ~SL__LOCK_CANDIDATE;
-    return sl__tid = t;
+    if (t != SL__LOCK_CANDIDATE)
+        return t;
+    t = atomic_load_explicit(&next_tid, memory_order_relaxed);
+    while (t < SL__LOCK_CANDIDATE &&
+           !atomic_compare_exchange_weak_explicit(&next_tid, &t, t + 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+    if (t < SL__LOCK_CANDIDATE)
+        sl__tid = t;
+    return sl__tid;
 }
 
 static void spin_or_yield(int *spins)
@@ -44,8 +55,8 @@ static void after_word(sl_lock_t *l)
             return;
         __atomic_store_n(&l->owner, 0, __ATOMIC_RELAXED); /* the owner's fast path reads this */
         __atomic_store_n(&l->state, SL__LOCK_SHARED, __ATOMIC_RELAXED);
-        /* Every running thread passes a full barrier: the owner either reads SHARED after its
-         * store of `in`, or its `in` is visible to the load below. */
+        /* Every running thread passes a full barrier: the owner either reads its bias gone
+         * (owner 0) after its store of `in`, or its `in` is visible to the load below. */
         if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
             sl__die(__FILE__, __LINE__, "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed");
         int spins = 0;
@@ -56,6 +67,8 @@ static void after_word(sl_lock_t *l)
     /* Decided once, maybe by another thread while this one locks outside any runtime. */
     if (!__atomic_load_n(&sl__asym, __ATOMIC_ACQUIRE))
         return; /* no membarrier: never biased */
+    if (me == SL__LOCK_CANDIDATE)
+        return; /* ids used up (tid_self): never biased to this thread */
     if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) != (me | SL__LOCK_CANDIDATE)) {
         __atomic_store_n(&l->owner, me | SL__LOCK_CANDIDATE, __ATOMIC_RELAXED);
         l->streak = 1;

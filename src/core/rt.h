@@ -300,12 +300,12 @@ typedef struct sl__worker {
      * task_remote's, and every spawn's n_spawned took that line back from the worker whose
      * remote frees had just CASed it (spawn_join: both sides missed it once per task). */
     _Alignas(SL__CACHELINE) _Atomic uint64_t n_sched_switches; /* (_Alignas: per declarator) */
-    /* A park switches either to another task directly or to the scheduler; only the second,
-     * the rarer, is counted (n_park_sched), and sl_runtime_stats() derives the parks' direct
-     * switches as n_parks - n_park_sched: one counter fewer on every hand-off. n_direct counts
-     * the yields' direct switches. The direct ones are added to the scheduler's own switches
-     * for `switches`, so that a direct switch counts once. */
-    _Atomic uint64_t n_direct, n_parks, n_park_sched, n_steals, n_budget_yields, n_spawned;
+    /* A park switches either to another task directly (n_park_direct) or to the scheduler
+     * (n_park_sched): one counter on every hand-off, and each counter alone never steps back,
+     * so the sums sl_runtime_stats() makes of them (parks; direct switches, with the yields'
+     * n_direct) do not either, read while the worker runs. The direct ones are added to the
+     * scheduler's own switches for `switches`, so that a direct switch counts once. */
+    _Atomic uint64_t n_direct, n_park_direct, n_park_sched, n_steals, n_budget_yields, n_spawned;
 
 #if SLUICE_ASAN
     const void *sched_stack_bottom;
@@ -666,7 +666,8 @@ int sl__wait1v(const struct sl_clause_ops *ops, void *obj, void *buf, uintptr_t 
 
 /* The rest of sl__wait1 after a failed try: registers c and waits (c->ops->poll is not
  * called first). Call only after sl__wait_enter() returned 0 and the operation found nothing
- * ready. Returns the clause's result (also stored in c->res), SL_ETIMEDOUT or SL_ECANCELED. */
+ * ready. Returns the clause's result (stored in c->res too when the clause completed),
+ * SL_ETIMEDOUT or SL_ECANCELED. */
 static inline int sl__wait1_polled(sl_clause_t *c, int64_t deadline)
 {
     return sl__wait1v(NULL, c, NULL, 0, 0, deadline);
@@ -683,6 +684,9 @@ static inline int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *
     return sl__wait1v((const struct sl_clause_ops *)((uintptr_t)ops | SL__WAIT1_POLL), obj, buf,
                       arg, arg64, deadline);
 }
+
+/* For the tests: 1 when the channel's lock is biased to the calling thread (mpsc.c). */
+int sl__mpsc_lock_is_mine(const sl_mpsc_rx_t *rx);
 
 /* ---- Per-worker caches ------------------------------------------------------------------ */
 

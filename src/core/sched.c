@@ -1839,14 +1839,11 @@ void sl_runtime_stats(const sl_runtime_t *rt, sl_runtime_stats_t *out)
     memset(out, 0, sizeof *out);
     for (int i = 0; i < rt->nworkers; i++) {
         sl__worker_t *w = rt->workers[i];
-        /* Read while the worker runs, the two counters may be a park apart: clamped at 0. */
-        uint64_t park_sched = atomic_load_explicit(&w->n_park_sched, memory_order_relaxed);
-        uint64_t parks = atomic_load_explicit(&w->n_parks, memory_order_relaxed);
-        uint64_t direct = atomic_load_explicit(&w->n_direct, memory_order_relaxed) +
-                          (parks >= park_sched ? parks - park_sched : 0);
+        uint64_t park_direct = atomic_load_explicit(&w->n_park_direct, memory_order_relaxed);
+        uint64_t direct = atomic_load_explicit(&w->n_direct, memory_order_relaxed) + park_direct;
         out->switches += atomic_load_explicit(&w->n_sched_switches, memory_order_relaxed) + direct;
         out->direct_switches += direct;
-        out->parks += parks;
+        out->parks += park_direct + atomic_load_explicit(&w->n_park_sched, memory_order_relaxed);
         out->steals += atomic_load_explicit(&w->n_steals, memory_order_relaxed);
         out->budget_yields += atomic_load_explicit(&w->n_budget_yields, memory_order_relaxed);
         out->tasks_spawned += atomic_load_explicit(&w->n_spawned, memory_order_relaxed);

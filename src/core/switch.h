@@ -128,8 +128,7 @@ static inline __attribute__((always_inline)) void sl__switch_from(sl__worker_t *
          * changing threads (runtime.md, "Why tasks never move between threads"). */
         sl__tls_task = n;
         n->budget = w->budget;
-        if (yielding) /* a park's direct switch is counted by not counting it (n_park_sched) */
-            stat_inc(&w->n_direct);
+        stat_inc(yielding ? &w->n_direct : &w->n_park_direct);
         to = &n->ctx;
 #if SLUICE_ASAN
         __sanitizer_start_switch_fiber(&t->asan_fake, n->stack->lo, n->stack->size);
@@ -158,8 +157,7 @@ static inline __attribute__((always_inline)) void sl__switch_from(sl__worker_t *
 static inline __attribute__((always_inline)) void sl__park_task(sl_task_t *t)
 {
     sl__worker_t *w = t->worker; /* loaded once: the stores below may alias it for the compiler */
-    t->state = SL__T_PARKED;
-    stat_inc(&w->n_parks);
+    t->state = SL__T_PARKED;     /* counted by the switch, once it knows where to */
     sl__switch_from(w, t, 0);
 }
 

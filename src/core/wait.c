@@ -229,6 +229,7 @@ int sl__wait_deadline_slow(sl_task_t *t, int64_t deadline, sl__wait_ctx_t *wc)
 int sl__wait_lost(sl_task_t *t, int win, const sl__wait_ctx_t *wc)
 {
     if (win == SL__WIN_TIMEOUT) {
+        SL__ASSERT(wc->timed, "a wait without a deadline timed out");
         if (wc->from_scope)
             sl__scopes_expire(t, wc->eff);
         return SL_ETIMEDOUT;
