@@ -459,10 +459,9 @@ static inline __attribute__((always_inline)) int send_now_held(chan_t *ch, const
  * form runs first; the blocking forms build a clause only when this finds the channel full.
  * The common case, room and no parked receiver, is a ring append (bounded) or a write into
  * the tail block (unbounded). */
-static inline __attribute__((always_inline)) int send_now_b(chan_t *ch, const void *val,
-                                                            int bounded)
+static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void *val)
 {
-    if (SL__LIKELY(bounded)) {
+    if (SL__LIKELY(ch->bounded)) { /* fixed at creation: read without the lock */
         sl__lock(&ch->lock);
         return send_now_held(ch, val);
     }
@@ -477,13 +476,6 @@ static inline __attribute__((always_inline)) int send_now_b(chan_t *ch, const vo
         return 0;
     }
     return send_locked(ch, val);
-}
-
-/* send_now_b for a channel whose kind the caller has not read yet: it is fixed at creation, so
- * it is read without the lock. */
-static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void *val)
-{
-    return send_now_b(ch, val, ch->bounded);
 }
 
 static int send_poll(sl_clause_t *c)
