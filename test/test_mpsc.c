@@ -2014,6 +2014,21 @@ static void *main_fast_biased(void *arg)
     ASSERT_EQ_U(recv1(rx), 3);
     ASSERT_EQ_U(sl_mpsc_rx_len(rx), 0);
 
+    /* A parked receiver whose wait an abort has claimed but which has not run yet (one worker:
+     * it waits in the run queue): still in the receive queue, it cannot take the value, which
+     * the send buffers instead (send_handoff's second case). */
+    op_t late = {.tx = tx, .rx = rx};
+    sl_task_t *aborted = spawn(do_recv, &late);
+    settle();
+    ASSERT_EQ(late.done, 0);
+    sl_task_abort(aborted);
+    v = 77;
+    ASSERT_OK(sl_mpsc_send(tx, &v));
+    ASSERT_EQ_U(sl_mpsc_rx_len(rx), 1);
+    test_join_result(aborted);
+    ASSERT_EQ(late.res, SL_ECANCELED);
+    ASSERT_EQ_U(recv1(rx), 77);
+
     sl_mpsc_rx_close(rx);
     v = 9;
     ASSERT_ERR(sl_mpsc_send(tx, &v), SL_ECLOSED);
