@@ -513,9 +513,10 @@ SL_TEST(park_switches_to_woken_task_directly)
 }
 
 /* ---- the switch counts never step back, read while the worker parks ----
- * sl_runtime_stats() derives the parks' direct switches from two counters the worker bumps at
- * different moments; a plain thread reading them all the while a task parks to the scheduler
- * (and two tasks hand off directly) must never see `direct_switches` or `switches` go down. */
+ * sl_runtime_stats() sums per-worker counters (a park counts as direct or to the scheduler);
+ * a plain thread reading them all the while a task parks to the scheduler (and two tasks hand
+ * off directly) must never see `direct_switches`, `switches` or `parks` go down. Deriving the
+ * direct parks as a difference of two counters bumped at different moments failed this. */
 
 typedef struct stats_reader {
     sl_runtime_t *rt;

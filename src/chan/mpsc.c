@@ -549,20 +549,6 @@ int sl_mpsc_try_send(sl_mpsc_tx_t *tx, const void *val)
     return r == SL_EAGAIN ? SL_EFULL : r;
 }
 
-/* The running task passes sl__wait_enter's checks without a call: not cancelled, no timeout
- * scope, a unit of budget to spare (taken). 0: nothing done, the caller's general path checks
- * again (and yields, or fails). */
-static inline __attribute__((always_inline)) int enter_fast(void)
-{
-    sl_task_t *t = sl__tls_task;
-    if (SL__LIKELY(t && !atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
-                   !t->timeouts && t->budget > 1)) {
-        t->budget--;
-        return 1;
-    }
-    return 0;
-}
-
 /* A bounded send's try after sl__wait_enter, with the lock held, then its wait. */
 static __attribute__((noinline)) int send_held(chan_t *ch, const void *val, int64_t deadline)
 {
@@ -607,7 +593,7 @@ int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
     SL__ASSERT(tx && (val || ch->esz == 0), "sl_mpsc_send: NULL argument");
     if (!ch->bounded)
         return send_now(ch, val); /* never waits: usable from any thread, as in Tokio */
-    if (SL__UNLIKELY(!enter_fast()))
+    if (SL__UNLIKELY(!sl__wait_enter_fast()))
         return send_checked(ch, val, deadline);
     if (SL__UNLIKELY(!sl__lock_fast(&ch->lock)))
         return send_entered(ch, val, deadline);
@@ -1052,7 +1038,7 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
 {
     chan_t *ch = CH(rx);
     SL__ASSERT(rx && (out || ch->esz == 0), "sl_mpsc_recv: NULL argument");
-    if (SL__UNLIKELY(!enter_fast()))
+    if (SL__UNLIKELY(!sl__wait_enter_fast()))
         return recv_checked(ch, out, deadline);
     if (ch->rx_res) {
         reserved_pop(ch, out);
@@ -1060,7 +1046,8 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
     }
     if (SL__LIKELY(ch->bounded)) {
         if (__atomic_load_n(&ch->len, __ATOMIC_RELAXED) == 0) {
-            if (deadline == SL_FOREVER) /* and no timeout scope (enter_fast): see recv_entered */
+            /* No deadline, and no timeout scope (sl__wait_enter_fast): see recv_entered. */
+            if (deadline == SL_FOREVER)
                 return sl__wait1v(&recv_ops, ch, out, 1, 0, deadline);
         } else if (SL__LIKELY(sl__lock_fast(&ch->lock))) {
             if (SL__LIKELY(ch->len && !ch->sendq.head && !ch->recvq.head)) {
