@@ -1257,3 +1257,63 @@ SL_TEST(bcast_recv_fast_path_checks_cancel_timeout_budget)
 {
     test_run(1, bfast_main, NULL);
 }
+
+/* ---- Element sizes: every receive path copies exactly elem_size bytes ---- */
+
+/* Sizes for the written-out receive's one-word case (8), its whole-word loop (16, 24, 64) and
+ * the general path it hands over to (0, 1, 7, 9, 12, 100: a partial last word). Each value is
+ * read by a receiver that keeps up (the written-out path) and, after a lag, by one that fell
+ * behind (the general path); bytes past the element are never written. */
+static void fill_elem(unsigned char *p, size_t size, unsigned v)
+{
+    for (size_t k = 0; k < size; k++)
+        p[k] = (unsigned char)(v * 31u + k * 7u + 1u);
+}
+
+static void *bsizes_main(void *arg)
+{
+    (void)arg;
+    static const size_t sizes[] = {0, 1, 7, 8, 9, 12, 16, 24, 64, 100};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t size = sizes[i];
+        sl_broadcast_tx_t *tx;
+        sl_broadcast_rx_t *fast, *slow;
+        ASSERT_OK(sl_broadcast_new(size, 4, &tx, &fast));
+        ASSERT_OK(sl_broadcast_subscribe(tx, &slow));
+        unsigned char in[128], out[128 + 16], want[128];
+        uint64_t lag = 0;
+        for (unsigned v = 0; v < 6; v++) {
+            fill_elem(in, size, v);
+            ASSERT_OK(sl_broadcast_send(tx, in, NULL));
+            memset(out, 0xAA, sizeof out);
+            ASSERT_OK(sl_broadcast_recv(fast, out, &lag));
+            fill_elem(want, size, v);
+            ASSERT(memcmp(out, want, size) == 0);
+            for (size_t k = size; k < sizeof out; k++)
+                ASSERT_EQ_U(out[k], 0xAA);
+        }
+        /* slow saw none of the six; the ring holds the last four */
+        memset(out, 0xAA, sizeof out);
+        ASSERT_ERR(sl_broadcast_recv(slow, out, &lag), SL_ELAGGED);
+        ASSERT_EQ_U(lag, 2);
+        for (unsigned v = 2; v < 6; v++) {
+            memset(out, 0xAA, sizeof out);
+            ASSERT_OK(sl_broadcast_recv(slow, out, &lag));
+            fill_elem(want, size, v);
+            ASSERT(memcmp(out, want, size) == 0);
+            for (size_t k = size; k < sizeof out; k++)
+                ASSERT_EQ_U(out[k], 0xAA);
+        }
+        sl_broadcast_tx_drop(tx);
+        ASSERT_ERR(sl_broadcast_recv(fast, out, &lag), SL_ECLOSED);
+        ASSERT_ERR(sl_broadcast_recv(slow, out, &lag), SL_ECLOSED);
+        sl_broadcast_rx_drop(fast);
+        sl_broadcast_rx_drop(slow);
+    }
+    return NULL;
+}
+
+SL_TEST(bcast_element_sizes_copy_exactly)
+{
+    test_run(1, bsizes_main, NULL);
+}

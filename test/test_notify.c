@@ -407,6 +407,60 @@ SL_TEST(nt_12_notify_waiters_batches_all)
     test_run(2, main_nt_12, (void *)(intptr_t)2);
 }
 
+/* ---- A broadcast's wake order is that of one wake at a time ---- */
+
+/* Woken from a task, each waiter of this worker takes the runnext slot and the one it displaces
+ * goes to the run queue: the last one woken runs first, then the others in queue order. The
+ * broadcast wakes its list in one pass (sl__waiters_wake_list); this fails if that pass loses
+ * the task runnext held, or orders the queue differently from single wakes. */
+typedef struct order_rec {
+    sl_notify_t n;
+    _Atomic int armed;
+    int ran[8];
+    int nran;
+} order_rec_t;
+
+static order_rec_t order_rec;
+
+static void *order_waiter(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    sl_notified_t w;
+    sl_notified_init(&w, &order_rec.n);
+    ASSERT_EQ(sl_notified_enable(&w), 0);
+    atomic_fetch_add(&order_rec.armed, 1);
+    ASSERT_OK(sl_notified_wait(&w));
+    order_rec.ran[order_rec.nran++] = i;
+    return NULL;
+}
+
+static void *main_wake_order(void *arg)
+{
+    (void)arg;
+    enum { N = 5 };
+    memset(&order_rec, 0, sizeof order_rec);
+    sl_notify_init(&order_rec.n);
+    sl_task_t *t[N];
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(sl_task_spawn(order_waiter, (void *)(intptr_t)i, &t[i]));
+    while (atomic_load(&order_rec.armed) < N)
+        (void)sl_task_yield();
+    sl_notify_waiters(&order_rec.n);
+    for (int i = 0; i < N; i++)
+        test_join_ok(t[i]);
+    ASSERT_EQ(order_rec.nran, N);
+    static const int want[N] = {4, 0, 1, 2, 3};
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ(order_rec.ran[i], want[i]);
+    sl_notify_destroy(&order_rec.n);
+    return NULL;
+}
+
+SL_TEST(notify_waiters_wakes_as_single_wakes_would)
+{
+    test_run(1, main_wake_order, NULL);
+}
+
 /* ---- Races across workers: a notification is never lost ---- */
 
 struct race {

@@ -429,18 +429,64 @@ void sl_clause_broadcast_recv(sl_clause_t *c, sl_broadcast_rx_t *rx, void *out, 
     sl__clause_init(c, &recv_ops, rx, out, (uintptr_t)lagged, 0);
 }
 
-int sl_broadcast_recv_until(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged, int64_t deadline)
+/* The receive once its entry check has passed (the budget unit taken): poll, then wait. */
+static int __attribute__((noinline))
+recv_entered(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged, int64_t deadline)
 {
-    /* The fast path: what sl__wait1 does before it waits, without building a clause (the
-     * read is lock-free; a receive that finds a value costs no more than the read). */
-    SL__ASSERT(rx != NULL, "sl_broadcast_recv: NULL receiver");
-    int r = sl__wait_enter(sl__self_checked("sl_broadcast_recv"));
-    if (r)
-        return r;
-    r = rx_poll(rx, out, lagged);
+    int r = rx_poll(rx, out, lagged);
     if (r != SL_EAGAIN)
         return r;
     return sl__wait1v(&recv_ops, rx, out, (uintptr_t)lagged, 0, deadline);
+}
+
+/* The receive when the entry check's common case does not hold (cancelled, a timeout scope,
+ * the budget's last unit, not a task): the full check first. */
+static int __attribute__((noinline))
+recv_checked(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged, int64_t deadline)
+{
+    int r = sl__wait_enter(sl__self_checked("sl_broadcast_recv"));
+    if (r)
+        return r;
+    return recv_entered(rx, out, lagged, deadline);
+}
+
+/* Written out for the receive that finds its value at the cursor (a receiver keeping up reads
+ * every value this way): the entry check's common case and rx_read's value case with no call,
+ * so that the function needs no frame. Wherever it stops, the general path takes over at that
+ * point: recv_checked before the entry check, recv_entered after it (a lag, nothing yet, the
+ * value overwritten while it was copied). */
+int sl_broadcast_recv_until(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged, int64_t deadline)
+{
+    SL__ASSERT(rx != NULL, "sl_broadcast_recv: NULL receiver");
+    if (SL__UNLIKELY(!sl__wait_enter_fast()))
+        return recv_checked(rx, out, lagged, deadline);
+    chan_t *ch = rx->ch;
+    uint64_t c = atomic_load_explicit(&rx->next, memory_order_relaxed);
+    _Atomic uint64_t *s = slot_at(ch, c);
+    uint64_t s1 = atomic_load_explicit(&s[0], memory_order_acquire);
+    if (SL__LIKELY(s1 == 2 * c + 2)) {
+        /* get_words, for whole words only: its tail would be a memcpy call */
+        size_t n = ch->elem_size;
+        unsigned char *d = out;
+        _Atomic uint64_t *src = s + 1;
+        if (SL__LIKELY(n == 8)) { /* a counter, a pointer, an id: no loop */
+            uint64_t w = atomic_load_explicit(src, memory_order_acquire);
+            memcpy(d, &w, 8);
+        } else if (n % 8 == 0 && n) {
+            do {
+                uint64_t w = atomic_load_explicit(src, memory_order_acquire);
+                memcpy(d, &w, 8);
+                d += 8, src++;
+            } while (n -= 8);
+        } else {
+            return recv_entered(rx, out, lagged, deadline);
+        }
+        if (SL__LIKELY(atomic_load_explicit(&s[0], memory_order_relaxed) == s1)) {
+            atomic_store_explicit(&rx->next, c + 1, memory_order_relaxed);
+            return 0;
+        }
+    }
+    return recv_entered(rx, out, lagged, deadline);
 }
 
 int sl_broadcast_recv(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged)

@@ -564,6 +564,19 @@ static inline void sl__waitq_remove(sl_waitq_t *q, sl_waiter_t *w)
     w->linked = 0;
 }
 
+/* Removes w, the queue's first waiter (sl__waitq_remove's case with no predecessor). */
+static inline void sl__waitq_unlink_head(sl_waitq_t *q, sl_waiter_t *w)
+{
+    sl_waiter_t *n = w->next;
+    q->head = n;
+    if (n)
+        n->prev = NULL;
+    else
+        q->tail = NULL;
+    w->next = NULL;
+    w->linked = 0;
+}
+
 /* Removes and returns the first waiter whose wait this call could claim (the caller then
  * completes it), dropping waiters whose wait already completed elsewhere. Waiters of the
  * calling task are skipped and left in place. NULL if none. */
@@ -571,7 +584,18 @@ sl_waiter_t *sl__waitq_claim_first(sl_waitq_t *q);
 /* Claims every claimable waiter, unlinks them, sets res, and chains them through wake_next
  * onto *list (prepends). Returns how many. Wake them with sl__waiters_wake after unlocking. */
 int sl__waitq_claim_all(sl_waitq_t *q, int res, sl_waiter_t **list);
-void sl__waiters_wake(sl_waiter_t *list);
+void sl__waiters_wake_list(sl_waiter_t *list);
+/* Wakes the tasks of a claimed list (NULL: none), in list order: one task as sl__task_wake(),
+ * more through sl__waiters_wake_list() (sched.c). */
+static inline void sl__waiters_wake(sl_waiter_t *list)
+{
+    if (list) {
+        if (!list->wake_next)
+            sl__task_wake(list->task);
+        else
+            sl__waiters_wake_list(list);
+    }
+}
 
 /* Arm and disarm for the most common clause: one that waits for a one-way condition (closed,
  * triggered, done) which its waitable announces, under `lock`, by claiming every waiter in

@@ -89,15 +89,6 @@ int sl__waitq_claim_all(sl_waitq_t *q, int res, sl_waiter_t **list)
     return n;
 }
 
-void sl__waiters_wake(sl_waiter_t *list)
-{
-    while (list) {
-        sl_waiter_t *n = list->wake_next;
-        sl__task_wake(list->task);
-        list = n;
-    }
-}
-
 int sl__arm_cond(sl_clause_t *c, sl_lock_t *lock, sl_waitq_t *q, int (*ready)(const void *obj))
 {
     int r = SL__ARMED;

@@ -179,10 +179,13 @@ void sl_notify_waiters(sl_notify_t *n)
     for (;;) {
         sl_waiter_t *wake = NULL, *tail = NULL, *w;
         int batch = 0;
-        while (batch < WAKE_BATCH && (w = n->waiters.head) && snap_of(w) < target) {
-            sl__waitq_remove(&n->waiters, w);
-            if (!w->clause) {
-                sl_notified_t *nd = node_owner(w);
+        while (batch < WAKE_BATCH && (w = n->waiters.head)) {
+            sl_clause_t *c = w->clause;
+            sl_notified_t *nd = c ? NULL : node_owner(w);
+            if ((c ? (size_t)c->arg64 : nd->gen) >= target)
+                break; /* snap_of(w): the rest queued after this broadcast began */
+            sl__waitq_unlink_head(&n->waiters, w);
+            if (nd) {
                 nd_set(nd, NT_ALL);
                 w = nd->active;
                 if (!w)
@@ -496,9 +499,12 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
     int r = sl__wait_enter(t);
     if (r)
         return r;
-    /* nd_poll: ready already? The common case (enabled, nothing since) needs no lock. */
-    if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != NT_WAITING ||
-        st_gen(st_load(n)) != w->gen) {
+    /* nd_poll: ready already? Only a wait with a deadline asks before it starts, so that a
+     * notification already there wins over a deadline already past; an untimed wait finds it
+     * in the look under the lock below, as its own claim. */
+    if (SL__UNLIKELY(deadline != SL_FOREVER || t->timeouts) &&
+        (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != NT_WAITING ||
+         st_gen(st_load(n)) != w->gen)) {
         sl__lock(&n->lock);
         int ready = nd_ready_locked(w, 0);
         if (ready)
