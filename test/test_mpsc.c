@@ -2278,3 +2278,139 @@ SL_TEST(lock_biased_then_shared_unbounded_2workers)
 {
     test_run(2, main_bias_shared, (void *)(intptr_t)1);
 }
+
+/* ---- Unbounded: a deep backlog's blocks come from slabs, which go back when it drains ---- */
+
+#define SLAB_DEEP 600000 /* 18,750 blocks of 32: beyond the first 64, about three slabs */
+
+static void send_run(sl_mpsc_tx_t *tx, u64 from, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        u64 v = from + i;
+        ASSERT_OK(sl_mpsc_send(tx, &v));
+    }
+}
+
+static void recv_run(sl_mpsc_rx_t *rx, u64 from, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        u64 v = 0;
+        ASSERT_OK(sl_mpsc_recv(rx, &v));
+        ASSERT_EQ_U(v, from + i);
+    }
+}
+
+static void *main_slabs(void *arg)
+{
+    (void)arg;
+    long base = sl__mpsc_slabs_mapped();
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
+    /* A shallow backlog (31 blocks) takes no slab. */
+    send_run(tx, 0, 1000);
+    ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
+    recv_run(rx, 0, 1000);
+    /* A deep one does, and every slab goes back as the receiver drains it, in order. */
+    send_run(tx, 1000, SLAB_DEEP);
+    ASSERT(sl__mpsc_slabs_mapped() - base >= 2);
+    recv_run(rx, 1000, SLAB_DEEP / 2);
+    recv_run(rx, 1000 + SLAB_DEEP / 2, SLAB_DEEP / 2);
+    ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
+    /* Shallow again: still none, and the spares left are the allocator's. */
+    send_run(tx, 5, 500);
+    ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
+    recv_run(rx, 5, 500);
+    /* Deep twice more, interleaved: the backlog sinks below the threshold and grows again. */
+    for (int round = 0; round < 2; round++) {
+        send_run(tx, 7, SLAB_DEEP / 3);
+        ASSERT(sl__mpsc_slabs_mapped() > base);
+        recv_run(rx, 7, SLAB_DEEP / 3);
+        ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
+    }
+    /* Dropped with its backlog still in it: the slabs go with the channel. */
+    send_run(tx, 9, SLAB_DEEP);
+    ASSERT(sl__mpsc_slabs_mapped() - base >= 2);
+    sl_mpsc_tx_drop(tx);
+    sl_mpsc_rx_drop(rx);
+    ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
+
+    /* Larger elements: fewer blocks per slab, the same accounting. */
+    typedef struct {
+        u64 a, b, c;
+    } trio_t;
+    ASSERT_OK(sl_mpsc_unbounded_new(sizeof(trio_t), &tx, &rx));
+    for (u64 i = 0; i < 200000; i++) {
+        trio_t v = {i, ~i, i * 3};
+        ASSERT_OK(sl_mpsc_send(tx, &v));
+    }
+    ASSERT(sl__mpsc_slabs_mapped() - base >= 2);
+    for (u64 i = 0; i < 200000; i++) {
+        trio_t v;
+        ASSERT_OK(sl_mpsc_recv(rx, &v));
+        ASSERT_EQ_U(v.a, i);
+        ASSERT_EQ_U(v.b, ~i);
+        ASSERT_EQ_U(v.c, i * 3);
+    }
+    ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
+    sl_mpsc_tx_drop(tx);
+    sl_mpsc_rx_drop(rx);
+    ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
+    return NULL;
+}
+
+SL_TEST(unbounded_deep_backlog_takes_slabs_and_gives_them_back)
+{
+    test_run(1, main_slabs, NULL);
+}
+
+/* Four producers on two workers grow one deep backlog at once (slabs mapped and installed by
+ * whichever sender gets there first), then the same while the receiver drains concurrently, so
+ * that the backlog sinks and grows again under it. Every message arrives once, in its
+ * producer's order, and every slab is unmapped by the end. */
+#define SLAB_PER_PROD 100000
+
+static void *main_slabs_shared(void *arg)
+{
+    (void)arg;
+    long base = sl__mpsc_slabs_mapped();
+    for (int phase = 0; phase < 2; phase++) {
+        sl_mpsc_tx_t *tx;
+        sl_mpsc_rx_t *rx;
+        ASSERT_OK(sl_mpsc_unbounded_new(sizeof(pair_t), &tx, &rx));
+        prod_t p[4];
+        sl_task_t *t[4];
+        for (uint32_t i = 0; i < 4; i++) {
+            p[i] = (prod_t){sl_mpsc_tx_clone(tx), i, SLAB_PER_PROD};
+            t[i] = test_spawn_on((int)(i % 2), producer, &p[i]);
+        }
+        sl_mpsc_tx_drop(tx);
+        if (phase == 0) {
+            for (int i = 0; i < 4; i++)
+                test_join_ok(t[i]);
+            ASSERT(sl__mpsc_slabs_mapped() - base >= 2);
+        }
+        uint32_t next[4] = {0, 0, 0, 0};
+        pair_t v;
+        int r;
+        while ((r = sl_mpsc_recv(rx, &v)) == 0) {
+            ASSERT(v.producer < 4);
+            ASSERT_EQ(v.seq, next[v.producer]);
+            next[v.producer]++;
+        }
+        ASSERT_EQ(r, SL_ECLOSED);
+        for (int i = 0; i < 4; i++)
+            ASSERT_EQ(next[i], SLAB_PER_PROD);
+        if (phase == 1)
+            for (int i = 0; i < 4; i++)
+                test_join_ok(t[i]);
+        sl_mpsc_rx_drop(rx);
+        ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
+    }
+    return NULL;
+}
+
+SL_TEST(unbounded_slabs_shared_by_senders_2workers)
+{
+    test_run(2, main_slabs_shared, NULL);
+}

@@ -86,8 +86,11 @@ SL_API int sl_mpsc_new(size_t elem_size, size_t capacity, sl_mpsc_tx_t **tx, sl_
 /**
  * Creates an unbounded channel of elem_size-byte values.
  *
- * Never waits. Storage grows in blocks of 32 values (an allocation per block, amortised; four
- * empty blocks are kept for reuse). Ownership as sl_mpsc_new(). Returns 0 or SL_ENOMEM.
+ * Never waits. Storage grows in blocks of 32 values: the first 64 from the runtime's allocator
+ * (four empty ones kept for reuse); beyond that, while the backlog stays deep, carved from 2 MiB
+ * slabs the channel maps itself (huge pages where the kernel allows), each unmapped once the
+ * receiver has taken every value in it or the channel is dropped. Ownership as sl_mpsc_new().
+ * Returns 0 or SL_ENOMEM.
  */
 SL_API int sl_mpsc_unbounded_new(size_t elem_size, sl_mpsc_tx_t **tx, sl_mpsc_rx_t **rx);
 

@@ -15,15 +15,35 @@
  * A waiter whose claim fails has already won elsewhere (a select, a timeout, an abort) and is
  * simply skipped, so no message or unit is ever lost. See docs/design/primitives.md.
  */
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/rt.h"
 
 #define BLK_SLOTS 32 /* unbounded: messages per block */
 #define SPARE_MAX 4  /* unbounded: empty blocks kept for reuse */
 
+/* Unbounded: a backlog of more than SLAB_FROM blocks takes its further blocks from slabs of
+ * SLAB_BYTES, mapped directly (as task stacks are, not through the runtime's allocator) and
+ * marked for transparent huge pages, and gives each slab back once every block carved from it
+ * has been received; once the backlog is down to SLAB_FROM / 2 blocks again the channel stops
+ * carving (docs/design/primitives.md, "Unbounded blocks"). A producer that runs far ahead of
+ * its consumer used to take one malloc'd block, and about one page fault, per 32 messages:
+ * mpsc_unbounded's 40 MB backlog cost 11,000 faults per repetition (docs/perf.md). */
+#define SLAB_BYTES ((size_t)2 << 20)
+#define SLAB_FROM  64
+
+/* A slab's reference word: 2 for each block carved and not yet freed, | 1 once the channel has
+ * stopped carving from it. Whoever takes it to exactly 1 (retired, no block left) unmaps it. */
+typedef struct slab {
+    _Atomic size_t ref;
+    size_t used; /* bytes carved so far (under the channel's lock) */
+} slab_t;
+
 typedef struct blk {
     struct blk *next;
+    slab_t *slab; /* the slab it was carved from; NULL: from the runtime's allocator */
     _Alignas(16) unsigned char data[];
 } blk_t;
 
@@ -50,6 +70,8 @@ typedef struct chan {
     blk_t *hb, *tb, *spare;
     size_t hi, ti;
     int nspare;
+    size_t nblocks; /* blocks the channel holds (list and spares) */
+    slab_t *slab;   /* the slab new blocks are carved from, if any */
     /* unbounded: messages at [hi, hi + rx_res) of the head block that the receiver has taken
      * out of `len` under the lock and pops without it (see recv_now). Only the receiver (one
      * task at a time) reads or writes rx_res, and hi while rx_res > 0. */
@@ -88,6 +110,86 @@ static inline size_t blk_size(const chan_t *ch)
     return sizeof(blk_t) + BLK_SLOTS * ch->esz;
 }
 
+/* ---- Slabs (unbounded) --------------------------------------------------------------------- */
+
+static _Atomic long slabs_mapped; /* for the tests (sl__mpsc_slabs_mapped) */
+
+static void slab_unmap(slab_t *sl)
+{
+    munmap(sl, SLAB_BYTES);
+    atomic_fetch_sub_explicit(&slabs_mapped, 1, memory_order_relaxed);
+}
+
+/* A new slab, aligned to its size so that the kernel can back it with one huge page; NULL when
+ * it cannot be mapped (the caller takes its block from the allocator instead). No lock held. */
+static slab_t *slab_map(void)
+{
+    size_t span = 2 * SLAB_BYTES;
+    char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    char *a = (char *)(((uintptr_t)m + SLAB_BYTES - 1) & ~(uintptr_t)(SLAB_BYTES - 1));
+    if (a > m)
+        munmap(m, (size_t)(a - m));
+    if (a + SLAB_BYTES < m + span)
+        munmap(a + SLAB_BYTES, (size_t)(m + span - (a + SLAB_BYTES)));
+#ifdef MADV_HUGEPAGE
+    (void)madvise(a, SLAB_BYTES, MADV_HUGEPAGE); /* a hint: without THP, 4 KiB pages */
+#endif
+    slab_t *sl = (slab_t *)(void *)a;
+    atomic_fetch_add_explicit(&slabs_mapped, 1, memory_order_relaxed);
+    atomic_init(&sl->ref, 0);
+    sl->used = (sizeof(slab_t) + 15) & ~(size_t)15;
+    return sl;
+}
+
+/* Under the lock: the next block of the current slab, or NULL when there is none or it is
+ * full. */
+static blk_t *slab_carve(chan_t *ch)
+{
+    slab_t *sl = ch->slab;
+    size_t bsz = (blk_size(ch) + 15) & ~(size_t)15;
+    if (!sl || sl->used + bsz > SLAB_BYTES)
+        return NULL;
+    blk_t *b = (blk_t *)(void *)((char *)sl + sl->used);
+    sl->used += bsz;
+    atomic_fetch_add_explicit(&sl->ref, 2, memory_order_relaxed);
+    b->slab = sl;
+    return b;
+}
+
+/* Stops carving from sl: unmaps it if no block of it is left. */
+static void slab_retire(slab_t *sl)
+{
+    if (atomic_fetch_or_explicit(&sl->ref, 1, memory_order_acq_rel) == 0)
+        slab_unmap(sl);
+}
+
+/* Under the lock: the backlog is shallow again, so no more carving from the current slab. Its
+ * last block, when received, unmaps it (now, under the lock, only if none is left). */
+static void slab_stop(chan_t *ch)
+{
+    slab_t *sl = ch->slab;
+    ch->slab = NULL;
+    slab_retire(sl);
+}
+
+/* A block goes back where it came from. No lock needed. */
+static void blk_free(chan_t *ch, blk_t *b)
+{
+    slab_t *sl = b->slab;
+    if (!sl)
+        sl__free(ch->rt, b, blk_size(ch));
+    else if (atomic_fetch_sub_explicit(&sl->ref, 2, memory_order_acq_rel) == 3)
+        slab_unmap(sl);
+}
+
+/* Slabs for this channel's blocks at all: a slab must hold many of them. */
+static inline int slab_fits(const chan_t *ch)
+{
+    return blk_size(ch) <= SLAB_BYTES / 64;
+}
+
 /* ---- Storage (under the lock) ------------------------------------------------------------ */
 
 /* Appends a message. Bounded: the capacity accounting guarantees a free slot. Unbounded: the
@@ -114,6 +216,24 @@ static inline void push_locked(chan_t *ch, const void *src)
     len_set(ch, ch->len + 1);
 }
 
+/* Under the lock: the channel has just drained and its one block is a slab's. With the slab
+ * retired (the backlog that needed it is gone) and a spare at hand, the spare becomes the block
+ * and the slab's goes to *dead, so that an idle channel keeps no slab mapped. A spare can be a
+ * slab block only while a sender's lock_room has just staged it, for an append or a permit. */
+static void drained_on_slab(chan_t *ch, blk_t **dead)
+{
+    blk_t *b = ch->hb, *s = ch->spare;
+    if (b->slab == ch->slab || !s || s->slab)
+        return;
+    ch->spare = s->next;
+    ch->nspare--;
+    s->next = NULL;
+    ch->hb = ch->tb = s;
+    b->next = *dead;
+    *dead = b;
+    ch->nblocks--;
+}
+
 /* Removes the oldest message into dst (NULL: discard). Blocks beyond the spare limit go to
  * *dead, to be freed after unlocking. */
 static inline void pop_locked(chan_t *ch, void *dst, blk_t **dead)
@@ -131,17 +251,23 @@ static inline void pop_locked(chan_t *ch, void *dst, blk_t **dead)
     ch->hi++;
     if (ch->len == 0) {
         ch->hi = ch->ti = 0; /* head and tail share a block: start it over */
+        if (SL__UNLIKELY(ch->hb->slab != NULL))
+            drained_on_slab(ch, dead);
     } else if (ch->hi == BLK_SLOTS) {
         blk_t *b = ch->hb;
         ch->hb = b->next;
         ch->hi = 0;
-        if (ch->nspare < SPARE_MAX) {
+        /* Only the allocator's blocks are kept as spares: a slab's would hold the whole slab
+         * mapped for as long as the channel lives. */
+        if (ch->nspare < SPARE_MAX && !b->slab) {
             b->next = ch->spare;
             ch->spare = b;
             ch->nspare++;
         } else {
             b->next = *dead;
             *dead = b;
+            if (--ch->nblocks <= SLAB_FROM / 2 && SL__UNLIKELY(ch->slab != NULL))
+                slab_stop(ch);
         }
     }
 }
@@ -150,7 +276,7 @@ static void free_blocks(chan_t *ch, blk_t *b)
 {
     while (b) {
         blk_t *n = b->next;
-        sl__free(ch->rt, b, blk_size(ch));
+        blk_free(ch, b);
         b = n;
     }
 }
@@ -161,18 +287,52 @@ static inline int need_block(const chan_t *ch, int for_permit)
            (for_permit ? ch->rx_alive : !ch->rx_closed);
 }
 
-/* lock_room's slow path: called and returns with the lock held, 0 or SL_ENOMEM (unlocked). */
+static inline void spare_push(chan_t *ch, blk_t *b)
+{
+    b->next = ch->spare;
+    ch->spare = b;
+    ch->nspare++;
+    ch->nblocks++;
+}
+
+/* lock_room's slow path: called and returns with the lock held, 0 or SL_ENOMEM (unlocked).
+ * A block comes from the current slab under the lock; a new slab is mapped, and an allocator
+ * block allocated, with the lock released. */
 static int lock_room_grow(chan_t *ch, int for_permit)
 {
     while (need_block(ch, for_permit)) {
+        if (ch->nblocks >= SLAB_FROM && slab_fits(ch)) {
+            blk_t *b = slab_carve(ch);
+            if (b) {
+                spare_push(ch, b);
+                continue;
+            }
+            slab_t *full = ch->slab;
+            ch->slab = NULL;
+            sl__unlock(&ch->lock);
+            if (full)
+                slab_retire(full);
+            slab_t *sl = slab_map();
+            sl__lock(&ch->lock);
+            if (sl) {
+                if (!ch->slab) {
+                    ch->slab = sl;
+                } else { /* another sender mapped one meanwhile: carve from that */
+                    sl__unlock(&ch->lock);
+                    slab_retire(sl);
+                    sl__lock(&ch->lock);
+                }
+                continue;
+            }
+            /* No slab: an allocator block, as for a shallow backlog. */
+        }
         sl__unlock(&ch->lock);
         blk_t *b = sl__alloc(ch->rt, blk_size(ch));
         if (!b)
             return SL_ENOMEM;
+        b->slab = NULL;
         sl__lock(&ch->lock);
-        b->next = ch->spare;
-        ch->spare = b;
-        ch->nspare++;
+        spare_push(ch, b);
     }
     return 0;
 }
@@ -309,6 +469,8 @@ static void chan_free(chan_t *ch)
     if (!ch->bounded) {
         free_blocks(ch, ch->hb);
         free_blocks(ch, ch->spare);
+        if (ch->slab)
+            slab_retire(ch->slab);
     }
     sl__free(ch->rt, ch, ch->alloc_size);
 }
@@ -362,6 +524,8 @@ static chan_t *chan_alloc(size_t esz, size_t cap, int bounded)
             return NULL;
         }
         ch->hb->next = NULL;
+        ch->hb->slab = NULL;
+        ch->nblocks = 1;
     }
     return ch;
 }
@@ -839,6 +1003,17 @@ static inline __attribute__((always_inline)) void ring_pop(chan_t *ch, void *out
     len_set(ch, ch->len - 1);
 }
 
+/* recv_now's drained channel whose one block is a slab's: drained_on_slab, then unlocks and
+ * frees what it gave up. Returns 0 (the message was received). */
+static int __attribute__((noinline)) drained_unlock(chan_t *ch)
+{
+    blk_t *dead = NULL;
+    drained_on_slab(ch, &dead);
+    sl__unlock(&ch->lock);
+    free_blocks(ch, dead);
+    return 0;
+}
+
 /* One message without waiting: 0, SL_EAGAIN (empty) or SL_ECLOSED. What every single-message
  * receive runs first. The common case, a message buffered and nobody queued, is a ring pop
  * that frees one unit (bounded) or a block slot read that does not retire the block
@@ -862,15 +1037,21 @@ static inline __attribute__((always_inline)) int recv_now(chan_t *ch, void *out)
             len_set(ch, ch->len - 1);
             if (ch->len == 0) {
                 ch->hi = ch->ti = 0; /* drained: start the block over */
+                if (SL__UNLIKELY(ch->hb->slab != NULL))
+                    return drained_unlock(ch);
             } else {
                 /* Reserve the rest of the head block's run (never its last slot, whose pop
                  * retires the block under the lock): a receiver draining a backlog takes the
-                 * lock once per run instead of once per message. */
+                 * lock once per run instead of once per message. Not in a block of a retired
+                 * slab: the last message must be taken here, under the lock, for the drained
+                 * channel to give that block up (drained_unlock). */
                 ch->hi++;
                 size_t end = ch->hb == ch->tb && ch->ti < BLK_SLOTS ? ch->ti : BLK_SLOTS - 1;
                 size_t r = end > ch->hi ? end - ch->hi : 0;
                 if (r > ch->len)
                     r = ch->len;
+                if (SL__UNLIKELY(ch->hb->slab != NULL && ch->hb->slab != ch->slab))
+                    r = 0;
                 len_set(ch, ch->len - r);
                 ch->rx_res = r;
             }
@@ -1005,6 +1186,11 @@ void sl_clause_mpsc_recv_many(sl_clause_t *c, sl_mpsc_rx_t *rx, void *buf, size_
     SL__ASSERT(rx && n && (buf || max == 0 || CH(rx)->esz == 0),
                "sl_clause_mpsc_recv_many: NULL argument");
     sl__clause_init(c, &recvm_ops, CH(rx), buf, max, (int64_t)(intptr_t)n);
+}
+
+long sl__mpsc_slabs_mapped(void)
+{
+    return atomic_load_explicit(&slabs_mapped, memory_order_relaxed);
 }
 
 int sl__mpsc_lock_is_mine(const sl_mpsc_rx_t *rx)

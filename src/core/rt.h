@@ -725,6 +725,8 @@ static inline int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *
 
 /* For the tests: 1 when the channel's lock is biased to the calling thread (mpsc.c). */
 int sl__mpsc_lock_is_mine(const sl_mpsc_rx_t *rx);
+/* For the tests: unbounded-channel slabs mapped and not yet unmapped, process-wide (mpsc.c). */
+long sl__mpsc_slabs_mapped(void);
 
 /* ---- Per-worker caches ------------------------------------------------------------------ */
 
