@@ -1270,6 +1270,16 @@ static void fill_elem(unsigned char *p, size_t size, unsigned v)
         p[k] = (unsigned char)(v * 31u + k * 7u + 1u);
 }
 
+/* out holds value v's element of `size` bytes, and nothing past it was written. */
+static void expect_elem(const unsigned char *out, size_t outlen, size_t size, unsigned v)
+{
+    unsigned char want[128];
+    fill_elem(want, size, v);
+    ASSERT(memcmp(out, want, size) == 0);
+    for (size_t k = size; k < outlen; k++)
+        ASSERT_EQ_U(out[k], 0xAA);
+}
+
 static void *bsizes_main(void *arg)
 {
     (void)arg;
@@ -1280,17 +1290,14 @@ static void *bsizes_main(void *arg)
         sl_broadcast_rx_t *fast, *slow;
         ASSERT_OK(sl_broadcast_new(size, 4, &tx, &fast));
         ASSERT_OK(sl_broadcast_subscribe(tx, &slow));
-        unsigned char in[128], out[128 + 16], want[128];
+        unsigned char in[128], out[128 + 16];
         uint64_t lag = 0;
         for (unsigned v = 0; v < 6; v++) {
             fill_elem(in, size, v);
             ASSERT_OK(sl_broadcast_send(tx, in, NULL));
             memset(out, 0xAA, sizeof out);
             ASSERT_OK(sl_broadcast_recv(fast, out, &lag));
-            fill_elem(want, size, v);
-            ASSERT(memcmp(out, want, size) == 0);
-            for (size_t k = size; k < sizeof out; k++)
-                ASSERT_EQ_U(out[k], 0xAA);
+            expect_elem(out, sizeof out, size, v);
         }
         /* slow saw none of the six; the ring holds the last four */
         memset(out, 0xAA, sizeof out);
@@ -1299,10 +1306,7 @@ static void *bsizes_main(void *arg)
         for (unsigned v = 2; v < 6; v++) {
             memset(out, 0xAA, sizeof out);
             ASSERT_OK(sl_broadcast_recv(slow, out, &lag));
-            fill_elem(want, size, v);
-            ASSERT(memcmp(out, want, size) == 0);
-            for (size_t k = size; k < sizeof out; k++)
-                ASSERT_EQ_U(out[k], 0xAA);
+            expect_elem(out, sizeof out, size, v);
         }
         sl_broadcast_tx_drop(tx);
         ASSERT_ERR(sl_broadcast_recv(fast, out, &lag), SL_ECLOSED);

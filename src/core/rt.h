@@ -564,10 +564,10 @@ static inline void sl__waitq_remove(sl_waitq_t *q, sl_waiter_t *w)
     w->linked = 0;
 }
 
-/* Removes w, the queue's first waiter (sl__waitq_remove's case with no predecessor). */
-static inline void sl__waitq_unlink_head(sl_waitq_t *q, sl_waiter_t *w)
+/* Removes w, the queue's first waiter (sl__waitq_remove's case with no predecessor); n is
+ * w->next, which the caller has read (before a claim, whose barrier would make it a reload). */
+static inline void sl__waitq_unlink_head(sl_waitq_t *q, sl_waiter_t *w, sl_waiter_t *n)
 {
-    sl_waiter_t *n = w->next;
     q->head = n;
     if (n)
         n->prev = NULL;

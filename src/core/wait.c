@@ -47,13 +47,7 @@ sl_waiter_t *sl__waitq_claim_first(sl_waitq_t *q)
     if (SL__LIKELY(w && w->task != self)) {
         sl_waiter_t *next = w->next;
         if (SL__LIKELY(sl__waiter_cas(w))) {
-            q->head = next;
-            if (next)
-                next->prev = NULL;
-            else
-                q->tail = NULL;
-            w->next = NULL;
-            w->linked = 0;
+            sl__waitq_unlink_head(q, w, next);
             return w;
         }
         sl__waitq_remove(q, w); /* completed elsewhere, as below */

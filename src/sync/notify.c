@@ -184,7 +184,7 @@ void sl_notify_waiters(sl_notify_t *n)
             sl_notified_t *nd = c ? NULL : node_owner(w);
             if ((c ? (size_t)c->arg64 : nd->gen) >= target)
                 break; /* snap_of(w): the rest queued after this broadcast began */
-            sl__waitq_unlink_head(&n->waiters, w);
+            sl__waitq_unlink_head(&n->waiters, w, w->next);
             if (nd) {
                 nd_set(nd, NT_ALL);
                 w = nd->active;
