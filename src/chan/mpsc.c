@@ -218,8 +218,9 @@ static inline void push_locked(chan_t *ch, const void *src)
 
 /* Under the lock: the channel has just drained and its one block is a slab's. With the slab
  * retired (the backlog that needed it is gone) and a spare at hand, the spare becomes the block
- * and the slab's goes to *dead, so that an idle channel keeps no slab mapped. A spare can be a
- * slab block only while a sender's lock_room has just staged it, for an append or a permit. */
+ * and the slab's goes to *dead, so that an idle channel keeps no slab mapped. A spare is a
+ * slab's block only between a sender's lock_room staging it and that sender's append, within
+ * one hold of the lock. */
 static void drained_on_slab(chan_t *ch, blk_t **dead)
 {
     blk_t *b = ch->hb, *s = ch->spare;
