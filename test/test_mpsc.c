@@ -2364,6 +2364,50 @@ SL_TEST(unbounded_deep_backlog_takes_slabs_and_gives_them_back)
     test_run(1, main_slabs, NULL);
 }
 
+/* The other ways in and out of a slab-backed backlog: permits (whose send takes its room then),
+ * recv_many and try_recv_many (pop_locked's drained case), a receive with a timeout clause. */
+static void *main_slabs_other_paths(void *arg)
+{
+    (void)arg;
+    long base = sl__mpsc_slabs_mapped();
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
+    enum { N = 300000, CHUNK = 1000 };
+    sl_mpsc_permit_t p;
+    ASSERT_OK(sl_mpsc_reserve_many(tx, N / 2, &p));
+    for (u64 i = 0; i < N / 2; i++)
+        ASSERT_OK(sl_mpsc_permit_send(&p, &i));
+    send_run(tx, N / 2, N / 2);
+    ASSERT(sl__mpsc_slabs_mapped() > base);
+    static u64 buf[CHUNK];
+    u64 next = 0;
+    while (next < N) {
+        size_t n = 0;
+        if (next % (2 * CHUNK) == 0)
+            ASSERT_OK(sl_mpsc_recv_many(rx, buf, CHUNK, &n));
+        else
+            ASSERT_OK(sl_mpsc_try_recv_many(rx, buf, CHUNK, &n));
+        ASSERT(n > 0);
+        for (size_t k = 0; k < n; k++)
+            ASSERT_EQ_U(buf[k], next + k);
+        next += n;
+    }
+    ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
+    u64 v;
+    ASSERT_ERR(sl_mpsc_recv_until(rx, &v, sl_deadline_in(SL_MSEC)), SL_ETIMEDOUT);
+    sl_mpsc_tx_drop(tx);
+    ASSERT_ERR(sl_mpsc_recv(rx, &v), SL_ECLOSED);
+    sl_mpsc_rx_drop(rx);
+    ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
+    return NULL;
+}
+
+SL_TEST(unbounded_slabs_through_permits_and_recv_many)
+{
+    test_run(1, main_slabs_other_paths, NULL);
+}
+
 /* Four producers on two workers grow one deep backlog at once (slabs mapped and installed by
  * whichever sender gets there first), then the same while the receiver drains concurrently, so
  * that the backlog sinks and grows again under it. Every message arrives once, in its
