@@ -1321,3 +1321,63 @@ SL_TEST(bcast_element_sizes_copy_exactly)
 {
     test_run(1, bsizes_main, NULL);
 }
+
+/* ---- A send's wake of its parked receivers is that of one wake at a time ---- */
+
+/* The receivers are claimed all at once (sl__waitq_claim_all, which lists them newest first)
+ * and woken in one pass (sl__waiters_wake_list), which must leave what single wakes in list
+ * order would: the last one listed (the oldest receiver) in runnext, running first, then the
+ * others in list order. Fails if the pass queues them first in, first out. */
+typedef struct worder {
+    sl_broadcast_rx_t *rx[5];
+    _Atomic int armed;
+    int ran[5];
+    int nran;
+} worder_t;
+
+static worder_t worder;
+
+static void *worder_rx(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    uint64_t v, lag;
+    atomic_fetch_add(&worder.armed, 1);
+    ASSERT_OK(sl_broadcast_recv(worder.rx[i], &v, &lag));
+    ASSERT_EQ_U(v, 42);
+    worder.ran[worder.nran++] = i;
+    return NULL;
+}
+
+static void *worder_main(void *arg)
+{
+    (void)arg;
+    memset(&worder, 0, sizeof worder);
+    sl_broadcast_tx_t *tx;
+    ASSERT_OK(sl_broadcast_new(8, 4, &tx, &worder.rx[0]));
+    for (int i = 1; i < 5; i++)
+        ASSERT_OK(sl_broadcast_subscribe(tx, &worder.rx[i]));
+    sl_task_t *t[5];
+    for (int i = 0; i < 5; i++)
+        ASSERT_OK(sl_task_spawn(worder_rx, (void *)(intptr_t)i, &t[i]));
+    while (atomic_load(&worder.armed) < 5)
+        (void)sl_task_yield();
+    for (int i = 0; i < 4; i++) /* each receiver runs on into its wait */
+        (void)sl_task_yield();
+    uint64_t v = 42;
+    ASSERT_OK(sl_broadcast_send(tx, &v, NULL));
+    for (int i = 0; i < 5; i++)
+        test_join_ok(t[i]);
+    ASSERT_EQ(worder.nran, 5);
+    static const int want[5] = {0, 4, 3, 2, 1};
+    for (int i = 0; i < 5; i++)
+        ASSERT_EQ(worder.ran[i], want[i]);
+    for (int i = 0; i < 5; i++)
+        sl_broadcast_rx_drop(worder.rx[i]);
+    sl_broadcast_tx_drop(tx);
+    return NULL;
+}
+
+SL_TEST(bcast_send_wakes_as_single_wakes_would)
+{
+    test_run(1, worder_main, NULL);
+}

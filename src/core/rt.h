@@ -377,8 +377,32 @@ static inline sl_task_t *sl__self_checked(const char *fn)
 
 /* ---- Scheduling -------------------------------------------------------------------------- */
 
+/* Appends t to w's run queue (w's thread only). */
+static inline void sl__rq_push(sl__worker_t *w, sl_task_t *t)
+{
+    t->next = NULL;
+    t->seq = w->seq++;
+    if (w->rq_tail)
+        w->rq_tail->next = t;
+    else
+        w->rq_head = t;
+    w->rq_tail = t;
+}
+
 /* Makes a parked task runnable (exactly once per park). Any thread. */
 void sl__task_wake(sl_task_t *t);
+/* sl__task_wake() for a task of w, the calling thread's worker, while w runs a task (w->cur):
+ * runnext, its previous occupant to the run queue. Inline, for a loop that wakes many tasks of
+ * its own worker as it claims them (sl_notify_waiters). */
+static inline void sl__task_wake_local(sl__worker_t *w, sl_task_t *t)
+{
+    SL__ASSERT(t->state == SL__T_PARKED, "wake of a task that is not parked");
+    t->state = SL__T_RUNNABLE;
+    sl_task_t *old = w->runnext;
+    w->runnext = t;
+    if (old)
+        sl__rq_push(w, old);
+}
 /* sl__task_wake() for the hand-offs that run most (a send or a reply to a parked task): inline
  * when the task is this thread's and the runnext slot is free, the common case of two tasks on
  * one worker answering each other. */

@@ -260,16 +260,7 @@ static void switch_exit(sl_task_t *t)
 
 /* ---- Queues -------------------------------------------------------------------------------- */
 
-static inline void rq_push(sl__worker_t *w, sl_task_t *t)
-{
-    t->next = NULL;
-    t->seq = w->seq++;
-    if (w->rq_tail)
-        w->rq_tail->next = t;
-    else
-        w->rq_head = t;
-    w->rq_tail = t;
-}
+#define rq_push sl__rq_push
 
 /* An entry of a fresh queue. Entries carry what ordering and stealing need, so that neither
  * reads the task: a thief moves pointers, and the tasks' lines stay where they are until the

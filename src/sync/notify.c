@@ -176,6 +176,11 @@ void sl_notify_waiters(sl_notify_t *n)
             return;
     sl__lock(&n->lock);
     size_t target = st_gen(__atomic_add_fetch(&n->state, GEN_INC, __ATOMIC_ACQ_REL));
+    /* Waiters of this worker, called from one of its tasks, are woken as they are claimed: no
+     * system call, nothing another thread sees. The others after each batch's unlock. */
+    sl__worker_t *me = sl__tls_worker;
+    if (me && !me->cur)
+        me = NULL;
     for (;;) {
         sl_waiter_t *wake = NULL, *tail = NULL, *w;
         int batch = 0;
@@ -193,7 +198,10 @@ void sl_notify_waiters(sl_notify_t *n)
             }
             if (sl__waiter_claim(w)) {
                 w->res = 0;
-                wake_append(&wake, &tail, w);
+                if (w->task->worker == me)
+                    sl__task_wake_local(me, w->task);
+                else
+                    wake_append(&wake, &tail, w);
                 batch++;
             }
         }
