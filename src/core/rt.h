@@ -276,6 +276,7 @@ typedef struct sl__worker {
     sl__stack_t *stack_retired; /* past the cache: unmapped in a batch (stack.c) */
     char *stack_run;            /* the uncarved rest of the last run of stacks mapped */
     size_t stack_run_left;
+    int stack_run_guarded; /* every stack of that run has its guard page already */
     void *altstack;
     uint64_t rng;
     uint32_t colour; /* counts started tasks, for stack_colour() */
@@ -333,7 +334,9 @@ struct sl_runtime {
     _Atomic long stack_unmaps;    /* munmap calls for stacks (stack.c; read by the tests) */
     _Atomic long mprotect_guards; /* guards that cost a mapping */
     long mprotect_budget;
-    _Atomic int madv_guard; /* 1: MADV_GUARD_INSTALL works, 0: no, -1: unknown */
+    _Atomic int madv_guard;  /* 1: MADV_GUARD_INSTALL works, 0: no, -1: unknown */
+    _Atomic int run_guard;   /* 0: process_madvise cannot guard a run at once (stack.c) */
+    _Atomic long run_guards; /* runs guarded with one call (stack.c; read by the tests) */
     size_t page;
     sl__pool_t *pool;
     void *io; /* I/O state (src/io) */

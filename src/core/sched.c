@@ -1667,6 +1667,7 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
     rt->page = page;
     rt->nworkers = o.workers;
     atomic_store(&rt->madv_guard, -1);
+    atomic_store(&rt->run_guard, 1);
     rt->mprotect_budget = read_max_map_count() * 2 / 5;
     atomic_store(&rt->next_id, 1);
     rt->workers = sl__calloc(rt, sizeof(sl__worker_t *) * (size_t)o.workers);

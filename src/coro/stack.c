@@ -5,7 +5,8 @@
  * Guard pages. A guard made with mprotect() splits the mapping in two, so each guarded stack
  * costs two of the kernel's vm.max_map_count mappings (65530 by default): 100,000 tasks would
  * not fit. Linux 6.13 added MADV_GUARD_INSTALL, which makes guard pages inside one mapping
- * without splitting it; we use it when the kernel has it. On older kernels we spend mprotect
+ * without splitting it; we use it when the kernel has it, for a whole run of stacks in one
+ * process_madvise call where the kernel takes that (run_guard). On older kernels we spend mprotect
  * guards on up to 40% of max_map_count stacks (two mappings each: 80% of the mappings), and
  * beyond that give stacks a canary at their lowest bytes, checked each time the task switches
  * out: an overflow is then caught (and the process aborted with the task's name) at the next
@@ -32,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "coro/san.h"
@@ -39,6 +42,7 @@
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
+#define PIDFD_SELF_PROCESS (-10001) /* PIDFD_SELF_THREAD_GROUP, Linux 6.14 */
 
 #define CANARY       0x5c0de5a7c0ffee11ULL
 #define CANARY_WORDS 8
@@ -114,10 +118,40 @@ static size_t run_stacks(size_t map_size)
     return n > SL__STACK_RUN ? SL__STACK_RUN : n < 2 ? 0 : n;
 }
 
+/* Puts the guard pages of a new run's n stacks (the lowest page of each) in place with one
+ * system call: process_madvise(2) takes a vector of ranges, and since Linux 6.14 the calling
+ * process without a pidfd of its own (so nothing goes wrong after a fork). 1 when every guard is
+ * in place; 0 (the stacks are guarded one at a time as they are carved, as before) when the
+ * call is missing or refuses this advice, which is then not tried again in this runtime. */
+static int run_guard(sl_runtime_t *rt, char *run, size_t map_size, size_t n)
+{
+#ifdef SYS_process_madvise
+    if (!rt->opts.guard_pages || atomic_load_explicit(&rt->madv_guard, memory_order_relaxed) == 0 ||
+        !atomic_load_explicit(&rt->run_guard, memory_order_relaxed))
+        return 0;
+    struct iovec iov[SL__STACK_RUN];
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = run + i * map_size;
+        iov[i].iov_len = rt->page;
+    }
+    long r = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, n, MADV_GUARD_INSTALL, 0);
+    if (r == (long)(n * rt->page)) {
+        atomic_store_explicit(&rt->madv_guard, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&rt->run_guards, 1, memory_order_relaxed);
+        return 1;
+    }
+    if (r < 0)
+        atomic_store_explicit(&rt->run_guard, 0, memory_order_relaxed);
+#else
+    (void)rt, (void)run, (void)map_size, (void)n;
+#endif
+    return 0; /* a partial result: the rest one at a time (installing a guard twice is harmless) */
+}
+
 /* The next map_size bytes of the worker's run, mapping a new run when the last one is used up;
  * NULL when stacks of this size are not mapped in runs or no run can be mapped (the caller then
  * maps a single stack). The run's pages are untouched until a task uses them. */
-static char *run_carve(sl__worker_t *w, size_t map_size)
+static char *run_carve(sl_runtime_t *rt, sl__worker_t *w, size_t map_size)
 {
     if (w->stack_run_left < map_size) {
         /* Every carve is map_size, and so is every run a multiple of it: nothing is left. */
@@ -131,6 +165,7 @@ static char *run_carve(sl__worker_t *w, size_t map_size)
         }
         w->stack_run = run;
         w->stack_run_left = map_size * n;
+        w->stack_run_guarded = run_guard(rt, run, map_size, n);
     }
     char *map = w->stack_run;
     w->stack_run += map_size;
@@ -151,8 +186,9 @@ sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
     }
     size_t map_size = size + page;
     char *map = NULL;
-    if (size == rt->opts.stack_size)
-        map = run_carve(w, map_size);
+    int guarded = 0;
+    if (size == rt->opts.stack_size && (map = run_carve(rt, w, map_size)))
+        guarded = w->stack_run_guarded;
     if (!map && !(map = map_fresh(map_size)))
         return NULL;
     /* The descriptor lives at the top of the mapping, in the page the task touches first. */
@@ -164,7 +200,9 @@ sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
     s->size = size - sizeof(sl__stack_t);
     s->size &= ~(size_t)15;
     s->guard = 0;
-    if (rt->opts.guard_pages) {
+    if (guarded) {
+        s->guard = 1; /* with its run's (run_guard) */
+    } else if (rt->opts.guard_pages) {
         /* Workers map stacks concurrently: the probe result is shared through an atomic. */
         int mg = atomic_load_explicit(&rt->madv_guard, memory_order_relaxed);
         if (mg != 0 && madvise(map, page, MADV_GUARD_INSTALL) == 0) {
