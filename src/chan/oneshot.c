@@ -75,15 +75,21 @@ static void __attribute__((noinline)) os_lock_wait(oneshot_t *o)
     }
 }
 
-/* Takes the lock if it is free: 1, with the state (without LOCKED) in *s. Only the lock bit
- * of the old value is looked at (x86 sets and tests it with one `lock bts`, where using the
- * whole old value made a compare-and-swap loop), and the state is read once the lock is held:
- * nobody else changes the word meanwhile (others' attempts set a bit that is set already). */
+/* Takes the lock if it is free: 1, with the state (without LOCKED) in *s. A compare-and-swap
+ * from the state read just before, retried only while the lock is free (nobody else changes the
+ * word without the lock, so a retry is rare). Sessions 11-14 set the bit with one `lock bts`
+ * (atomic_fetch_or looking at that bit alone), three instructions fewer; on the AMD EPYC (Zen 4)
+ * that instruction is slow enough that this took 5-7% off oneshot_rpc's round trip, which takes
+ * the lock twice (docs/perf.md, session 15). */
 static inline int os_trylock(oneshot_t *o, unsigned *s)
 {
-    if (atomic_fetch_or_explicit(&o->state, LOCKED, memory_order_acquire) & LOCKED)
-        return 0;
-    *s = atomic_load_explicit(&o->state, memory_order_relaxed) & ~(unsigned)LOCKED;
+    unsigned cur = atomic_load_explicit(&o->state, memory_order_relaxed);
+    do {
+        if (cur & LOCKED)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&o->state, &cur, cur | LOCKED,
+                                                    memory_order_acquire, memory_order_relaxed));
+    *s = cur;
     return 1;
 }
 
