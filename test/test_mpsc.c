@@ -2458,3 +2458,56 @@ SL_TEST(unbounded_slabs_shared_by_senders_2workers)
 {
     test_run(2, main_slabs_shared, NULL);
 }
+
+/* ---- Every receive path copies exactly elem_size bytes ---- */
+
+/* The written-out receive copies 8-byte messages inline and hands other sizes to functions of
+ * their own (ring_pop_unlock, reserved_pop_any): both, bounded and unbounded (whose receiver pops
+ * a reserved run without the lock), for sizes around a word. */
+static void fill_msg(unsigned char *p, size_t size, unsigned v)
+{
+    for (size_t k = 0; k < size; k++)
+        p[k] = (unsigned char)(v * 13u + k * 5u + 3u);
+}
+
+static void *main_msg_sizes(void *arg)
+{
+    (void)arg;
+    static const size_t sizes[] = {1, 4, 7, 8, 9, 12, 16, 24, 100};
+    for (int unbounded = 0; unbounded < 2; unbounded++) {
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            size_t size = sizes[i];
+            sl_mpsc_tx_t *tx;
+            sl_mpsc_rx_t *rx;
+            if (unbounded)
+                ASSERT_OK(sl_mpsc_unbounded_new(size, &tx, &rx));
+            else
+                ASSERT_OK(sl_mpsc_new(size, 64, &tx, &rx));
+            unsigned char in[128], out[128 + 16], want[128];
+            for (unsigned round = 0; round < 3; round++) {
+                unsigned n = 40 + round * 10; /* more than a block's 32: a reserved run and more */
+                for (unsigned v = 0; v < n; v++) {
+                    fill_msg(in, size, v + round);
+                    ASSERT_OK(sl_mpsc_send(tx, in));
+                }
+                for (unsigned v = 0; v < n; v++) {
+                    memset(out, 0xAA, sizeof out);
+                    ASSERT_OK(sl_mpsc_recv(rx, out));
+                    fill_msg(want, size, v + round);
+                    ASSERT(memcmp(out, want, size) == 0);
+                    for (size_t k = size; k < sizeof out; k++)
+                        ASSERT_EQ_U(out[k], 0xAA);
+                }
+            }
+            sl_mpsc_tx_drop(tx);
+            ASSERT_ERR(sl_mpsc_recv(rx, out), SL_ECLOSED);
+            sl_mpsc_rx_drop(rx);
+        }
+    }
+    return NULL;
+}
+
+SL_TEST(recv_paths_copy_exactly_the_element)
+{
+    test_run(1, main_msg_sizes, NULL);
+}

@@ -1221,14 +1221,37 @@ static __attribute__((noinline)) int recv_checked(chan_t *ch, void *out, int64_t
  * sl_mpsc_send_until). The common receive (a bounded channel with a message and nobody parked,
  * the lock biased to this thread, nothing for the entry checks to do) is written out here
  * without a frame or a call, as the send's; so is the wait of a visibly empty one. */
+/* sl_mpsc_recv_until's pops for messages of other sizes than 8 bytes, apart: their memcpy call
+ * would make the written-out function keep a frame on every receive. */
+static __attribute__((noinline)) int reserved_pop_any(chan_t *ch, void *out)
+{
+    reserved_pop(ch, out);
+    return 0;
+}
+
+/* Called with the lock held, a message in the ring and nobody queued; unlocks. */
+static __attribute__((noinline)) int ring_pop_unlock(chan_t *ch, void *out)
+{
+    ring_pop(ch, out);
+    sl__unlock(&ch->lock);
+    return 0;
+}
+
 int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
 {
     chan_t *ch = CH(rx);
     SL__ASSERT(rx && (out || ch->esz == 0), "sl_mpsc_recv: NULL argument");
     if (SL__UNLIKELY(!sl__wait_enter_fast()))
         return recv_checked(ch, out, deadline);
+    /* The pops written out here copy an 8-byte message (a counter, a pointer) inline, and other
+     * sizes in a function of their own: a memcpy call here would make this function keep a
+     * frame, on every receive. */
     if (ch->rx_res) {
-        reserved_pop(ch, out);
+        if (SL__UNLIKELY(ch->esz != 8))
+            return reserved_pop_any(ch, out);
+        memcpy(out, ch->hb->data + ch->hi * 8, 8); /* reserved_pop */
+        ch->hi++;
+        ch->rx_res--;
         return 0;
     }
     if (SL__LIKELY(ch->bounded)) {
@@ -1238,7 +1261,13 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
                 return sl__wait1v(&recv_ops, ch, out, 1, 0, deadline);
         } else if (SL__LIKELY(sl__lock_fast(&ch->lock))) {
             if (SL__LIKELY(ch->len && !ch->sendq.head && !ch->recvq.head)) {
-                ring_pop(ch, out);
+                if (SL__UNLIKELY(ch->esz != 8))
+                    return ring_pop_unlock(ch, out);
+                memcpy(out, ch->ring + ch->head * 8, 8); /* ring_pop */
+                if (++ch->head == ch->cap)
+                    ch->head = 0;
+                ch->avail++;
+                len_set(ch, ch->len - 1);
                 sl__unlock(&ch->lock);
                 return 0;
             }
