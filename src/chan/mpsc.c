@@ -752,12 +752,40 @@ static __attribute__((noinline)) int send_checked(chan_t *ch, const void *val, i
  * The common send (a bounded channel with room and no parked receiver, the lock biased to this
  * thread, nothing for the entry checks to do) is written out here without a frame or a call;
  * each of its steps hands what is left to the general path at the point it stopped. */
+/* sl_mpsc_send_until's appends for messages of other sizes than 8 bytes, and its unbounded
+ * send in general, apart: a memcpy or allocation call in the written-out function would make
+ * it keep a frame on every send. */
+static __attribute__((noinline)) int ring_append_unlock(chan_t *ch, const void *val)
+{
+    ring_append(ch, val);
+    sl__unlock(&ch->lock);
+    return 0;
+}
+
+static __attribute__((noinline)) int send_unbounded(chan_t *ch, const void *val)
+{
+    return send_now(ch, val); /* never waits: usable from any thread, as in Tokio */
+}
+
 int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
 {
     chan_t *ch = CH(tx);
     SL__ASSERT(tx && (val || ch->esz == 0), "sl_mpsc_send: NULL argument");
-    if (!ch->bounded)
-        return send_now(ch, val); /* never waits: usable from any thread, as in Tokio */
+    if (!ch->bounded) {
+        /* send_now's common case for an 8-byte message: room in the tail block, nobody parked
+         * (a block to add, a hand-off, the end: send_unbounded, which locks again). */
+        if (SL__LIKELY(ch->esz == 8 && sl__lock_fast(&ch->lock))) {
+            if (SL__LIKELY(!ch->rx_closed && ch->ti < BLK_SLOTS && !ch->recvq.head)) {
+                memcpy(ch->tb->data + ch->ti * 8, val, 8);
+                ch->ti++;
+                len_set(ch, ch->len + 1);
+                sl__unlock(&ch->lock);
+                return 0;
+            }
+            sl__unlock(&ch->lock);
+        }
+        return send_unbounded(ch, val);
+    }
     if (SL__UNLIKELY(!sl__wait_enter_fast()))
         return send_checked(ch, val, deadline);
     if (SL__UNLIKELY(!sl__lock_fast(&ch->lock)))
@@ -765,7 +793,13 @@ int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
     if (SL__LIKELY(!ch->rx_closed && ch->avail)) {
         if (ch->recvq.head)
             return send_handoff(ch, val);
-        ring_append(ch, val);
+        if (SL__UNLIKELY(ch->esz != 8))
+            return ring_append_unlock(ch, val);
+        memcpy(ch->ring + ch->tail * 8, val, 8); /* ring_append */
+        if (++ch->tail == ch->cap)
+            ch->tail = 0;
+        len_set(ch, ch->len + 1);
+        ch->avail--;
         sl__unlock(&ch->lock);
         return 0;
     }
