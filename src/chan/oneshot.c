@@ -198,13 +198,11 @@ int sl_oneshot_new(size_t elem_size, sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx)
 
 /* ---- Send ---------------------------------------------------------------------------------- */
 
-int sl_oneshot_send(sl_oneshot_tx_t *tx, const void *val)
+/* The send from the point where the lock is held and the state is s. Unlocks. */
+static __attribute__((noinline)) int send_locked(oneshot_t *o, const void *val, unsigned s)
 {
-    oneshot_t *o = OS(tx);
-    SL__ASSERT(val || o->esz == 0, "sl_oneshot_send: NULL value");
     sl_waiter_t *w = NULL;
     int r = 0;
-    unsigned s = os_lock(o);
     SL__ASSERT(!(s & TX_GONE), "sl_oneshot_send: sender already consumed");
     s |= TX_GONE;
     if (s & RX_CLOSED) {
@@ -224,6 +222,38 @@ int sl_oneshot_send(sl_oneshot_tx_t *tx, const void *val)
     if (both_gone(s))
         os_free(o);
     return r;
+}
+
+/* The send when the written-out case below does not apply: another element size, or the lock
+ * not free at once. */
+static __attribute__((noinline)) int send_any(oneshot_t *o, const void *val)
+{
+    return send_locked(o, val, os_lock(o));
+}
+
+/* Written out for the reply to a parked receiver (an actor answering a request): an 8-byte
+ * value, the lock free, the receiver's wait claimed here, the value copied into its buffer,
+ * and its wake, with no call that would make this function keep a frame. Anything else hands
+ * over where it stopped: send_any before the lock, send_locked with it held. */
+int sl_oneshot_send(sl_oneshot_tx_t *tx, const void *val)
+{
+    oneshot_t *o = OS(tx);
+    SL__ASSERT(val || o->esz == 0, "sl_oneshot_send: NULL value");
+    unsigned s;
+    if (SL__UNLIKELY(o->esz != 8 || !os_trylock(o, &s)))
+        return send_any(o, val);
+    sl_waiter_t *w = o->rxq.head;
+    if (SL__UNLIKELY((s & (TX_GONE | RX_CLOSED)) || !w || w->task == sl__tls_task ||
+                     !sl__waiter_cas(w)))
+        return send_locked(o, val, s);
+    sl__waitq_unlink_head(&o->rxq, w, w->next);
+    memcpy(w->clause->buf, val, 8);
+    w->res = 0;
+    /* The receiver is parked, so it is not gone: the block stays until it has taken the value
+     * (both_gone cannot hold here). */
+    os_unlock(o, s | TX_GONE | SENT | TAKEN | TERMINATED);
+    sl__task_wake_handoff(w->task);
+    return 0;
 }
 
 void sl_oneshot_tx_drop(sl_oneshot_tx_t *tx)
