@@ -2461,13 +2461,29 @@ SL_TEST(unbounded_slabs_shared_by_senders_2workers)
 
 /* ---- Every receive path copies exactly elem_size bytes ---- */
 
-/* The written-out receive copies 8-byte messages inline and hands other sizes to functions of
- * their own (ring_pop_unlock, reserved_pop_any): both, bounded and unbounded (whose receiver pops
- * a reserved run without the lock), for sizes around a word. */
+/* The written-out receive and send copy 8-byte messages inline (the hand-off to a parked
+ * receiver 8 and 16) and hand other sizes to functions of their own (ring_pop_unlock,
+ * reserved_pop_any, ring_append_unlock, send_room_apart): all of them, bounded and unbounded
+ * (whose receiver pops a reserved run without the lock), for sizes around a word. */
 static void fill_msg(unsigned char *p, size_t size, unsigned v)
 {
     for (size_t k = 0; k < size; k++)
         p[k] = (unsigned char)(v * 13u + k * 5u + 3u);
+}
+
+typedef struct hand {
+    sl_mpsc_rx_t *rx;
+    size_t size;
+    unsigned char out[128 + 16];
+    _Atomic int done;
+} hand_t;
+
+static void *hand_recv(void *arg)
+{
+    hand_t *h = arg;
+    ASSERT_OK(sl_mpsc_recv(h->rx, h->out));
+    atomic_store(&h->done, 1);
+    return NULL;
 }
 
 static void *main_msg_sizes(void *arg)
@@ -2498,6 +2514,22 @@ static void *main_msg_sizes(void *arg)
                     for (size_t k = size; k < sizeof out; k++)
                         ASSERT_EQ_U(out[k], 0xAA);
                 }
+            }
+            /* A receiver parked first: the send hands the message straight into its buffer
+             * (send_handoff, written out for 8 and 16 bytes). */
+            for (unsigned v = 0; v < 3; v++) {
+                hand_t h = {.rx = rx, .size = size};
+                memset(h.out, 0xAA, sizeof h.out);
+                sl_task_t *t = spawn(hand_recv, &h);
+                settle();
+                ASSERT(!atomic_load(&h.done));
+                fill_msg(in, size, 100 + v);
+                ASSERT_OK(sl_mpsc_send(tx, in));
+                test_join_ok(t);
+                fill_msg(want, size, 100 + v);
+                ASSERT(memcmp(h.out, want, size) == 0);
+                for (size_t k = size; k < sizeof h.out; k++)
+                    ASSERT_EQ_U(h.out[k], 0xAA);
             }
             sl_mpsc_tx_drop(tx);
             ASSERT_ERR(sl_mpsc_recv(rx, out), SL_ECLOSED);

@@ -725,9 +725,32 @@ static __attribute__((noinline)) int send_held(chan_t *ch, const void *val, int6
 
 /* send_room out of line, for a receiver parked: handed to it (or, if that receiver's wait
  * ended meanwhile, appended). Unlocks. */
-static __attribute__((noinline)) int send_handoff(chan_t *ch, const void *val)
+static __attribute__((noinline)) int send_room_apart(chan_t *ch, const void *val)
 {
     return send_room(ch, val);
+}
+
+static __attribute__((noinline)) int send_handoff(chan_t *ch, const void *val)
+{
+    /* hand_over_locked written out for a message of 8 or 16 bytes (a value; a request and its
+     * reply sender) and a first receiver that can be claimed: no call, so no frame. Anything
+     * else (another size, a receiver of this task, a wait already won elsewhere) goes through
+     * send_room, which looks again from the head. */
+    sl_waiter_t *r = ch->recvq.head;
+    size_t esz = ch->esz;
+    if (SL__LIKELY((esz == 16 || esz == 8) && r->task != sl__tls_task && sl__waiter_cas(r))) {
+        sl__waitq_unlink_head(&ch->recvq, r, r->next);
+        if (esz == 16)
+            memcpy(r->clause->buf, val, 16);
+        else
+            memcpy(r->clause->buf, val, 8);
+        r->aux = 1;
+        r->res = 0;
+        sl__unlock(&ch->lock);
+        sl__task_wake_handoff(r->task);
+        return 0;
+    }
+    return send_room_apart(ch, val);
 }
 
 /* A bounded send after its entry checks, from taking the lock on. */

@@ -396,23 +396,49 @@ int sl_oneshot_try_recv(sl_oneshot_rx_t *rx, void *out)
 }
 
 /* sl__wait1 on a recv clause, the clause made by sl__wait1v only if the receive has to wait. */
-int sl_oneshot_recv_until(sl_oneshot_rx_t *rx, void *out, int64_t deadline)
+/* The receive once its entry check has passed, given its acquire load s of the state. */
+static inline __attribute__((always_inline)) int recv_go(oneshot_t *o, void *out, int64_t deadline,
+                                                         unsigned s)
 {
-    oneshot_t *o = OS(rx);
-    SL__ASSERT(rx && (out || o->esz == 0), "sl_oneshot_recv: NULL argument");
-    int r = sl__wait_enter(sl__self_checked("a blocking sluice call"));
-    if (r)
-        return r;
-    unsigned s = atomic_load_explicit(&o->state, memory_order_acquire);
     SL__ASSERT(!(s & TERMINATED), "oneshot received after it completed");
     /* Nothing yet, the common case of a request just sent: straight to the wait (whose arm
      * looks again under the lock), without calling recv_take to find that out. */
     if (s & (SENT | TX_GONE | RX_CLOSED)) {
-        r = recv_take(o, s, out);
+        int r = recv_take(o, s, out);
         if (r != SL_EAGAIN)
             return r;
     }
     return sl__wait1v(&recv_ops, o, out, 0, 0, deadline);
+}
+
+static __attribute__((noinline)) int recv_entered(oneshot_t *o, void *out, int64_t deadline,
+                                                  unsigned s)
+{
+    return recv_go(o, out, deadline, s);
+}
+
+/* The receive when the entry check's common case does not hold (cancelled, a timeout scope:
+ * timeout_rpc's client, the budget's last unit): the full check first. */
+static __attribute__((noinline)) int recv_checked(oneshot_t *o, void *out, int64_t deadline)
+{
+    int r = sl__wait_enter(sl__self_checked("a blocking sluice call"));
+    if (r)
+        return r;
+    return recv_go(o, out, deadline, atomic_load_explicit(&o->state, memory_order_acquire));
+}
+
+/* Written out for the receive of a reply not there yet: the entry check's common case, then
+ * straight to the wait, with no call that would make this function keep a frame. */
+int sl_oneshot_recv_until(sl_oneshot_rx_t *rx, void *out, int64_t deadline)
+{
+    oneshot_t *o = OS(rx);
+    SL__ASSERT(rx && (out || o->esz == 0), "sl_oneshot_recv: NULL argument");
+    if (SL__UNLIKELY(!sl__wait_enter_fast()))
+        return recv_checked(o, out, deadline);
+    unsigned s = atomic_load_explicit(&o->state, memory_order_acquire);
+    if (SL__LIKELY(!(s & (SENT | TX_GONE | RX_CLOSED | TERMINATED))))
+        return sl__wait1v(&recv_ops, o, out, 0, 0, deadline);
+    return recv_entered(o, out, deadline, s);
 }
 
 int sl_oneshot_recv(sl_oneshot_rx_t *rx, void *out)
