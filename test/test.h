@@ -334,4 +334,26 @@ int main(int argc, char **argv)
 }
 #endif /* SL_TEST_NO_MAIN */
 
+/* ---- Copies of exactly one element ---- */
+
+/* Fills p with `size` bytes that depend on v and on each byte's place. */
+static inline void test_fill_bytes(unsigned char *p, size_t size, unsigned v)
+{
+    for (size_t k = 0; k < size; k++)
+        p[k] = (unsigned char)(v * 31u + k * 7u + 1u);
+}
+
+/* out (outlen bytes, filled with 0xAA before the copy) holds test_fill_bytes(v) in its first
+ * `size` bytes and nothing was written past them. */
+static inline void test_expect_bytes(const unsigned char *out, size_t outlen, size_t size,
+                                     unsigned v)
+{
+    unsigned char want[256];
+    ASSERT(size <= sizeof want);
+    test_fill_bytes(want, size, v);
+    ASSERT(memcmp(out, want, size) == 0);
+    for (size_t k = size; k < outlen; k++)
+        ASSERT_EQ_U(out[k], 0xAA);
+}
+
 #endif /* SLUICE_TEST_H */

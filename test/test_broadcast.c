@@ -1264,22 +1264,6 @@ SL_TEST(bcast_recv_fast_path_checks_cancel_timeout_budget)
  * the general path it hands over to (0, 1, 7, 9, 12, 100: a partial last word). Each value is
  * read by a receiver that keeps up (the written-out path) and, after a lag, by one that fell
  * behind (the general path); bytes past the element are never written. */
-static void fill_elem(unsigned char *p, size_t size, unsigned v)
-{
-    for (size_t k = 0; k < size; k++)
-        p[k] = (unsigned char)(v * 31u + k * 7u + 1u);
-}
-
-/* out holds value v's element of `size` bytes, and nothing past it was written. */
-static void expect_elem(const unsigned char *out, size_t outlen, size_t size, unsigned v)
-{
-    unsigned char want[128];
-    fill_elem(want, size, v);
-    ASSERT(memcmp(out, want, size) == 0);
-    for (size_t k = size; k < outlen; k++)
-        ASSERT_EQ_U(out[k], 0xAA);
-}
-
 static void *bsizes_main(void *arg)
 {
     (void)arg;
@@ -1293,11 +1277,11 @@ static void *bsizes_main(void *arg)
         unsigned char in[128], out[128 + 16];
         uint64_t lag = 0;
         for (unsigned v = 0; v < 6; v++) {
-            fill_elem(in, size, v);
+            test_fill_bytes(in, size, v);
             ASSERT_OK(sl_broadcast_send(tx, in, NULL));
             memset(out, 0xAA, sizeof out);
             ASSERT_OK(sl_broadcast_recv(fast, out, &lag));
-            expect_elem(out, sizeof out, size, v);
+            test_expect_bytes(out, sizeof out, size, v);
         }
         /* slow saw none of the six; the ring holds the last four */
         memset(out, 0xAA, sizeof out);
@@ -1306,7 +1290,7 @@ static void *bsizes_main(void *arg)
         for (unsigned v = 2; v < 6; v++) {
             memset(out, 0xAA, sizeof out);
             ASSERT_OK(sl_broadcast_recv(slow, out, &lag));
-            expect_elem(out, sizeof out, size, v);
+            test_expect_bytes(out, sizeof out, size, v);
         }
         sl_broadcast_tx_drop(tx);
         ASSERT_ERR(sl_broadcast_recv(fast, out, &lag), SL_ECLOSED);

@@ -2465,12 +2465,6 @@ SL_TEST(unbounded_slabs_shared_by_senders_2workers)
  * receiver 8 and 16) and hand other sizes to functions of their own (ring_pop_unlock,
  * reserved_pop_any, ring_append_unlock, send_room_apart): all of them, bounded and unbounded
  * (whose receiver pops a reserved run without the lock), for sizes around a word. */
-static void fill_msg(unsigned char *p, size_t size, unsigned v)
-{
-    for (size_t k = 0; k < size; k++)
-        p[k] = (unsigned char)(v * 13u + k * 5u + 3u);
-}
-
 typedef struct hand {
     sl_mpsc_rx_t *rx;
     size_t size;
@@ -2499,20 +2493,17 @@ static void *main_msg_sizes(void *arg)
                 ASSERT_OK(sl_mpsc_unbounded_new(size, &tx, &rx));
             else
                 ASSERT_OK(sl_mpsc_new(size, 64, &tx, &rx));
-            unsigned char in[128], out[128 + 16], want[128];
+            unsigned char in[128], out[128 + 16];
             for (unsigned round = 0; round < 3; round++) {
                 unsigned n = 40 + round * 10; /* more than a block's 32: a reserved run and more */
                 for (unsigned v = 0; v < n; v++) {
-                    fill_msg(in, size, v + round);
+                    test_fill_bytes(in, size, v + round);
                     ASSERT_OK(sl_mpsc_send(tx, in));
                 }
                 for (unsigned v = 0; v < n; v++) {
                     memset(out, 0xAA, sizeof out);
                     ASSERT_OK(sl_mpsc_recv(rx, out));
-                    fill_msg(want, size, v + round);
-                    ASSERT(memcmp(out, want, size) == 0);
-                    for (size_t k = size; k < sizeof out; k++)
-                        ASSERT_EQ_U(out[k], 0xAA);
+                    test_expect_bytes(out, sizeof out, size, v + round);
                 }
             }
             /* A receiver parked first: the send hands the message straight into its buffer
@@ -2523,13 +2514,10 @@ static void *main_msg_sizes(void *arg)
                 sl_task_t *t = spawn(hand_recv, &h);
                 settle();
                 ASSERT(!atomic_load(&h.done));
-                fill_msg(in, size, 100 + v);
+                test_fill_bytes(in, size, 100 + v);
                 ASSERT_OK(sl_mpsc_send(tx, in));
                 test_join_ok(t);
-                fill_msg(want, size, 100 + v);
-                ASSERT(memcmp(h.out, want, size) == 0);
-                for (size_t k = size; k < sizeof h.out; k++)
-                    ASSERT_EQ_U(h.out[k], 0xAA);
+                test_expect_bytes(h.out, sizeof h.out, size, 100 + v);
             }
             sl_mpsc_tx_drop(tx);
             ASSERT_ERR(sl_mpsc_recv(rx, out), SL_ECLOSED);

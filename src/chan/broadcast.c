@@ -328,10 +328,8 @@ int sl_broadcast_send(sl_broadcast_tx_t *tx, const void *val, size_t *nreceivers
         return send_locked(ch, val, nreceivers);
     uint64_t pos = atomic_load_explicit(&ch->tail, memory_order_relaxed);
     _Atomic uint64_t *s = slot_at(ch, pos);
-    uint64_t w;
-    memcpy(&w, val, 8);
     atomic_store_explicit(&s[0], 2 * pos + 1, memory_order_relaxed);
-    atomic_store_explicit(&s[1], w, memory_order_release); /* put_words' one-word case */
+    put_words(s + 1, val, 8); /* its one-word case, no call */
     atomic_store_explicit(&s[0], 2 * pos + 2, memory_order_release);
     atomic_store_explicit(&ch->tail, pos + 1, memory_order_release);
     sl__unlock(&ch->lock);
@@ -501,8 +499,7 @@ int sl_broadcast_recv_until(sl_broadcast_rx_t *rx, void *out, uint64_t *lagged, 
         unsigned char *d = out;
         _Atomic uint64_t *src = s + 1;
         if (SL__LIKELY(n == 8)) { /* a counter, a pointer, an id: no loop */
-            uint64_t w = atomic_load_explicit(src, memory_order_acquire);
-            memcpy(d, &w, 8);
+            get_words(d, src, 8);
         } else if (n % 8 == 0 && n) {
             do {
                 uint64_t w = atomic_load_explicit(src, memory_order_acquire);

@@ -587,13 +587,30 @@ static int send_locked(chan_t *ch, const void *val)
 }
 
 /* The ring's append: room, no parked receiver, the lock held. */
-static inline __attribute__((always_inline)) void ring_append(chan_t *ch, const void *val)
+/* The ring's append of an esz-byte message (ch->esz, or the constant 8 where the written-out
+ * send knows it). */
+static inline __attribute__((always_inline)) void ring_append_n(chan_t *ch, const void *val,
+                                                                size_t esz)
 {
-    cpy(ch->ring + ch->tail * ch->esz, val, ch->esz);
+    cpy(ch->ring + ch->tail * esz, val, esz);
     if (++ch->tail == ch->cap)
         ch->tail = 0;
     len_set(ch, ch->len + 1);
     ch->avail--;
+}
+
+static inline __attribute__((always_inline)) void ring_append(chan_t *ch, const void *val)
+{
+    ring_append_n(ch, val, ch->esz);
+}
+
+/* An unbounded channel's append into its tail block, which has room (ti < BLK_SLOTS). */
+static inline __attribute__((always_inline)) void tail_append_n(chan_t *ch, const void *val,
+                                                                size_t esz)
+{
+    cpy(ch->tb->data + ch->ti * esz, val, esz);
+    ch->ti++;
+    len_set(ch, ch->len + 1);
 }
 
 /* A bounded send with room, the lock held: deliver_locked for one message, waking the receiver
@@ -634,9 +651,7 @@ static inline __attribute__((always_inline)) int send_now(chan_t *ch, const void
     if (r)
         return r;
     if (SL__LIKELY(!ch->rx_closed && ch->ti < BLK_SLOTS && !ch->recvq.head)) {
-        cpy(ch->tb->data + ch->ti * ch->esz, val, ch->esz);
-        ch->ti++;
-        len_set(ch, ch->len + 1);
+        tail_append_n(ch, val, ch->esz);
         sl__unlock(&ch->lock);
         return 0;
     }
@@ -736,10 +751,10 @@ static __attribute__((noinline)) int send_handoff(chan_t *ch, const void *val)
      * reply sender) and a first receiver that can be claimed: no call, so no frame. Anything
      * else (another size, a receiver of this task, a wait already won elsewhere) goes through
      * send_room, which looks again from the head. */
-    sl_waiter_t *r = ch->recvq.head;
+    sl_waiter_t *r;
     size_t esz = ch->esz;
-    if (SL__LIKELY((esz == 16 || esz == 8) && r->task != sl__tls_task && sl__waiter_cas(r))) {
-        sl__waitq_unlink_head(&ch->recvq, r, r->next);
+    if (SL__LIKELY((esz == 16 || esz == 8) &&
+                   (r = sl__waitq_claim_head(&ch->recvq, ch->recvq.head)))) {
         if (esz == 16)
             memcpy(r->clause->buf, val, 16);
         else
@@ -799,9 +814,7 @@ int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
          * (a block to add, a hand-off, the end: send_unbounded, which locks again). */
         if (SL__LIKELY(ch->esz == 8 && sl__lock_fast(&ch->lock))) {
             if (SL__LIKELY(!ch->rx_closed && ch->ti < BLK_SLOTS && !ch->recvq.head)) {
-                memcpy(ch->tb->data + ch->ti * 8, val, 8);
-                ch->ti++;
-                len_set(ch, ch->len + 1);
+                tail_append_n(ch, val, 8);
                 sl__unlock(&ch->lock);
                 return 0;
             }
@@ -818,11 +831,7 @@ int sl_mpsc_send_until(sl_mpsc_tx_t *tx, const void *val, int64_t deadline)
             return send_handoff(ch, val);
         if (SL__UNLIKELY(ch->esz != 8))
             return ring_append_unlock(ch, val);
-        memcpy(ch->ring + ch->tail * 8, val, 8); /* ring_append */
-        if (++ch->tail == ch->cap)
-            ch->tail = 0;
-        len_set(ch, ch->len + 1);
-        ch->avail--;
+        ring_append_n(ch, val, 8);
         sl__unlock(&ch->lock);
         return 0;
     }
@@ -1042,23 +1051,33 @@ static int recv_locked(chan_t *ch, void *out)
  * the lock (rx_res > 0): a pop without the lock. Senders only append at ti, past the reserved
  * run, and only the receiver retires blocks; the lock it took then ordered the messages'
  * writes before these reads. */
-static inline __attribute__((always_inline)) void reserved_pop(chan_t *ch, void *out)
+static inline __attribute__((always_inline)) void reserved_pop_n(chan_t *ch, void *out, size_t esz)
 {
     if (out)
-        cpy(out, ch->hb->data + ch->hi * ch->esz, ch->esz);
+        cpy(out, ch->hb->data + ch->hi * esz, esz);
     ch->hi++;
     ch->rx_res--;
 }
 
-/* The ring's pop: a message there, nobody parked, the lock held. */
-static inline __attribute__((always_inline)) void ring_pop(chan_t *ch, void *out)
+static inline __attribute__((always_inline)) void reserved_pop(chan_t *ch, void *out)
+{
+    reserved_pop_n(ch, out, ch->esz);
+}
+
+/* The ring's pop: a message there, nobody parked, the lock held (esz as ring_append_n). */
+static inline __attribute__((always_inline)) void ring_pop_n(chan_t *ch, void *out, size_t esz)
 {
     if (out)
-        cpy(out, ch->ring + ch->head * ch->esz, ch->esz);
+        cpy(out, ch->ring + ch->head * esz, esz);
     if (++ch->head == ch->cap)
         ch->head = 0;
     ch->avail++;
     len_set(ch, ch->len - 1);
+}
+
+static inline __attribute__((always_inline)) void ring_pop(chan_t *ch, void *out)
+{
+    ring_pop_n(ch, out, ch->esz);
 }
 
 /* recv_now's drained channel whose one block is a slab's: drained_on_slab, then unlocks and
@@ -1306,9 +1325,7 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
     if (ch->rx_res) {
         if (SL__UNLIKELY(ch->esz != 8))
             return reserved_pop_any(ch, out);
-        memcpy(out, ch->hb->data + ch->hi * 8, 8); /* reserved_pop */
-        ch->hi++;
-        ch->rx_res--;
+        reserved_pop_n(ch, out, 8);
         return 0;
     }
     if (SL__LIKELY(ch->bounded)) {
@@ -1320,11 +1337,7 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
             if (SL__LIKELY(ch->len && !ch->sendq.head && !ch->recvq.head)) {
                 if (SL__UNLIKELY(ch->esz != 8))
                     return ring_pop_unlock(ch, out);
-                memcpy(out, ch->ring + ch->head * 8, 8); /* ring_pop */
-                if (++ch->head == ch->cap)
-                    ch->head = 0;
-                ch->avail++;
-                len_set(ch, ch->len - 1);
+                ring_pop_n(ch, out, 8);
                 sl__unlock(&ch->lock);
                 return 0;
             }

@@ -79,7 +79,7 @@ static void __attribute__((noinline)) os_lock_wait(oneshot_t *o)
  * from the state read just before, retried only while the lock is free (nobody else changes the
  * word without the lock, so a retry is rare). Sessions 11-14 set the bit with one `lock bts`
  * (atomic_fetch_or looking at that bit alone), three instructions fewer; on the AMD EPYC (Zen 4)
- * that instruction is slow enough that this took 5-7% off oneshot_rpc's round trip, which takes
+ * that instruction is slow enough that this took 3-4% off oneshot_rpc's round trip, which takes
  * the lock twice (docs/perf.md, session 15). */
 static inline int os_trylock(oneshot_t *o, unsigned *s)
 {
@@ -243,10 +243,8 @@ int sl_oneshot_send(sl_oneshot_tx_t *tx, const void *val)
     if (SL__UNLIKELY(o->esz != 8 || !os_trylock(o, &s)))
         return send_any(o, val);
     sl_waiter_t *w = o->rxq.head;
-    if (SL__UNLIKELY((s & (TX_GONE | RX_CLOSED)) || !w || w->task == sl__tls_task ||
-                     !sl__waiter_cas(w)))
+    if (SL__UNLIKELY((s & (TX_GONE | RX_CLOSED)) || !w || !(w = sl__waitq_claim_head(&o->rxq, w))))
         return send_locked(o, val, s);
-    sl__waitq_unlink_head(&o->rxq, w, w->next);
     memcpy(w->clause->buf, val, 8);
     w->res = 0;
     /* The receiver is parked, so it is not gone: the block stays until it has taken the value
@@ -395,8 +393,8 @@ int sl_oneshot_try_recv(sl_oneshot_rx_t *rx, void *out)
     return r == SL_EAGAIN ? SL_EEMPTY : r;
 }
 
-/* sl__wait1 on a recv clause, the clause made by sl__wait1v only if the receive has to wait. */
-/* The receive once its entry check has passed, given its acquire load s of the state. */
+/* The receive (sl__wait1 on a recv clause, the clause made by sl__wait1v only if it has to
+ * wait) once its entry check has passed, given its acquire load s of the state. */
 static inline __attribute__((always_inline)) int recv_go(oneshot_t *o, void *out, int64_t deadline,
                                                          unsigned s)
 {

@@ -608,6 +608,20 @@ static inline void sl__waitq_unlink_head(sl_waitq_t *q, sl_waiter_t *w, sl_waite
     w->linked = 0;
 }
 
+/* The common case of sl__waitq_claim_first, inline: the first waiter w (not NULL) is another
+ * task's and this call claims its wait; then w is unlinked and returned. NULL: nothing done
+ * (a waiter of the calling task, a wait won elsewhere), and sl__waitq_claim_first() decides.
+ * For the written-out hand-offs (mpsc.c, oneshot.c), which must make no call. */
+static inline __attribute__((always_inline)) sl_waiter_t *sl__waitq_claim_head(sl_waitq_t *q,
+                                                                               sl_waiter_t *w)
+{
+    sl_waiter_t *next = w->next; /* read before the claim: its barrier would make it a reload */
+    if (w->task == sl__tls_task || !sl__waiter_cas(w))
+        return NULL;
+    sl__waitq_unlink_head(q, w, next);
+    return w;
+}
+
 /* Removes and returns the first waiter whose wait this call could claim (the caller then
  * completes it), dropping waiters whose wait already completed elsewhere. Waiters of the
  * calling task are skipped and left in place. NULL if none. */

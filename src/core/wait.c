@@ -41,18 +41,11 @@ void sl__waiter_wake(sl_waiter_t *w)
 
 sl_waiter_t *sl__waitq_claim_first(sl_waitq_t *q)
 {
-    sl_waiter_t *w = q->head;
+    sl_waiter_t *w = q->head, *c;
     sl_task_t *self = sl__self();
     /* The common case, the head claimed: unlinked as the head, with nothing to look up. */
-    if (SL__LIKELY(w && w->task != self)) {
-        sl_waiter_t *next = w->next;
-        if (SL__LIKELY(sl__waiter_cas(w))) {
-            sl__waitq_unlink_head(q, w, next);
-            return w;
-        }
-        sl__waitq_remove(q, w); /* completed elsewhere, as below */
-        w = next;
-    }
+    if (SL__LIKELY(w != NULL) && (c = sl__waitq_claim_head(q, w)))
+        return c;
     while (w) {
         sl_waiter_t *next = w->next;
         if (w->task == self) {
