@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <sluice.h>
 
 #include "core/rt.h"
+#include "coro/stack.h"
 
 #include "test.h"
 #include "test_rt.h"
@@ -811,16 +813,27 @@ SL_TEST(stacks_taken_at_first_run)
 }
 
 /* More tasks alive at once than the cache holds: their stacks come from runs mapped
- * SL__STACK_RUN at a time, and when they end, those past the cache (64) are retired and
- * unmapped in batches, the last batch when the worker goes idle. Counted by stacks_live
- * (mapped stacks, the retired included until they are unmapped); the address space given
- * back is checked in /proc/self/status. */
+ * SL__STACK_RUN at a time, and when they end, those past the cache (64) are retired and, once
+ * the worker goes idle, handed in batches to the process's pool when they have a guard page made
+ * by MADV_GUARD_INSTALL (pooled: every stack of a runtime with guard pages on Linux 6.13 or
+ * later), unmapped in batches otherwise. Counted by stacks_live (the runtime's stacks, the
+ * retired included until they leave); the pool by sl__stack_pool_count(); the address space
+ * given back is checked in /proc/self/status. */
 #define HELD_TASKS 300
 
 static sl_sem_t held_gate;
+static sl__stack_t *held_stack[HELD_TASKS];
 
 static void *held_body(void *arg)
 {
+    sl__stack_t *s = sl__self()->stack;
+    held_stack[(intptr_t)arg] = s;
+#if !SLUICE_VALGRIND
+    /* Deep into the stack, as a task with large frames would go: its second quarter from the
+     * bottom, far below the frames this task runs in and above a canary (memcheck would call
+     * it a write below the stack pointer). */
+    memset(s->lo + s->size / 4, 0x5a, s->size / 4);
+#endif
     sl_sem_permit_t p;
     ASSERT_OK(sl_sem_acquire(&held_gate, &p));
     sl_sem_permit_release(&p);
@@ -841,16 +854,36 @@ static size_t vm_size_bytes(void)
     return kb * 1024;
 }
 
+/* Whether any page of s below its top page is resident. */
+static int stack_deep_resident(const sl__stack_t *s, size_t page)
+{
+    char *top = s->map + s->map_size - page;
+    size_t n = (size_t)(top - s->lo) / page;
+    unsigned char v[64];
+    ASSERT_LE_U(n, sizeof v);
+    ASSERT_OK(mincore(s->lo, n * page, v));
+    for (size_t i = 0; i < n; i++)
+        if (v[i] & 1)
+            return 1;
+    return 0;
+}
+
 /* One wave: HELD_TASKS tasks hold their stacks at the gate, then end; all but the cache's
- * stacks are unmapped once the worker idles. */
-static void stack_wave(sl_runtime_t *rt, int guarded)
+ * leave the runtime once the worker idles. The first wave maps its stacks; when the stacks
+ * are pooled, the second takes them back from the pool and maps none. `last`: the pool is
+ * emptied after the wave, and the address space must then be given back. */
+static void stack_wave(sl_runtime_t *rt, int guarded, int last)
 {
     sl_runtime_opts_t o; /* the runtime has the defaults, but for guard_pages */
     sl_runtime_opts_init(&o);
     const uint64_t cache = (uint64_t)o.stack_cache;
-    const size_t mapped = o.stack_size + (size_t)sysconf(_SC_PAGESIZE); /* stack and guard */
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t mapped = o.stack_size + page; /* stack and guard */
+    const long retired = HELD_TASKS - (long)cache;
     sl_runtime_stats_t st;
     sl_task_t *t[HELD_TASKS];
+    long pool0 = sl__stack_pool_count();
+    long runs0 = atomic_load(&rt->run_guards);
     for (int i = 0; i < HELD_TASKS; i++)
         ASSERT_OK(sl_task_spawn(held_body, (void *)(intptr_t)i, &t[i]));
     /* Every one of them started and holds its stack at the gate (parked: a stack without a
@@ -867,12 +900,19 @@ static void stack_wave(sl_runtime_t *rt, int guarded)
         ASSERT_EQ_U(st.stacks_guarded, 0);
     else if (st.stacks_guarded) /* guard pages in runs as in single mappings */
         ASSERT_EQ_U(st.stacks_guarded, st.stacks_live);
-    /* Where the kernel takes a run's guard pages in one process_madvise call (Linux 6.14), the
-     * runs of this wave took one each (a failed call turns run_guard off for good). */
-    if (guarded && atomic_load(&rt->run_guard))
-        ASSERT_GE(atomic_load(&rt->run_guards), HELD_TASKS / SL__STACK_RUN);
+    const int pooled = guarded && atomic_load(&rt->madv_guard) == 1;
+    if (pooled && pool0 >= retired) {
+        /* The cache's stacks, then the pool's: no run mapped. */
+        ASSERT_EQ(sl__stack_pool_count(), pool0 - retired);
+        ASSERT_EQ(atomic_load(&rt->run_guards), runs0);
+    } else if (guarded && atomic_load(&rt->run_guard)) {
+        /* Where the kernel takes a run's guard pages in one process_madvise call (Linux 6.14),
+         * the runs of this wave took one each (a failed call turns run_guard off for good). */
+        ASSERT_GE(atomic_load(&rt->run_guards) - runs0, retired / SL__STACK_RUN);
+    }
     size_t peak = vm_size_bytes();
     long unmaps0 = atomic_load(&rt->stack_unmaps);
+    long pool_unmaps0 = sl__stack_pool_unmaps();
 
     ASSERT_OK(sl_sem_add_permits(&held_gate, HELD_TASKS));
     long sum = 0;
@@ -883,7 +923,7 @@ static void stack_wave(sl_runtime_t *rt, int guarded)
     /* Batches of SL__STACK_RETIRE went already; at most one batch short of full waits. */
     sl_runtime_stats(rt, &st);
     ASSERT_LE_U(st.stacks_live, 1 + cache + SL__STACK_RETIRE - 1);
-    /* A sleep lets the worker go idle, which unmaps the rest (unless the timer is due before
+    /* A sleep lets the worker go idle, which hands on the rest (unless the timer is due before
      * the worker gets there, on a loaded machine: then the next sleep). */
     for (int i = 0; i < 200; i++) {
         sl_runtime_stats(rt, &st);
@@ -895,15 +935,34 @@ static void stack_wave(sl_runtime_t *rt, int guarded)
     ASSERT_EQ_U(st.stacks_live, 1 + cache);
     if (guarded && st.stacks_guarded)
         ASSERT_EQ_U(st.stacks_guarded, st.stacks_live);
+    long unmaps;
+    if (pooled) {
+        /* All of them are in the pool, with nothing resident below their top page: the
+         * cache's keep what their tasks touched. */
+        ASSERT_EQ(sl__stack_pool_count(), (pool0 >= retired ? pool0 - retired : pool0) + retired);
+        ASSERT_EQ(atomic_load(&rt->stack_unmaps), unmaps0);
+#if !SLUICE_VALGRIND
+        long shallow = 0;
+        for (int i = 0; i < HELD_TASKS; i++)
+            shallow += !stack_deep_resident(held_stack[i], page);
+        ASSERT_EQ(shallow, retired);
+#endif
+        if (!last)
+            return;
+        sl_stack_pool_release();
+        ASSERT_EQ(sl__stack_pool_count(), 0);
+        unmaps = sl__stack_pool_unmaps() - pool_unmaps0;
+    } else {
+        unmaps = atomic_load(&rt->stack_unmaps) - unmaps0;
+    }
     /* The tasks ended in about the order they started (one worker, the gate's waiters FIFO;
-     * the last one woken runs first, from runnext), so the retired stacks of each batch are
+     * the last one woken runs first, from runnext), so the stacks of each batch are
      * neighbours, carved in runs of SL__STACK_RUN: a batch sorted by address goes in one
      * munmap per run at most (one in all when the kernel put the runs side by side), where
-     * one per stack would be HELD_TASKS - cache calls. The first bound has a call of slack per
-     * batch; the second is what one munmap per stack could never meet. */
-    long retired = HELD_TASKS - (long)cache;
+     * one per stack would be `retired` calls. The first bound has a call of slack per
+     * batch; the second is what one munmap per stack could never meet. Emptied all at once,
+     * the pool unmaps both waves' stacks, as carved by the first. */
     long batches = (retired + SL__STACK_RETIRE - 1) / SL__STACK_RETIRE;
-    long unmaps = atomic_load(&rt->stack_unmaps) - unmaps0;
     ASSERT_GT(unmaps, 0);
     ASSERT_LE(unmaps, batches * (SL__STACK_RETIRE / SL__STACK_RUN + 2));
     ASSERT_LT(unmaps, retired / 4);
@@ -929,9 +988,10 @@ static void *main_stack_retire(void *arg)
     const uint64_t cache = (uint64_t)o.stack_cache;
     sl_runtime_stats_t st;
     ASSERT_OK(sl_sem_init(&held_gate, 0));
-    /* The second wave starts on the first's cached stacks, then maps runs again. */
-    stack_wave(rt, guarded);
-    stack_wave(rt, guarded);
+    /* The second wave starts on the first's cached stacks, then on the pool's, or maps runs
+     * again. */
+    stack_wave(rt, guarded, 0);
+    stack_wave(rt, guarded, 1);
     /* The stacks left are reused: a new task maps nothing while the cache lasts. */
     sl_task_t *t;
     ASSERT_OK(sl_task_spawn(ret_arg, (void *)5, &t));
@@ -948,12 +1008,160 @@ SL_TEST(stacks_past_the_cache_are_given_back)
 }
 
 /* The same without guard pages: the page below each stack holds a canary, which must survive
- * (and, under valgrind, stay defined) when a cached stack is reused. */
+ * (and, under valgrind, stay defined) when a cached stack is reused. Such stacks never go to
+ * the pool. */
 SL_TEST(stacks_without_guard_pages_are_given_back_and_reused)
 {
     sl_runtime_opts_t o = test_opts(1);
     o.guard_pages = 0;
     ASSERT_OK(sl_run(&o, main_stack_retire, (void *)0, NULL));
+    ASSERT_EQ(sl__stack_pool_count(), 0);
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
+/* The pool outlives the runtime that filled it: a later runtime's tasks start on its stacks
+ * (none mapped), and give them back when it ends. A runtime of another stack size, or without
+ * guard pages, takes none and adds none; unused for SL__STACK_POOL_TTL, they are unmapped. */
+#define POOL_TASKS 100
+
+typedef struct pool_run {
+    long runs;    /* runs its stacks came from (guarded with one call each) */
+    long live;    /* stacks_live with every task started */
+    long guarded; /* stacks_guarded then */
+    int madv;     /* rt->madv_guard */
+} pool_run_t;
+
+static void *main_pool_run(void *arg)
+{
+    pool_run_t *pr = arg;
+    sl_runtime_t *rt = sl_runtime_current();
+    sl_task_t *t[POOL_TASKS];
+    for (int i = 0; i < POOL_TASKS; i++)
+        ASSERT_OK(sl_task_spawn(held_body, (void *)(intptr_t)i, &t[i]));
+    sl_runtime_stats_t st;
+    for (int i = 0; i < 1000; i++) {
+        sl_runtime_stats(rt, &st);
+        if (st.stacks_live >= POOL_TASKS + 1)
+            break;
+        ASSERT_OK(sl_task_yield());
+    }
+    sl_runtime_stats(rt, &st);
+    pr->live = (long)st.stacks_live;
+    pr->guarded = (long)st.stacks_guarded;
+    pr->runs = atomic_load(&rt->run_guards);
+    pr->madv = atomic_load(&rt->madv_guard);
+    ASSERT_OK(sl_sem_add_permits(&held_gate, POOL_TASKS));
+    for (int i = 0; i < POOL_TASKS; i++)
+        ASSERT_EQ((intptr_t)test_join_value(t[i]), i);
+    ASSERT_OK(sl_sem_try_acquire_raw(&held_gate, POOL_TASKS));
+    return NULL;
+}
+
+SL_TEST(stacks_pool_outlives_its_runtime)
+{
+    ASSERT_OK(sl_sem_init(&held_gate, 0));
+    sl_runtime_opts_t o = test_opts(1);
+    pool_run_t a, b, c, d;
+    ASSERT_OK(sl_run(&o, main_pool_run, &a, NULL));
+    ASSERT_EQ(a.live, POOL_TASKS + 1);
+    if (a.madv != 1) {
+        /* No MADV_GUARD_INSTALL (Linux before 6.13): nothing pooled. */
+        ASSERT_EQ(sl__stack_pool_count(), 0);
+        sl_sem_destroy(&held_gate);
+        return;
+    }
+    /* Every stack of the runtime, main's included; the rest of its last run is unmapped. */
+    ASSERT_EQ(sl__stack_pool_count(), POOL_TASKS + 1);
+    ASSERT_EQ(a.guarded, POOL_TASKS + 1);
+
+    ASSERT_OK(sl_run(&o, main_pool_run, &b, NULL));
+    ASSERT_EQ(b.live, POOL_TASKS + 1);
+    ASSERT_EQ(b.guarded, POOL_TASKS + 1);
+    ASSERT_EQ(b.runs, 0); /* not one run mapped: all from the pool */
+    ASSERT_EQ(sl__stack_pool_count(), POOL_TASKS + 1);
+
+    /* Another size: its own stacks, unmapped at its end (the pool keeps one size). */
+    sl_runtime_opts_t big = o;
+    big.stack_size = 2 * o.stack_size;
+    long unmaps0 = sl__stack_pool_unmaps();
+    ASSERT_OK(sl_run(&big, main_pool_run, &c, NULL));
+    ASSERT_EQ(c.live, POOL_TASKS + 1);
+    ASSERT_GT(c.runs, 0);
+    ASSERT_EQ(sl__stack_pool_count(), POOL_TASKS + 1);
+
+    /* No guard pages: canary stacks of its own. */
+    sl_runtime_opts_t bare = o;
+    bare.guard_pages = 0;
+    ASSERT_OK(sl_run(&bare, main_pool_run, &d, NULL));
+    ASSERT_EQ(d.live, POOL_TASKS + 1);
+    ASSERT_EQ(d.guarded, 0);
+    ASSERT_EQ(sl__stack_pool_count(), POOL_TASKS + 1);
+    ASSERT_EQ(sl__stack_pool_unmaps(), unmaps0);
+
+    /* Unused for less than the TTL: kept; for longer: unmapped, neighbours together. */
+    sl__stack_pool_trim(sl_clock());
+    ASSERT_EQ(sl__stack_pool_count(), POOL_TASKS + 1);
+    sl__stack_pool_trim(sl_clock() + SL__STACK_POOL_TTL + SL_SEC);
+    ASSERT_EQ(sl__stack_pool_count(), 0);
+    long unmaps = sl__stack_pool_unmaps() - unmaps0;
+    ASSERT_GT(unmaps, 0);
+    ASSERT_LT(unmaps, (POOL_TASKS + 1) / 4);
+    sl_stack_pool_release(); /* empty: nothing to do */
+    ASSERT_EQ(sl__stack_pool_unmaps() - unmaps0, unmaps);
+    sl_sem_destroy(&held_gate);
+    ASSERT_EQ(test_alloc_live(), 0);
+}
+
+/* Two workers hand stacks to the pool and take them from it at once (each wave's tasks are
+ * spread over both by stealing): every task runs on a whole stack of its own, and what the
+ * runtime and the pool hold adds up. Mostly for ThreadSanitizer. */
+static void *pool_wave_body(void *arg)
+{
+    sl__stack_t *s = sl__self()->stack;
+    /* A stack handed to two tasks at once would show here: both write their mark, then look. */
+    volatile intptr_t *mark = (volatile intptr_t *)(void *)(s->lo + s->size / 2);
+    *mark = (intptr_t)arg;
+    ASSERT_OK(sl_task_yield());
+    sl_sem_permit_t p;
+    ASSERT_OK(sl_sem_acquire(&held_gate, &p));
+    sl_sem_permit_release(&p);
+    ASSERT_EQ(*mark, (intptr_t)arg);
+    return arg;
+}
+
+static void *main_pool_waves(void *arg)
+{
+    (void)arg;
+    sl_runtime_t *rt = sl_runtime_current();
+    for (int wave = 0; wave < 4; wave++) {
+        sl_task_t *t[HELD_TASKS];
+        for (int i = 0; i < HELD_TASKS; i++)
+            ASSERT_OK(
+                sl_task_spawn(pool_wave_body, (void *)(intptr_t)(wave * HELD_TASKS + i), &t[i]));
+        ASSERT_OK(sl_sleep(SL_MSEC)); /* time to start, and for the other worker to steal */
+        ASSERT_OK(sl_sem_add_permits(&held_gate, HELD_TASKS));
+        for (int i = 0; i < HELD_TASKS; i++)
+            ASSERT_EQ((intptr_t)test_join_value(t[i]), wave * HELD_TASKS + i);
+        ASSERT_OK(sl_sem_try_acquire_raw(&held_gate, HELD_TASKS));
+        sl_runtime_stats_t st;
+        sl_runtime_stats(rt, &st);
+        ASSERT_LE_U(st.stacks_live + (uint64_t)sl__stack_pool_count(), 2 * HELD_TASKS + 2);
+    }
+    return NULL;
+}
+
+SL_TEST(stacks_pool_shared_by_two_workers)
+{
+    ASSERT_OK(sl_sem_init(&held_gate, 0));
+    sl_runtime_opts_t o = test_opts(2);
+    o.steal_delay_ns = -1;
+    o.stack_cache = 8; /* most stacks pass through the pool */
+    ASSERT_OK(sl_run(&o, main_pool_waves, NULL, NULL));
+    ASSERT_OK(sl_run(&o, main_pool_waves, NULL, NULL)); /* on the first run's stacks */
+    ASSERT_LE(sl__stack_pool_count(), SL__STACK_POOL_MAX);
+    sl_stack_pool_release();
+    ASSERT_EQ(sl__stack_pool_count(), 0);
+    sl_sem_destroy(&held_gate);
     ASSERT_EQ(test_alloc_live(), 0);
 }
 

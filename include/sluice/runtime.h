@@ -35,9 +35,16 @@ typedef struct sl_runtime_opts {
     size_t stack_size; /* default task stack size in bytes (default 64 KiB, 16 KiB to
                           SL_STACK_SIZE_MAX) */
     /* Stacks kept for reuse per worker (default 64). Past it (0 included), an ended task's
-     * stack may still be reused until it is unmapped, together with up to 31 others, when its
-     * worker next goes idle, or when sl_runtime_block_on() returns. Default-size stacks are
-     * mapped up to 16 at a time (address space only until used). */
+     * stack may still be reused by its worker until, together with up to 31 others, it goes to
+     * the process's stack pool when its worker next goes idle, or when sl_runtime_block_on()
+     * returns; the cached stacks go there when the runtime is freed. The pool is shared by
+     * every runtime of the process, as malloc's free memory is: a task starting where no
+     * cached stack is left takes one from it before mapping a new one. It keeps only stacks
+     * with a guard page (guard_pages 1 on Linux 6.13 or later), of one size, at most 4,096 of
+     * them, each with at most its top page resident (the rest is given back to the kernel as
+     * it enters the pool), and unmaps a stack unused for 1 s at its next use or when a worker
+     * idles; see sl_stack_pool_release(). Default-size stacks are mapped up to 16 at a time
+     * (address space only until used). */
     int stack_cache;
     int blocking_threads;     /* maximum blocking-pool threads (default 64) */
     int64_t blocking_idle_ns; /* an idle blocking thread exits after this long (default 10 s) */
@@ -144,6 +151,17 @@ SL_API int sl_worker_index(void);
  * sum over a moment is approximate.
  */
 SL_API void sl_runtime_stats(const sl_runtime_t *rt, sl_runtime_stats_t *out);
+
+/**
+ * Unmaps every stack in the process's stack pool (see sl_runtime_opts_t.stack_cache): for a
+ * program that has finished with its runtimes, or wants their memory back before the pool's
+ * own 1 s expiry. Stacks that runtimes still hold are not touched, and the pool fills again as
+ * runtimes give stacks back.
+ *
+ * Never waits for tasks (takes the pool's lock briefly, then unmaps). Any thread, inside or
+ * outside a runtime.
+ */
+SL_API void sl_stack_pool_release(void);
 
 /**
  * Allocates size bytes with the current runtime's allocator (malloc outside a runtime).

@@ -23,6 +23,8 @@
 #define SL__STACK_RUN       16         /* default-size stacks mapped together (stack.c) */
 #define SL__STACK_RUN_BYTES (2u << 20) /* ... in at most this much address space */
 #define SL__STACK_RETIRE    32         /* retired stacks unmapped together (stack.c) */
+#define SL__STACK_POOL_MAX  4096       /* stacks the process's pool keeps at most (stack.c) */
+#define SL__STACK_POOL_TTL  ((int64_t)1000000000) /* ... for this long unused (ns) */
 
 /* ---- Assertions: always on, print, abort (programmer errors) ---------------------------- */
 
@@ -86,7 +88,9 @@ void sl__timer_heap_free(struct sl__worker *w);
 /* ---- Stacks ------------------------------------------------------------------------------ */
 
 typedef struct sl__stack {
-    struct sl__stack *next; /* free-list link while cached (stored at the stack's base) */
+    struct sl__stack *next; /* free-list link while cached, retired or pooled */
+    struct sl__stack *prev; /* the pool's other link (stack.c) */
+    int64_t pooled_at;      /* when it went to the pool (sl_clock) */
     char *map;              /* the whole mapping, guard included */
     size_t map_size;
     char *lo;    /* lowest usable byte */

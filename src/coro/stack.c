@@ -22,11 +22,27 @@
  * address so that neighbours (the stacks of one run) go in one munmap. On this VM a stack mapped
  * and unmapped alone cost about 3.7 to 4.4 us of system calls beyond its first page fault (mmap,
  * two madvise, munmap and its TLB flush); in a run, about 0.6 (docs/perf.md, "What changed").
+ *
+ * The pool. What a worker would unmap (its retired stacks, and its cached ones when it stops)
+ * goes first to one pool shared by every runtime of the process, as freed memory goes back to
+ * malloc's arenas rather than to the kernel: the next task that needs a stack, on any worker of
+ * this runtime or of a later one, takes a stack whose guard is in place and whose top page is
+ * resident, where a new one costs a page fault, a share of a run's mmap and guard call, and at
+ * its end a share of a munmap (3.6 us per stack on this VM, docs/perf.md). Only stacks with a
+ * MADV_GUARD_INSTALL guard go there (a guard that needs no mapping of its own, so that nothing
+ * counts against a runtime's mprotect budget), all of one size (the first size pooled; stacks of
+ * another size are unmapped as before), and only runtimes with guard pages take them. Bounds:
+ * below its top page a pooled stack's memory is given back at once (MADV_DONTNEED, a batch in
+ * one process_madvise call), so the pool holds at most one resident page per stack; it keeps at
+ * most SL__STACK_POOL_MAX stacks (the oldest go first); and a stack unused for
+ * SL__STACK_POOL_TTL is unmapped at the next put to the pool or when a worker idles.
+ * sl_stack_pool_release() unmaps them all.
  */
 #define _GNU_SOURCE
 #include "coro/stack.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
@@ -95,6 +111,8 @@ static sl__stack_t *stack_pop(sl__stack_t **list, int *count)
     stack_reuse_prepare(s);
     return s;
 }
+
+static sl__stack_t *pool_get(sl_runtime_t *rt, sl__worker_t *w, size_t map_size);
 
 static char *map_fresh(size_t len)
 {
@@ -183,6 +201,8 @@ sl__stack_t *sl__stack_get(sl_runtime_t *rt, sl__worker_t *w, size_t size)
         sl__stack_t *s = stack_pop(&w->stack_cache, &w->stack_cached);
         if (s || (s = stack_pop(&w->stack_retired, &w->stack_nretired)))
             return s;
+        if (rt->opts.guard_pages && (s = pool_get(rt, w, size + page)))
+            return s;
     }
     size_t map_size = size + page;
     char *map = NULL;
@@ -256,9 +276,11 @@ static void stack_forget(sl_runtime_t *rt, sl__stack_t *s)
 
 /* munmap, or when it fails (ENOMEM: splitting a mapping near vm.max_map_count) at least the
  * memory back, the address space kept. */
+static _Atomic long pool_unmaps; /* munmap calls for pooled stacks (tests) */
+
 static void unmap_range(sl_runtime_t *rt, char *p, size_t len)
 {
-    atomic_fetch_add_explicit(&rt->stack_unmaps, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(rt ? &rt->stack_unmaps : &pool_unmaps, 1, memory_order_relaxed);
     if (munmap(p, len) != 0)
         (void)madvise(p, len, MADV_DONTNEED);
 }
@@ -276,6 +298,307 @@ static int by_address(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Unmaps n stacks that no runtime counts any more (stack_forget, or pooled), sorted by address
+ * so that neighbours go in one munmap. rt: whose counter the calls go to (NULL: the pool's). */
+static void unmap_batch(sl_runtime_t *rt, sl__stack_t **v, int n)
+{
+    if (n == 0)
+        return;
+    qsort(v, (size_t)n, sizeof v[0], by_address);
+    /* Each stack's descriptor lives inside its own range, and a range is unmapped only once the
+     * next one's descriptor has been read (ascending order). */
+    char *lo = v[0]->map, *hi = v[0]->map + v[0]->map_size;
+    for (int i = 1; i < n; i++) {
+        char *m = v[i]->map, *e = v[i]->map + v[i]->map_size;
+        if (m != hi) {
+            unmap_range(rt, lo, (size_t)(hi - lo));
+            lo = m;
+        }
+        hi = e;
+    }
+    unmap_range(rt, lo, (size_t)(hi - lo));
+}
+
+/* ---- The process's pool ------------------------------------------------------------------- */
+
+static struct {
+    pthread_mutex_t mu;
+    sl__stack_t *head, *tail; /* newest first (next), so the tail is the oldest */
+    long n;
+    size_t map_size;        /* the size of its stacks, while it has any */
+    _Atomic int64_t oldest; /* the tail's pooled_at, INT64_MAX when empty: read without mu */
+} pool = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, INT64_MAX};
+
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static _Atomic int pool_pmadv = 1; /* 0: process_madvise refused MADV_DONTNEED, use madvise */
+
+/* A fork while another thread holds the pool's lock would leave the child's copy locked. */
+static void pool_fork_lock(void)
+{
+    pthread_mutex_lock(&pool.mu);
+}
+
+static void pool_fork_unlock(void)
+{
+    pthread_mutex_unlock(&pool.mu);
+}
+
+static void pool_init(void)
+{
+    pthread_atfork(pool_fork_lock, pool_fork_unlock, pool_fork_unlock);
+}
+
+static void pool_lock(void)
+{
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool.mu);
+}
+
+static void pool_unlock(void)
+{
+    atomic_store_explicit(&pool.oldest, pool.tail ? pool.tail->pooled_at : INT64_MAX,
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&pool.mu);
+}
+
+/* Under the lock: takes the pool's oldest stack off its tail. */
+static sl__stack_t *pool_pop_oldest(void)
+{
+    sl__stack_t *s = pool.tail;
+    pool.tail = s->prev;
+    if (pool.tail)
+        pool.tail->next = NULL;
+    else
+        pool.head = NULL;
+    pool.n--;
+    s->next = s->prev = NULL;
+    return s;
+}
+
+/* Under the lock: takes off the stacks past the pool's size or unused since before `cutoff`,
+ * oldest first, into a list the caller unmaps (pool_unmap_list) once it has let go of the
+ * lock. */
+static sl__stack_t *pool_evict(int64_t cutoff)
+{
+    sl__stack_t *out = NULL;
+    while (pool.tail && (pool.n > SL__STACK_POOL_MAX || pool.tail->pooled_at < cutoff)) {
+        sl__stack_t *s = pool_pop_oldest();
+        s->next = out;
+        out = s;
+    }
+    return out;
+}
+
+/* A list of stacks (next links) sorted by address: merge sort, no allocation. */
+static sl__stack_t *sort_by_address(sl__stack_t *list)
+{
+    if (!list || !list->next)
+        return list;
+    sl__stack_t *slow = list, *fast = list->next;
+    while (fast && fast->next) {
+        slow = slow->next;
+        fast = fast->next->next;
+    }
+    sl__stack_t *b = sort_by_address(slow->next);
+    slow->next = NULL;
+    sl__stack_t *a = sort_by_address(list);
+    sl__stack_t *head = NULL, **tail = &head;
+    while (a && b) {
+        sl__stack_t **least = (uintptr_t)a->map < (uintptr_t)b->map ? &a : &b;
+        *tail = *least;
+        tail = &(*least)->next;
+        *least = (*least)->next;
+    }
+    *tail = a ? a : b;
+    return head;
+}
+
+/* Unmaps a list of pooled stacks, sorted so that neighbours go in one munmap: however the pool
+ * shuffled them, the stacks of one run meet again. */
+static void pool_unmap_list(sl__stack_t *list)
+{
+    list = sort_by_address(list);
+    if (!list)
+        return;
+    char *lo = list->map, *hi = list->map + list->map_size;
+    for (sl__stack_t *s = list->next; s;) {
+        /* s lies above [lo, hi): its fields are read before that range goes. */
+        sl__stack_t *next = s->next;
+        char *m = s->map, *e = s->map + s->map_size;
+        if (m != hi) {
+            unmap_range(NULL, lo, (size_t)(hi - lo));
+            lo = m;
+        }
+        hi = e;
+        s = next;
+    }
+    unmap_range(NULL, lo, (size_t)(hi - lo));
+}
+
+/* Gives back the memory of n stacks below their top page (the pages their tasks went deeper
+ * into), keeping the mappings and their guards: one process_madvise call where the kernel takes
+ * MADV_DONTNEED there (Linux 6.13 for the calling process), else one madvise per stack. */
+static void pool_release_pages(size_t page, sl__stack_t **v, int n)
+{
+    struct iovec iov[SL__STACK_RETIRE];
+    int k = 0;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        char *top = v[i]->map + v[i]->map_size - page;
+        if (top > v[i]->lo) {
+            iov[k].iov_base = v[i]->lo;
+            iov[k].iov_len = (size_t)(top - v[i]->lo);
+            total += iov[k].iov_len;
+            k++;
+        }
+    }
+    if (k == 0)
+        return;
+#ifdef SYS_process_madvise
+    if (atomic_load_explicit(&pool_pmadv, memory_order_relaxed)) {
+        long r = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, (size_t)k, MADV_DONTNEED, 0);
+        if (r == (long)total)
+            return;
+        if (r < 0)
+            atomic_store_explicit(&pool_pmadv, 0, memory_order_relaxed);
+    }
+#endif
+    for (int i = 0; i < k; i++)
+        (void)madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED);
+}
+
+/* Moves into the pool those of n stacks (n <= SL__STACK_RETIRE, all of one size, no longer
+ * counted by their runtime: stack_forget) that it takes, and compacts v to the others; returns
+ * how many those are (the caller unmaps them). Evicts what the pool then holds past its bounds. */
+static int pool_put(size_t page, sl__stack_t **v, int n)
+{
+    sl__stack_t *take[SL__STACK_RETIRE];
+    int k = 0, left = 0;
+    for (int i = 0; i < n; i++) {
+        if (v[i]->guard == 1)
+            take[k++] = v[i];
+        else
+            v[left++] = v[i];
+    }
+    if (k == 0)
+        return left;
+    /* Before any other thread can take them. */
+    pool_release_pages(page, take, k);
+    size_t map_size = take[0]->map_size;
+    int64_t now = sl_clock();
+    pool_lock();
+    if (pool.head && pool.map_size != map_size) {
+        pool_unlock();
+        for (int i = 0; i < k; i++)
+            v[left++] = take[i];
+        return left;
+    }
+    pool.map_size = map_size;
+    for (int i = 0; i < k; i++) {
+        sl__stack_t *s = take[i];
+        s->pooled_at = now;
+        s->prev = NULL;
+        s->next = pool.head;
+        if (pool.head)
+            pool.head->prev = s;
+        else
+            pool.tail = s;
+        pool.head = s;
+        pool.n++;
+    }
+    sl__stack_t *evicted = pool_evict(now - SL__STACK_POOL_TTL);
+    pool_unlock();
+    pool_unmap_list(evicted);
+    return left;
+}
+
+/* A pooled stack of map_size for a task of rt starting on w, which counts it as its own from
+ * now, with up to 15 more pushed on w's cache while it has room; NULL when the pool has none
+ * of that size. Only for a runtime with guard pages (every pooled stack has one). */
+static sl__stack_t *pool_get(sl_runtime_t *rt, sl__worker_t *w, size_t map_size)
+{
+    if (atomic_load_explicit(&pool.oldest, memory_order_relaxed) == INT64_MAX)
+        return NULL; /* empty, most likely: checked again under the lock when not */
+    int want = rt->opts.stack_cache - w->stack_cached;
+    want = 1 + (want < 0 ? 0 : want > SL__STACK_RUN - 1 ? SL__STACK_RUN - 1 : want);
+    sl__stack_t *got = NULL;
+    int n = 0;
+    pool_lock();
+    if (pool.map_size == map_size) {
+        while (n < want && pool.head) {
+            sl__stack_t *s = pool.head;
+            pool.head = s->next;
+            if (pool.head)
+                pool.head->prev = NULL;
+            else
+                pool.tail = NULL;
+            pool.n--;
+            s->next = got;
+            got = s;
+            n++;
+        }
+    }
+    pool_unlock();
+    if (!got)
+        return NULL;
+    atomic_fetch_add(&rt->stacks_live, n);
+    atomic_fetch_add(&rt->stacks_guarded, n);
+    sl__stack_t *s = got;
+    got = s->next;
+    s->next = s->prev = NULL;
+    while (got) {
+        sl__stack_t *c = got;
+        got = c->next;
+        c->prev = NULL;
+        c->next = w->stack_cache;
+        w->stack_cache = c;
+        w->stack_cached++;
+    }
+    stack_reuse_prepare(s);
+    return s;
+}
+
+void sl__stack_pool_trim(int64_t now)
+{
+    int64_t cutoff = now - SL__STACK_POOL_TTL;
+    if (atomic_load_explicit(&pool.oldest, memory_order_relaxed) >= cutoff)
+        return;
+    pool_lock();
+    sl__stack_t *evicted = pool_evict(cutoff);
+    pool_unlock();
+    pool_unmap_list(evicted);
+}
+
+void sl_stack_pool_release(void)
+{
+    pool_lock();
+    sl__stack_t *evicted = pool_evict(INT64_MAX);
+    pool_unlock();
+    pool_unmap_list(evicted);
+}
+
+long sl__stack_pool_count(void)
+{
+    pool_lock();
+    long n = pool.n;
+    pool_unlock();
+    return n;
+}
+
+long sl__stack_pool_unmaps(void)
+{
+    return atomic_load(&pool_unmaps);
+}
+
+/* Hands n stacks of rt's to the pool, and unmaps those it does not take. */
+static void stacks_give_back(sl_runtime_t *rt, sl__stack_t **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        stack_forget(rt, v[i]);
+    n = pool_put(rt->page, v, n);
+    unmap_batch(rt, v, n);
+}
+
 void sl__stack_retired_flush(sl_runtime_t *rt, sl__worker_t *w)
 {
     sl__stack_t *v[SL__STACK_RETIRE];
@@ -285,22 +608,7 @@ void sl__stack_retired_flush(sl_runtime_t *rt, sl__worker_t *w)
         w->stack_retired = s->next;
         v[n++] = s;
         if (n == SL__STACK_RETIRE || !w->stack_retired) {
-            qsort(v, (size_t)n, sizeof v[0], by_address);
-            /* Each stack's descriptor lives inside its own range, and a range is unmapped only
-             * once the next one's descriptor has been read (ascending order). One munmap per
-             * run of neighbouring ranges. */
-            char *lo = v[0]->map, *hi = v[0]->map + v[0]->map_size;
-            stack_forget(rt, v[0]);
-            for (int i = 1; i < n; i++) {
-                char *m = v[i]->map, *e = v[i]->map + v[i]->map_size;
-                stack_forget(rt, v[i]);
-                if (m != hi) {
-                    unmap_range(rt, lo, (size_t)(hi - lo));
-                    lo = m;
-                }
-                hi = e;
-            }
-            unmap_range(rt, lo, (size_t)(hi - lo));
+            stacks_give_back(rt, v, n);
             n = 0;
         }
     }
@@ -330,10 +638,16 @@ void sl__stack_put(sl_runtime_t *rt, sl__worker_t *w, sl__stack_t *s)
 
 void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w)
 {
+    sl__stack_t *v[SL__STACK_RETIRE];
+    int n = 0;
     while (w->stack_cache) {
         sl__stack_t *s = w->stack_cache;
         w->stack_cache = s->next;
-        stack_unmap(rt, s);
+        v[n++] = s;
+        if (n == SL__STACK_RETIRE || !w->stack_cache) {
+            stacks_give_back(rt, v, n);
+            n = 0;
+        }
     }
     w->stack_cached = 0;
     sl__stack_retired_flush(rt, w);
