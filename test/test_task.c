@@ -1,5 +1,6 @@
 /* Tasks: spawn, join, abort, panic, defer, yield, budget, 100,000 tasks, shutdown. */
 #include <fcntl.h>
+#include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1163,6 +1164,55 @@ SL_TEST(stacks_pool_shared_by_two_workers)
     ASSERT_EQ(sl__stack_pool_count(), 0);
     sl_sem_destroy(&held_gate);
     ASSERT_EQ(test_alloc_live(), 0);
+}
+
+/* ---- the floating-point environment is the worker's ---- */
+
+static int fenv_seen;
+
+static void *fenv_reader(void *arg)
+{
+    (void)arg;
+    fenv_seen = fegetround();
+    return NULL;
+}
+
+static void *fenv_setter(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(fesetround(FE_DOWNWARD), 0);
+    volatile double third = 1.0;
+    third /= 3.0;
+    ASSERT_OK(sl_task_yield()); /* the reader runs, on this worker */
+    /* Back here, the mode is still ours, and the division rounds as it said. */
+    ASSERT_EQ(fegetround(), FE_DOWNWARD);
+    volatile double again = 1.0;
+    again /= 3.0;
+    ASSERT(again == third);
+    ASSERT_EQ(fesetround(FE_TONEAREST), 0); /* set back before returning */
+    return NULL;
+}
+
+static void *main_fenv(void *arg)
+{
+    (void)arg;
+    sl_task_t *a, *b;
+    ASSERT_OK(sl_task_spawn(fenv_setter, NULL, &a));
+    ASSERT_OK(sl_task_spawn(fenv_reader, NULL, &b));
+    ASSERT_EQ(test_join(a).status, SL_TASK_RETURNED);
+    ASSERT_EQ(test_join(b).status, SL_TASK_RETURNED);
+#if defined(SLUICE_CTX_UCONTEXT) && SLUICE_CTX_UCONTEXT
+    ASSERT_EQ(fenv_seen, FE_TONEAREST); /* swapcontext switches it with the task */
+#else
+    ASSERT_EQ(fenv_seen, FE_DOWNWARD); /* the setter's, which the worker had when it switched */
+#endif
+    ASSERT_EQ(fegetround(), FE_TONEAREST);
+    return NULL;
+}
+
+SL_TEST(float_environment_is_the_workers)
+{
+    test_run(1, main_fenv, NULL);
 }
 
 /* ---- a tracked hold left in a returned frame is caught, not followed ---- */

@@ -8,6 +8,13 @@
  * Cancellation follows libdill: once a task is aborted, its current wait and every later one
  * return SL_ECANCELED until the task returns, unless it shields a section with
  * sl_task_shield(). A task that is aborted before it first runs never runs.
+ *
+ * The floating-point environment (rounding mode, exception masks and flags: MXCSR and the x87
+ * control word, FPCR on aarch64) belongs to the worker thread, as in Tokio and Go: a task that
+ * changes it (fesetround, feenableexcept) changes it for the tasks its worker runs after it,
+ * and should set it back before any call that can wait. A task starts with its worker's
+ * environment. (The portable swapcontext switch, on other targets or with
+ * -DSLUICE_CTX_UCONTEXT=1, switches it with each task.)
  */
 #ifndef SLUICE_TASK_H
 #define SLUICE_TASK_H

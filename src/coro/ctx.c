@@ -14,8 +14,8 @@ void sl__ctx_trampoline(void);
 
 void sl__ctx_make(sl__ctx_t *ctx, void *stack_lo, size_t size, void (*entry)(void *), void *arg)
 {
-    /* The frame sl__ctx_switch pops: fpu/mxcsr slot, r15, r14, r13, r12, rbx, rbp, return
-     * address. After the ret, rsp is top: 16-byte aligned for the trampoline's call. */
+    /* The frame sl__ctx_switch pops: r15, r14, r13, r12, rbx, rbp, return address. After the
+     * ret, rsp is top: 16-byte aligned for the trampoline's call. */
     uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
     uint64_t *sp = (uint64_t *)top;
     *--sp = (uint64_t)(uintptr_t)sl__ctx_trampoline; /* return address */
@@ -25,12 +25,6 @@ void sl__ctx_make(sl__ctx_t *ctx, void *stack_lo, size_t size, void (*entry)(voi
     *--sp = (uint64_t)(uintptr_t)arg;                /* r13 */
     *--sp = 0;                                       /* r14 */
     *--sp = 0;                                       /* r15 */
-    uint32_t mxcsr = 0x1F80; /* defaults: all exceptions masked, round-nearest */
-    uint16_t fpucw = 0x037F;
-    --sp;
-    memcpy((char *)sp, &mxcsr, 4);
-    memcpy((char *)sp + 4, &fpucw, 2);
-    memset((char *)sp + 6, 0, 2);
     ctx->sp = sp;
 }
 

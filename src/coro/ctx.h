@@ -1,11 +1,12 @@
 /*
  * Internal: machine context switching.
  *
- * sl__ctx_switch saves the callee-saved registers the ABI names (x86-64: rbx, rbp, r12-r15,
- * the x87 control word and MXCSR; aarch64: x19-x29, lr, d8-d15, FPCR) on the current stack,
- * stores the stack pointer in from->sp, loads to->sp and restores the same set. Everything
- * else is caller-saved, so the C compiler already spilled it around the call. Elsewhere, or
- * with -DSLUICE_CTX_UCONTEXT=1: swapcontext (ctx_ucontext.c).
+ * sl__ctx_switch saves the callee-saved registers the ABI names (x86-64: rbx, rbp, r12-r15;
+ * aarch64: x19-x29, lr, d8-d15) on the current stack, stores the stack pointer in from->sp,
+ * loads to->sp and restores the same set. Everything else is caller-saved, so the C compiler
+ * already spilled it around the call. The floating-point control registers (MXCSR and the x87
+ * control word, FPCR) are the worker thread's, shared by its tasks. Elsewhere, or with
+ * -DSLUICE_CTX_UCONTEXT=1: swapcontext (ctx_ucontext.c), which also switches them.
  */
 #ifndef SLUICE_CORO_CTX_H
 #define SLUICE_CORO_CTX_H

@@ -4,7 +4,8 @@
  * void sl__ctx_switch(sl__ctx_t *from, sl__ctx_t *to)
  *
  * Frame of 176 bytes on the stack being left: x19..x28 (80 bytes), x29 and x30 (16), d8..d15
- * (64), FPCR (8) and padding. from->sp receives the stack pointer.
+ * (64) and 16 bytes unused. from->sp receives the stack pointer. FPCR is not switched: the
+ * floating-point environment belongs to the worker thread (see ctx_x86_64.S).
  */
 #if defined(__aarch64__) && !(defined(SLUICE_CTX_UCONTEXT) && SLUICE_CTX_UCONTEXT)
 
@@ -26,14 +27,10 @@ sl__ctx_switch:
     stp     d10, d11, [sp, #112]
     stp     d12, d13, [sp, #128]
     stp     d14, d15, [sp, #144]
-    mrs     x9, fpcr
-    str     x9, [sp, #160]
     mov     x9, sp
     str     x9, [x0]
     ldr     x9, [x1]
     mov     sp, x9
-    ldr     x9, [sp, #160]
-    msr     fpcr, x9
     ldp     x19, x20, [sp, #0]
     ldp     x21, x22, [sp, #16]
     ldp     x23, x24, [sp, #32]

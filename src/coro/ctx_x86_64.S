@@ -3,9 +3,11 @@
  *
  * void sl__ctx_switch(sl__ctx_t *from, sl__ctx_t *to)
  *
- * Saved on the stack of the context being left, from the top: rbp, rbx, r12, r13, r14, r15,
- * then an 8-byte slot holding MXCSR (low 4 bytes) and the x87 control word (next 2 bytes).
- * from->sp (offset 0) receives the resulting stack pointer.
+ * Saved on the stack of the context being left, from the top: rbp, rbx, r12, r13, r14, r15.
+ * from->sp (offset 0) receives the resulting stack pointer. MXCSR and the x87 control word are
+ * not switched: the floating-point environment belongs to the worker thread, as it does to a
+ * Tokio or Go worker (docs/design/runtime.md, "Context switches and tools": their four
+ * instructions, microcoded, were 16% of a switch).
  */
 #if defined(__x86_64__) && !(defined(SLUICE_CTX_UCONTEXT) && SLUICE_CTX_UCONTEXT)
 
@@ -28,16 +30,8 @@ sl__ctx_switch:
     .cfi_adjust_cfa_offset 8
     pushq   %r15
     .cfi_adjust_cfa_offset 8
-    subq    $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    stmxcsr (%rsp)
-    fnstcw  4(%rsp)
     movq    %rsp, (%rdi)
     movq    (%rsi), %rsp
-    ldmxcsr (%rsp)
-    fldcw   4(%rsp)
-    addq    $8, %rsp
-    .cfi_adjust_cfa_offset -8
     popq    %r15
     .cfi_adjust_cfa_offset -8
     popq    %r14
