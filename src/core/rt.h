@@ -336,6 +336,7 @@ struct sl_runtime {
     _Atomic long stacks_live;
     _Atomic long stacks_guarded;
     _Atomic long stack_unmaps;    /* munmap calls for stacks (stack.c; read by the tests) */
+    _Atomic long stack_runs;      /* runs of stacks mapped (stack.c; read by the tests) */
     _Atomic long mprotect_guards; /* guards that cost a mapping */
     long mprotect_budget;
     _Atomic int madv_guard;  /* 1: MADV_GUARD_INSTALL works, 0: no, -1: unknown */

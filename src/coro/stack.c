@@ -181,6 +181,7 @@ static char *run_carve(sl_runtime_t *rt, sl__worker_t *w, size_t map_size)
             w->stack_run_failed = 1; /* no second try per stack near an address-space limit */
             return NULL;
         }
+        atomic_fetch_add_explicit(&rt->stack_runs, 1, memory_order_relaxed);
         w->stack_run = run;
         w->stack_run_left = map_size * n;
         w->stack_run_guarded = run_guard(rt, run, map_size, n);
