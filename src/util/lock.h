@@ -78,7 +78,7 @@ static inline void sl__lock_init_shared(sl_lock_t *l)
 static inline __attribute__((always_inline)) int sl__lock_fast(sl_lock_t *l)
 {
     unsigned me = sl__tid;
-    if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == me) { /* biased to this thread */
+    if (__builtin_expect(__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == me, 1)) { /* biased */
         __atomic_store_n(&l->in, me, __ATOMIC_RELAXED);
         /* The compiler keeps the load below after the store; a revoker's membarrier does the
          * same for the CPU. */
@@ -108,7 +108,7 @@ static inline int sl__trylock(sl_lock_t *l)
  * ever there. */
 static inline __attribute__((always_inline)) void sl__unlock(sl_lock_t *l)
 {
-    if (__atomic_load_n(&l->in, __ATOMIC_RELAXED) == sl__tid)
+    if (__builtin_expect(__atomic_load_n(&l->in, __ATOMIC_RELAXED) == sl__tid, 1))
         __atomic_store_n(&l->in, 0, __ATOMIC_RELEASE);
     else
         __atomic_store_n(&l->word, 0, __ATOMIC_RELEASE);
