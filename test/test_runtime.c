@@ -10,6 +10,9 @@
 
 #include <sluice.h>
 
+#include "core/rt.h"
+#include "coro/stack.h"
+
 #include "test.h"
 #include "test_rt.h"
 
@@ -529,6 +532,54 @@ SL_TEST(stack_overflow_in_a_run_names_task)
     TEST_SKIP("the sanitizer or valgrind reports the overflow itself");
 #else
     expect_overflow_report(main_overflow_default, "deep-default", "65536 bytes");
+#endif
+}
+
+/* The same on a stack from the process's pool, handed down through fork(): the pooled stack
+ * keeps its guard page (a guard marker, which the child's copy of the mapping keeps too), though
+ * everything below its top page was given back to the kernel when it entered the pool. The
+ * child's runtime must map no run of its own (exit code 3 otherwise, not the abort). */
+static void *yield_once(void *arg)
+{
+    ASSERT_OK(sl_task_yield()); /* the others start meanwhile: each on a stack of its own */
+    return arg;
+}
+
+static void *main_fill_pool(void *arg)
+{
+    (void)arg;
+    sl_task_t *t[20];
+    for (int i = 0; i < 20; i++)
+        ASSERT_OK(sl_task_spawn(yield_once, NULL, &t[i]));
+    for (int i = 0; i < 20; i++)
+        ASSERT_OK(sl_task_join(t[i], NULL));
+    return NULL;
+}
+
+static __attribute__((unused)) void *main_overflow_pooled(void *arg)
+{
+    sl_runtime_t *rt = sl_runtime_current();
+    if (atomic_load(&rt->stack_runs) != 0)
+        _exit(3);
+    return main_overflow_default(arg);
+}
+
+SL_TEST(stack_overflow_on_a_pooled_stack_names_task)
+{
+#if SLUICE_ASAN || SLUICE_VALGRIND
+    TEST_SKIP("the sanitizer or valgrind reports the overflow itself");
+#else
+    sl_runtime_opts_t o = test_opts(1);
+    sl_runtime_t *rt;
+    ASSERT_OK(sl_runtime_new(&o, &rt));
+    ASSERT_OK(sl_runtime_block_on(rt, main_fill_pool, NULL, NULL));
+    int madv = atomic_load(&rt->madv_guard);
+    sl_runtime_free(rt);
+    if (madv != 1)
+        TEST_SKIP("no MADV_GUARD_INSTALL (Linux before 6.13): nothing is pooled");
+    ASSERT_GE(sl__stack_pool_count(), 21);
+    expect_overflow_report(main_overflow_pooled, "deep-default", "65536 bytes");
+    sl_stack_pool_release();
 #endif
 }
 
