@@ -539,13 +539,13 @@ SL_TEST(stack_overflow_in_a_run_names_task)
  * keeps its guard page (a guard marker, which the child's copy of the mapping keeps too), though
  * everything below its top page was given back to the kernel when it entered the pool. The
  * child's runtime must map no run of its own (exit code 3 otherwise, not the abort). */
-static void *yield_once(void *arg)
+static __attribute__((unused)) void *yield_once(void *arg)
 {
     ASSERT_OK(sl_task_yield()); /* the others start meanwhile: each on a stack of its own */
     return arg;
 }
 
-static void *main_fill_pool(void *arg)
+static __attribute__((unused)) void *main_fill_pool(void *arg)
 {
     (void)arg;
     sl_task_t *t[20];

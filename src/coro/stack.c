@@ -275,10 +275,10 @@ static void stack_forget(sl_runtime_t *rt, sl__stack_t *s)
 #endif
 }
 
-/* munmap, or when it fails (ENOMEM: splitting a mapping near vm.max_map_count) at least the
- * memory back, the address space kept. */
 static _Atomic long pool_unmaps; /* munmap calls for pooled stacks (tests) */
 
+/* munmap, or when it fails (ENOMEM: splitting a mapping near vm.max_map_count) at least the
+ * memory back, the address space kept. rt: whose counter the call goes to (NULL: the pool's). */
 static void unmap_range(sl_runtime_t *rt, char *p, size_t len)
 {
     atomic_fetch_add_explicit(rt ? &rt->stack_unmaps : &pool_unmaps, 1, memory_order_relaxed);
