@@ -855,6 +855,18 @@ static size_t vm_size_bytes(void)
     return kb * 1024;
 }
 
+/* Yields until rt has n stacks (its tasks have all started and hold theirs), then fills *st. */
+static void await_stacks_live(sl_runtime_t *rt, uint64_t n, sl_runtime_stats_t *st)
+{
+    for (int i = 0; i < 1000; i++) {
+        sl_runtime_stats(rt, st);
+        if (st->stacks_live >= n)
+            break;
+        ASSERT_OK(sl_task_yield());
+    }
+    sl_runtime_stats(rt, st);
+}
+
 #if !SLUICE_VALGRIND
 /* Whether any page of s below its top page is resident. */
 static int stack_deep_resident(const sl__stack_t *s, size_t page)
@@ -892,13 +904,7 @@ static void stack_wave(sl_runtime_t *rt, int guarded, int last)
         ASSERT_OK(sl_task_spawn(held_body, (void *)(intptr_t)i, &t[i]));
     /* Every one of them started and holds its stack at the gate (parked: a stack without a
      * guard page has its canary read at that switch, reused stacks included). */
-    for (int i = 0; i < 1000; i++) {
-        sl_runtime_stats(rt, &st);
-        if (st.stacks_live >= HELD_TASKS + 1)
-            break;
-        ASSERT_OK(sl_task_yield());
-    }
-    sl_runtime_stats(rt, &st);
+    await_stacks_live(rt, HELD_TASKS + 1, &st);
     ASSERT_EQ_U(st.stacks_live, HELD_TASKS + 1); /* and main's */
     if (!guarded)
         ASSERT_EQ_U(st.stacks_guarded, 0);
@@ -1046,13 +1052,7 @@ static void *main_pool_run(void *arg)
     for (int i = 0; i < POOL_TASKS; i++)
         ASSERT_OK(sl_task_spawn(held_body, (void *)(intptr_t)i, &t[i]));
     sl_runtime_stats_t st;
-    for (int i = 0; i < 1000; i++) {
-        sl_runtime_stats(rt, &st);
-        if (st.stacks_live >= POOL_TASKS + 1)
-            break;
-        ASSERT_OK(sl_task_yield());
-    }
-    sl_runtime_stats(rt, &st);
+    await_stacks_live(rt, POOL_TASKS + 1, &st);
     pr->live = (long)st.stacks_live;
     pr->guarded = (long)st.stacks_guarded;
     pr->runs = atomic_load(&rt->stack_runs);

@@ -292,32 +292,63 @@ static void stack_unmap(sl_runtime_t *rt, sl__stack_t *s)
     unmap_range(rt, s->map, s->map_size);
 }
 
-static int by_address(const void *a, const void *b)
+/* A list of stacks (next links) sorted by address: merge sort, no allocation. */
+static sl__stack_t *sort_by_address(sl__stack_t *list)
 {
-    uintptr_t x = (uintptr_t)(*(sl__stack_t *const *)a)->map;
-    uintptr_t y = (uintptr_t)(*(sl__stack_t *const *)b)->map;
-    return (x > y) - (x < y);
+    if (!list || !list->next)
+        return list;
+    sl__stack_t *slow = list, *fast = list->next;
+    while (fast && fast->next) {
+        slow = slow->next;
+        fast = fast->next->next;
+    }
+    sl__stack_t *b = sort_by_address(slow->next);
+    slow->next = NULL;
+    sl__stack_t *a = sort_by_address(list);
+    sl__stack_t *head = NULL, **tail = &head;
+    while (a && b) {
+        sl__stack_t **least = (uintptr_t)a->map < (uintptr_t)b->map ? &a : &b;
+        *tail = *least;
+        tail = &(*least)->next;
+        *least = (*least)->next;
+    }
+    *tail = a ? a : b;
+    return head;
 }
 
-/* Unmaps n stacks that no runtime counts any more (stack_forget, or pooled), sorted by address
- * so that neighbours go in one munmap. rt: whose counter the calls go to (NULL: the pool's). */
-static void unmap_batch(sl_runtime_t *rt, sl__stack_t **v, int n)
+/* Unmaps a list of stacks that no runtime counts any more (stack_forget, or pooled), sorted by
+ * address first so that neighbours go in one munmap: however a worker's retirement or the pool
+ * shuffled them, the stacks of one run meet again. rt: whose counter the calls go to (NULL: the
+ * pool's). */
+static void unmap_list(sl_runtime_t *rt, sl__stack_t *list)
 {
-    if (n == 0)
+    list = sort_by_address(list);
+    if (!list)
         return;
-    qsort(v, (size_t)n, sizeof v[0], by_address);
-    /* Each stack's descriptor lives inside its own range, and a range is unmapped only once the
-     * next one's descriptor has been read (ascending order). */
-    char *lo = v[0]->map, *hi = v[0]->map + v[0]->map_size;
-    for (int i = 1; i < n; i++) {
-        char *m = v[i]->map, *e = v[i]->map + v[i]->map_size;
+    char *lo = list->map, *hi = list->map + list->map_size;
+    for (sl__stack_t *s = list->next; s;) {
+        /* s lies above [lo, hi): its fields are read before that range goes. */
+        sl__stack_t *next = s->next;
+        char *m = s->map, *e = s->map + s->map_size;
         if (m != hi) {
             unmap_range(rt, lo, (size_t)(hi - lo));
             lo = m;
         }
         hi = e;
+        s = next;
     }
     unmap_range(rt, lo, (size_t)(hi - lo));
+}
+
+/* unmap_list for n stacks in an array. */
+static void unmap_batch(sl_runtime_t *rt, sl__stack_t **v, int n)
+{
+    sl__stack_t *list = NULL;
+    for (int i = n - 1; i >= 0; i--) {
+        v[i]->next = list;
+        list = v[i];
+    }
+    unmap_list(rt, list);
 }
 
 /* ---- The process's pool ------------------------------------------------------------------- */
@@ -362,78 +393,34 @@ static void pool_unlock(void)
     pthread_mutex_unlock(&pool.mu);
 }
 
-/* Under the lock: takes the pool's oldest stack off its tail. */
-static sl__stack_t *pool_pop_oldest(void)
+/* Under the lock: takes s out of the pool. */
+static sl__stack_t *pool_unlink(sl__stack_t *s)
 {
-    sl__stack_t *s = pool.tail;
-    pool.tail = s->prev;
-    if (pool.tail)
-        pool.tail->next = NULL;
+    if (s->prev)
+        s->prev->next = s->next;
     else
-        pool.head = NULL;
+        pool.head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        pool.tail = s->prev;
     pool.n--;
     s->next = s->prev = NULL;
     return s;
 }
 
 /* Under the lock: takes off the stacks past the pool's size or unused since before `cutoff`,
- * oldest first, into a list the caller unmaps (pool_unmap_list) once it has let go of the
+ * oldest first, into a list the caller unmaps (unmap_list) once it has let go of the
  * lock. */
 static sl__stack_t *pool_evict(int64_t cutoff)
 {
     sl__stack_t *out = NULL;
     while (pool.tail && (pool.n > SL__STACK_POOL_MAX || pool.tail->pooled_at < cutoff)) {
-        sl__stack_t *s = pool_pop_oldest();
+        sl__stack_t *s = pool_unlink(pool.tail);
         s->next = out;
         out = s;
     }
     return out;
-}
-
-/* A list of stacks (next links) sorted by address: merge sort, no allocation. */
-static sl__stack_t *sort_by_address(sl__stack_t *list)
-{
-    if (!list || !list->next)
-        return list;
-    sl__stack_t *slow = list, *fast = list->next;
-    while (fast && fast->next) {
-        slow = slow->next;
-        fast = fast->next->next;
-    }
-    sl__stack_t *b = sort_by_address(slow->next);
-    slow->next = NULL;
-    sl__stack_t *a = sort_by_address(list);
-    sl__stack_t *head = NULL, **tail = &head;
-    while (a && b) {
-        sl__stack_t **least = (uintptr_t)a->map < (uintptr_t)b->map ? &a : &b;
-        *tail = *least;
-        tail = &(*least)->next;
-        *least = (*least)->next;
-    }
-    *tail = a ? a : b;
-    return head;
-}
-
-/* Unmaps a list of pooled stacks, sorted so that neighbours go in one munmap: however the pool
- * shuffled them, the stacks of one run meet again. */
-static void pool_unmap_list(sl__stack_t *list)
-{
-    list = sort_by_address(list);
-    if (!list)
-        return;
-    char *lo = list->map, *hi = list->map + list->map_size;
-    for (sl__stack_t *s = list->next; s;) {
-        /* s lies above [lo, hi): its fields are read before that range goes. */
-        sl__stack_t *next = s->next;
-        char *m = s->map, *e = s->map + s->map_size;
-        if (m != hi) {
-            unmap_range(NULL, lo, (size_t)(hi - lo));
-            lo = m;
-        }
-        hi = e;
-        s = next;
-    }
-    unmap_range(NULL, lo, (size_t)(hi - lo));
 }
 
 /* Gives back the memory of n stacks below their top page (the pages their tasks went deeper
@@ -509,7 +496,7 @@ static int pool_put(size_t page, sl__stack_t **v, int n)
     }
     sl__stack_t *evicted = pool_evict(now - SL__STACK_POOL_TTL);
     pool_unlock();
-    pool_unmap_list(evicted);
+    unmap_list(NULL, evicted);
     return left;
 }
 
@@ -527,13 +514,7 @@ static sl__stack_t *pool_get(sl_runtime_t *rt, sl__worker_t *w, size_t map_size)
     pool_lock();
     if (pool.map_size == map_size) {
         while (n < want && pool.head) {
-            sl__stack_t *s = pool.head;
-            pool.head = s->next;
-            if (pool.head)
-                pool.head->prev = NULL;
-            else
-                pool.tail = NULL;
-            pool.n--;
+            sl__stack_t *s = pool_unlink(pool.head);
             s->next = got;
             got = s;
             n++;
@@ -567,7 +548,7 @@ void sl__stack_pool_trim(int64_t now)
     pool_lock();
     sl__stack_t *evicted = pool_evict(cutoff);
     pool_unlock();
-    pool_unmap_list(evicted);
+    unmap_list(NULL, evicted);
 }
 
 void sl_stack_pool_release(void)
@@ -575,7 +556,7 @@ void sl_stack_pool_release(void)
     pool_lock();
     sl__stack_t *evicted = pool_evict(INT64_MAX);
     pool_unlock();
-    pool_unmap_list(evicted);
+    unmap_list(NULL, evicted);
 }
 
 long sl__stack_pool_count(void)
