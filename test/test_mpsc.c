@@ -2459,6 +2459,69 @@ SL_TEST(unbounded_slabs_shared_by_senders_2workers)
     test_run(2, main_slabs_shared, NULL);
 }
 
+/* A drained deep backlog's slabs are kept as spares for the next one, of this channel or
+ * another: it maps none, and its messages arrive intact on the reused memory (which is not
+ * zeroed again: whatever the last backlog left there, or zeros where the kernel took the pages
+ * back). At most 32 are kept, the oldest unmapped first; unused for a second, they go. */
+static void *main_slab_spares(void *arg)
+{
+    (void)arg;
+    sl_memory_trim();
+    ASSERT_EQ(sl__mpsc_slab_spares(), 0);
+    long held = sl__mpsc_slabs_mapped(), maps0 = sl__mpsc_slab_maps();
+    sl_mpsc_tx_t *tx;
+    sl_mpsc_rx_t *rx;
+    ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
+    send_run(tx, 0, SLAB_DEEP);
+    long maps = sl__mpsc_slab_maps() - maps0;
+    ASSERT_GE(maps, 2);
+    recv_run(rx, 0, SLAB_DEEP);
+    ASSERT_EQ(sl__mpsc_slabs_mapped(), held);
+    ASSERT_EQ(sl__mpsc_slab_spares(), maps);
+    sl_mpsc_tx_drop(tx);
+    sl_mpsc_rx_drop(rx);
+
+    /* Another channel, the same depth: every slab a spare, and spares again once drained. */
+    ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
+    send_run(tx, 77, SLAB_DEEP);
+    ASSERT_EQ(sl__mpsc_slab_maps() - maps0, maps);
+    ASSERT_EQ(sl__mpsc_slab_spares(), 0);
+    recv_run(rx, 77, SLAB_DEEP);
+    ASSERT_EQ(sl__mpsc_slab_spares(), maps);
+    /* Dropped with a deep backlog: its slabs become spares too. */
+    send_run(tx, 5, SLAB_DEEP);
+    sl_mpsc_tx_drop(tx);
+    sl_mpsc_rx_drop(rx);
+    ASSERT_EQ(sl__mpsc_slabs_mapped(), held);
+    ASSERT_EQ(sl__mpsc_slab_spares(), maps);
+
+    /* Unused for less than a second: kept; for longer: unmapped. */
+    sl__mpsc_slab_trim(sl_clock());
+    ASSERT_EQ(sl__mpsc_slab_spares(), maps);
+    sl__mpsc_slab_trim(sl_clock() + 2 * SL_SEC);
+    ASSERT_EQ(sl__mpsc_slab_spares(), 0);
+
+#if !SLUICE_VALGRIND
+    /* A backlog of more than 32 slabs (64 MiB) keeps 32. */
+    ASSERT_OK(sl_mpsc_unbounded_new(8, &tx, &rx));
+    const size_t deep = (size_t)40 * (2u << 20) / 8;
+    send_run(tx, 1, deep);
+    ASSERT_GT(sl__mpsc_slabs_mapped() - held, 32);
+    recv_run(rx, 1, deep);
+    ASSERT_EQ(sl__mpsc_slab_spares(), 32);
+    sl_mpsc_tx_drop(tx);
+    sl_mpsc_rx_drop(rx);
+#endif
+    sl_memory_trim();
+    ASSERT_EQ(sl__mpsc_slab_spares(), 0);
+    return NULL;
+}
+
+SL_TEST(unbounded_slabs_are_kept_for_the_next_backlog)
+{
+    test_run(1, main_slab_spares, NULL);
+}
+
 /* ---- Every receive path copies exactly elem_size bytes ---- */
 
 /* The written-out receive and send copy 8-byte messages inline (the hand-off to a parked

@@ -579,7 +579,7 @@ SL_TEST(stack_overflow_on_a_pooled_stack_names_task)
         TEST_SKIP("no MADV_GUARD_INSTALL (Linux before 6.13): nothing is pooled");
     ASSERT_GE(sl__stack_pool_count(), 21);
     expect_overflow_report(main_overflow_pooled, "deep-default", "65536 bytes");
-    sl_stack_pool_release();
+    sl_memory_trim();
 #endif
 }
 

@@ -962,7 +962,7 @@ static void stack_wave(sl_runtime_t *rt, int guarded, int last)
 #endif
         if (!last)
             return;
-        sl_stack_pool_release();
+        sl_memory_trim();
         ASSERT_EQ(sl__stack_pool_count(), 0);
         unmaps = sl__stack_pool_unmaps() - pool_unmaps0;
     } else {
@@ -1113,7 +1113,7 @@ SL_TEST(stacks_pool_outlives_its_runtime)
     long unmaps = sl__stack_pool_unmaps() - unmaps0;
     ASSERT_GT(unmaps, 0);
     ASSERT_LT(unmaps, (POOL_TASKS + 1) / 4);
-    sl_stack_pool_release(); /* empty: nothing to do */
+    sl_memory_trim(); /* empty: nothing to do */
     ASSERT_EQ(sl__stack_pool_unmaps() - unmaps0, unmaps);
     sl_sem_destroy(&held_gate);
     ASSERT_EQ(test_alloc_live(), 0);
@@ -1166,7 +1166,7 @@ SL_TEST(stacks_pool_shared_by_two_workers)
     ASSERT_OK(sl_run(&o, main_pool_waves, NULL, NULL));
     ASSERT_OK(sl_run(&o, main_pool_waves, NULL, NULL)); /* on the first run's stacks */
     ASSERT_LE(sl__stack_pool_count(), SL__STACK_POOL_MAX);
-    sl_stack_pool_release();
+    sl_memory_trim();
     ASSERT_EQ(sl__stack_pool_count(), 0);
     sl_sem_destroy(&held_gate);
     ASSERT_EQ(test_alloc_live(), 0);

@@ -43,7 +43,7 @@ typedef struct sl_runtime_opts {
      * with a guard page (guard_pages 1 on Linux 6.13 or later), of one size, at most 4,096 of
      * them, each with at most its top page resident (the rest is given back to the kernel as
      * it enters the pool), and unmaps a stack unused for 1 s at its next use or when a worker
-     * idles; see sl_stack_pool_release(). Default-size stacks are mapped up to 16 at a time
+     * idles; see sl_memory_trim(). Default-size stacks are mapped up to 16 at a time
      * (address space only until used). */
     int stack_cache;
     int blocking_threads;     /* maximum blocking-pool threads (default 64) */
@@ -153,15 +153,19 @@ SL_API int sl_worker_index(void);
 SL_API void sl_runtime_stats(const sl_runtime_t *rt, sl_runtime_stats_t *out);
 
 /**
- * Unmaps every stack in the process's stack pool (see sl_runtime_opts_t.stack_cache): for a
- * program that has finished with its runtimes, or wants their memory back before the pool's
- * own 1 s expiry. Stacks that runtimes still hold are not touched, and the pool fills again as
- * runtimes give stacks back.
+ * Gives back to the kernel the memory sluice keeps for reuse after its owners are done with it,
+ * as malloc_trim() does for malloc's: every stack in the process's stack pool (see
+ * sl_runtime_opts_t.stack_cache) and every spare slab of the unbounded channels (2 MiB blocks of
+ * a deep backlog, at most 32 kept, for 1 s at most while channels are in use, and marked so that
+ * the kernel may reclaim them when memory runs short). For a program that has finished with its
+ * runtimes or its deep backlogs, or wants the memory back before the pools' own expiry. What
+ * runtimes and channels still hold is not touched, and the pools fill again as they give memory
+ * back.
  *
- * Never waits for tasks (takes the pool's lock briefly, then unmaps). Any thread, inside or
+ * Never waits for tasks (takes the pools' locks briefly, then unmaps). Any thread, inside or
  * outside a runtime.
  */
-SL_API void sl_stack_pool_release(void);
+SL_API void sl_memory_trim(void);
 
 /**
  * Allocates size bytes with the current runtime's allocator (malloc outside a runtime).

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <pthread.h>
 
 #include "core/rt.h"
 
@@ -112,18 +113,119 @@ static inline size_t blk_size(const chan_t *ch)
 
 /* ---- Slabs (unbounded) --------------------------------------------------------------------- */
 
-static _Atomic long slabs_mapped; /* for the tests (sl__mpsc_slabs_mapped) */
+static _Atomic long slabs_mapped; /* held by channels, for the tests (sl__mpsc_slabs_mapped) */
+static _Atomic long slab_maps;    /* new slabs mapped so far (sl__mpsc_slab_maps) */
 
-static void slab_unmap(slab_t *sl)
+/* The process's spare slabs. A slab a channel gives back (every block of it received, or the
+ * channel dropped) is kept for the next deep backlog of any channel, as an allocator keeps the
+ * memory freed to it: a new slab costs a huge page zeroed by the kernel, a fifth of
+ * mpsc_unbounded's time when each repetition's 40 MB backlog took new ones (docs/perf.md). A
+ * spare is marked MADV_FREE, so that the kernel may take its memory back when it runs short
+ * (the next use then faults in a zeroed page, as for a new slab) and otherwise hands it back
+ * untouched; nothing is written to it meanwhile (a write would make the huge page dirty again),
+ * so the list lives here. At most SLAB_SPARES (64 MiB), the oldest unmapped first; one unused
+ * for SLAB_SPARE_TTL is unmapped when a slab is next given back, or when a worker idles
+ * (sl__mpsc_slab_trim); sl_memory_trim() unmaps them all. */
+#define SLAB_SPARES    32
+#define SLAB_SPARE_TTL ((int64_t)1000000000)
+
+static struct {
+    pthread_mutex_t mu;
+    int n;
+    struct {
+        slab_t *sl;
+        int64_t at;         /* when it was given back (sl_clock) */
+    } v[SLAB_SPARES];       /* oldest first */
+    _Atomic int64_t oldest; /* v[0].at, INT64_MAX when empty: read without mu */
+} spares = {.mu = PTHREAD_MUTEX_INITIALIZER, .oldest = INT64_MAX};
+
+/* Under spares.mu: takes off the spares given back before cutoff (all of them when cutoff is
+ * INT64_MAX) into out, returning how many. */
+static int spares_expire(int64_t cutoff, slab_t **out)
 {
-    munmap(sl, SLAB_BYTES);
-    atomic_fetch_sub_explicit(&slabs_mapped, 1, memory_order_relaxed);
+    int k = 0;
+    while (k < spares.n && spares.v[k].at < cutoff) {
+        out[k] = spares.v[k].sl;
+        k++;
+    }
+    memmove(&spares.v[0], &spares.v[k], (size_t)(spares.n - k) * sizeof spares.v[0]);
+    spares.n -= k;
+    return k;
 }
 
-/* A new slab, aligned to its size so that the kernel can back it with one huge page; NULL when
- * it cannot be mapped (the caller takes its block from the allocator instead). No lock held. */
+static void spares_unlock(void)
+{
+    atomic_store_explicit(&spares.oldest, spares.n ? spares.v[0].at : INT64_MAX,
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&spares.mu);
+}
+
+static void slabs_unmap(slab_t **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        munmap(v[i], SLAB_BYTES);
+}
+
+/* A channel is done with sl: it becomes a spare, unless it is the oldest of one too many. */
+static void slab_unmap(slab_t *sl)
+{
+    atomic_fetch_sub_explicit(&slabs_mapped, 1, memory_order_relaxed);
+#ifdef MADV_FREE
+    (void)madvise(sl, SLAB_BYTES, MADV_FREE);
+#endif
+    int64_t now = sl_clock();
+    slab_t *dead[SLAB_SPARES + 1];
+    pthread_mutex_lock(&spares.mu);
+    int k = spares_expire(now - SLAB_SPARE_TTL, dead);
+    if (spares.n == SLAB_SPARES) { /* the oldest makes room */
+        dead[k++] = spares.v[0].sl;
+        memmove(&spares.v[0], &spares.v[1], (SLAB_SPARES - 1) * sizeof spares.v[0]);
+        spares.n--;
+    }
+    spares.v[spares.n].sl = sl;
+    spares.v[spares.n].at = now;
+    spares.n++;
+    spares_unlock();
+    slabs_unmap(dead, k);
+}
+
+void sl__mpsc_slab_trim(int64_t now)
+{
+    int64_t cutoff = now == INT64_MAX ? INT64_MAX : now - SLAB_SPARE_TTL;
+    if (atomic_load_explicit(&spares.oldest, memory_order_relaxed) >= cutoff)
+        return;
+    slab_t *dead[SLAB_SPARES];
+    pthread_mutex_lock(&spares.mu);
+    int k = spares_expire(cutoff, dead);
+    spares_unlock();
+    slabs_unmap(dead, k);
+}
+
+/* The newest spare, or NULL. */
+static slab_t *slab_spare(void)
+{
+    if (atomic_load_explicit(&spares.oldest, memory_order_relaxed) == INT64_MAX)
+        return NULL; /* none, most likely: looked at again under the lock when there are */
+    slab_t *sl = NULL;
+    pthread_mutex_lock(&spares.mu);
+    if (spares.n)
+        sl = spares.v[--spares.n].sl;
+    spares_unlock();
+    return sl;
+}
+
+/* A slab, a spare when there is one, else new: aligned to its size so that the kernel can back
+ * it with one huge page; NULL when it cannot be mapped (the caller takes its block from the
+ * allocator instead). No lock held. */
 static slab_t *slab_map(void)
 {
+    slab_t *sp = slab_spare();
+    if (sp) {
+        atomic_fetch_add_explicit(&slabs_mapped, 1, memory_order_relaxed);
+        atomic_init(&sp->ref, 0);
+        sp->used = (sizeof(slab_t) + 15) & ~(size_t)15;
+        return sp;
+    }
     size_t span = 2 * SLAB_BYTES;
     char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
@@ -138,6 +240,7 @@ static slab_t *slab_map(void)
 #endif
     slab_t *sl = (slab_t *)(void *)a;
     atomic_fetch_add_explicit(&slabs_mapped, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&slab_maps, 1, memory_order_relaxed);
     atomic_init(&sl->ref, 0);
     sl->used = (sizeof(slab_t) + 15) & ~(size_t)15;
     return sl;
@@ -1268,6 +1371,19 @@ void sl_clause_mpsc_recv_many(sl_clause_t *c, sl_mpsc_rx_t *rx, void *buf, size_
 long sl__mpsc_slabs_mapped(void)
 {
     return atomic_load_explicit(&slabs_mapped, memory_order_relaxed);
+}
+
+long sl__mpsc_slab_maps(void)
+{
+    return atomic_load_explicit(&slab_maps, memory_order_relaxed);
+}
+
+long sl__mpsc_slab_spares(void)
+{
+    pthread_mutex_lock(&spares.mu);
+    long n = spares.n;
+    spares_unlock();
+    return n;
 }
 
 int sl__mpsc_lock_is_mine(const sl_mpsc_rx_t *rx)

@@ -775,8 +775,14 @@ static inline int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *
 
 /* For the tests: 1 when the channel's lock is biased to the calling thread (mpsc.c). */
 int sl__mpsc_lock_is_mine(const sl_mpsc_rx_t *rx);
-/* For the tests: unbounded-channel slabs mapped and not yet unmapped, process-wide (mpsc.c). */
+/* For the tests: unbounded-channel slabs that channels hold, process-wide; new slabs mapped
+ * so far; spare slabs kept for the next deep backlog (mpsc.c). */
 long sl__mpsc_slabs_mapped(void);
+long sl__mpsc_slab_maps(void);
+long sl__mpsc_slab_spares(void);
+/* Unmaps the spare slabs given back before now - 1 s (all of them when now is INT64_MAX). Any
+ * thread. */
+void sl__mpsc_slab_trim(int64_t now);
 
 /* ---- Per-worker caches ------------------------------------------------------------------ */
 

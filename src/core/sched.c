@@ -1468,10 +1468,11 @@ static void idle_sleep(sl__worker_t *w)
     if (w->task_adopted || atomic_load_explicit(&w->task_remote, memory_order_relaxed))
         task_cache_drain(w);
     /* And to hand the stacks retired since the last batch to the pool, and unmap the pooled
-     * stacks nobody has taken for a while. */
+     * stacks and spare channel slabs nobody has taken for a while. */
     if (w->stack_retired)
         sl__stack_retired_flush(rt, w);
     sl__stack_pool_trim(w->now);
+    sl__mpsc_slab_trim(w->now);
     /* A burst of spawns grew the fresh queue; an idle worker gives the memory back. */
     if (w->fresh_cap > FRESH_CAP_KEEP && atomic_load(&w->fresh_len) == 0)
         (void)fresh_resize(w, FRESH_CAP_MIN);

@@ -36,7 +36,7 @@
  * one process_madvise call), so the pool holds at most one resident page per stack; it keeps at
  * most SL__STACK_POOL_MAX stacks (the oldest go first); and a stack unused for
  * SL__STACK_POOL_TTL is unmapped at the next put to the pool or when a worker idles.
- * sl_stack_pool_release() unmaps them all.
+ * sl_memory_trim() unmaps them all (and the unbounded channels' spare slabs, mpsc.c).
  */
 #define _GNU_SOURCE
 #include "coro/stack.h"
@@ -551,12 +551,19 @@ void sl__stack_pool_trim(int64_t now)
     unmap_list(NULL, evicted);
 }
 
-void sl_stack_pool_release(void)
+/* Empties the stack pool. */
+static void stack_pool_release(void)
 {
     pool_lock();
     sl__stack_t *evicted = pool_evict(INT64_MAX);
     pool_unlock();
     unmap_list(NULL, evicted);
+}
+
+void sl_memory_trim(void)
+{
+    stack_pool_release();
+    sl__mpsc_slab_trim(INT64_MAX);
 }
 
 long sl__stack_pool_count(void)
