@@ -569,6 +569,7 @@ SL_TEST(stack_overflow_on_a_pooled_stack_names_task)
 #if SLUICE_ASAN || SLUICE_VALGRIND
     TEST_SKIP("the sanitizer or valgrind reports the overflow itself");
 #else
+    sl__stack_pool_ttl_set(3600 * SL_SEC); /* kept however long the fork takes */
     sl_runtime_opts_t o = test_opts(1);
     sl_runtime_t *rt;
     ASSERT_OK(sl_runtime_new(&o, &rt));

@@ -992,9 +992,12 @@ static void stack_wave(sl_runtime_t *rt, int guarded, int last)
 }
 
 /* arg: 1 when the runtime has guard pages, 0 when its stacks carry canaries instead. */
+#define TEST_TTL (3600 * SL_SEC) /* no pooled stack expires between a test's steps */
+
 static void *main_stack_retire(void *arg)
 {
     int guarded = (int)(intptr_t)arg;
+    sl__stack_pool_ttl_set(TEST_TTL);
     sl_runtime_t *rt = sl_runtime_current();
     sl_runtime_opts_t o;
     sl_runtime_opts_init(&o);
@@ -1034,7 +1037,8 @@ SL_TEST(stacks_without_guard_pages_are_given_back_and_reused)
 
 /* The pool outlives the runtime that filled it: a later runtime's tasks start on its stacks
  * (none mapped), and give them back when it ends. A runtime of another stack size, or without
- * guard pages, takes none and adds none; unused for SL__STACK_POOL_TTL, they are unmapped. */
+ * guard pages, takes none and adds none; unused for their time (SL__STACK_POOL_TTL, an hour
+ * here), they are unmapped. */
 #define POOL_TASKS 100
 
 typedef struct pool_run {
@@ -1066,6 +1070,7 @@ static void *main_pool_run(void *arg)
 
 SL_TEST(stacks_pool_outlives_its_runtime)
 {
+    sl__stack_pool_ttl_set(TEST_TTL);
     ASSERT_OK(sl_sem_init(&held_gate, 0));
     sl_runtime_opts_t o = test_opts(1);
     pool_run_t a, b, c, d;
@@ -1108,7 +1113,7 @@ SL_TEST(stacks_pool_outlives_its_runtime)
     /* Unused for less than the TTL: kept; for longer: unmapped, neighbours together. */
     sl__stack_pool_trim(sl_clock());
     ASSERT_EQ(sl__stack_pool_count(), POOL_TASKS + 1);
-    sl__stack_pool_trim(sl_clock() + SL__STACK_POOL_TTL + SL_SEC);
+    sl__stack_pool_trim(sl_clock() + TEST_TTL + SL_SEC);
     ASSERT_EQ(sl__stack_pool_count(), 0);
     long unmaps = sl__stack_pool_unmaps() - unmaps0;
     ASSERT_GT(unmaps, 0);
@@ -1159,6 +1164,7 @@ static void *main_pool_waves(void *arg)
 
 SL_TEST(stacks_pool_shared_by_two_workers)
 {
+    sl__stack_pool_ttl_set(TEST_TTL);
     ASSERT_OK(sl_sem_init(&held_gate, 0));
     sl_runtime_opts_t o = test_opts(2);
     o.steal_delay_ns = -1;

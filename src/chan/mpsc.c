@@ -138,6 +138,7 @@ static struct {
     } v[SLAB_SPARES];       /* oldest first */
     _Atomic int64_t oldest; /* v[0].at, INT64_MAX when empty: read without mu */
 } spares = {.mu = PTHREAD_MUTEX_INITIALIZER, .oldest = INT64_MAX};
+static _Atomic int64_t spare_ttl = SLAB_SPARE_TTL; /* sl__mpsc_slab_ttl_set (tests) */
 
 /* Under spares.mu: takes off the spares given back before cutoff (all of them when cutoff is
  * INT64_MAX) into out, returning how many. */
@@ -176,7 +177,7 @@ static void slab_unmap(slab_t *sl)
     int64_t now = sl_clock();
     slab_t *dead[SLAB_SPARES + 1];
     pthread_mutex_lock(&spares.mu);
-    int k = spares_expire(now - SLAB_SPARE_TTL, dead);
+    int k = spares_expire(now - atomic_load_explicit(&spare_ttl, memory_order_relaxed), dead);
     if (spares.n == SLAB_SPARES) { /* the oldest makes room */
         dead[k++] = spares.v[0].sl;
         memmove(&spares.v[0], &spares.v[1], (SLAB_SPARES - 1) * sizeof spares.v[0]);
@@ -191,7 +192,8 @@ static void slab_unmap(slab_t *sl)
 
 void sl__mpsc_slab_trim(int64_t now)
 {
-    int64_t cutoff = now == INT64_MAX ? INT64_MAX : now - SLAB_SPARE_TTL;
+    int64_t cutoff =
+        now == INT64_MAX ? INT64_MAX : now - atomic_load_explicit(&spare_ttl, memory_order_relaxed);
     if (atomic_load_explicit(&spares.oldest, memory_order_relaxed) >= cutoff)
         return;
     slab_t *dead[SLAB_SPARES];
@@ -1376,6 +1378,11 @@ long sl__mpsc_slabs_mapped(void)
 long sl__mpsc_slab_maps(void)
 {
     return atomic_load_explicit(&slab_maps, memory_order_relaxed);
+}
+
+void sl__mpsc_slab_ttl_set(int64_t ns)
+{
+    atomic_store_explicit(&spare_ttl, ns, memory_order_relaxed);
 }
 
 long sl__mpsc_slab_spares(void)

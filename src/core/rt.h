@@ -783,6 +783,8 @@ long sl__mpsc_slab_spares(void);
 /* Unmaps the spare slabs given back before now - 1 s (all of them when now is INT64_MAX). Any
  * thread. */
 void sl__mpsc_slab_trim(int64_t now);
+/* For the tests: how long a spare slab is kept (default 1 s; see sl__stack_pool_ttl_set). */
+void sl__mpsc_slab_ttl_set(int64_t ns);
 
 /* ---- Per-worker caches ------------------------------------------------------------------ */
 

@@ -362,6 +362,7 @@ static struct {
 } pool = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, INT64_MAX};
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static _Atomic int64_t pool_ttl = SL__STACK_POOL_TTL; /* sl__stack_pool_ttl_set (tests) */
 static _Atomic int pool_pmadv = 1; /* 0: process_madvise refused MADV_DONTNEED, use madvise */
 
 /* A fork while another thread holds the pool's lock would leave the child's copy locked. */
@@ -494,7 +495,7 @@ static int pool_put(size_t page, sl__stack_t **v, int n)
         pool.head = s;
         pool.n++;
     }
-    sl__stack_t *evicted = pool_evict(now - SL__STACK_POOL_TTL);
+    sl__stack_t *evicted = pool_evict(now - atomic_load_explicit(&pool_ttl, memory_order_relaxed));
     pool_unlock();
     unmap_list(NULL, evicted);
     return left;
@@ -542,7 +543,7 @@ static sl__stack_t *pool_get(sl_runtime_t *rt, sl__worker_t *w, size_t map_size)
 
 void sl__stack_pool_trim(int64_t now)
 {
-    int64_t cutoff = now - SL__STACK_POOL_TTL;
+    int64_t cutoff = now - atomic_load_explicit(&pool_ttl, memory_order_relaxed);
     if (atomic_load_explicit(&pool.oldest, memory_order_relaxed) >= cutoff)
         return;
     pool_lock();
@@ -564,6 +565,11 @@ void sl_memory_trim(void)
 {
     stack_pool_release();
     sl__mpsc_slab_trim(INT64_MAX);
+}
+
+void sl__stack_pool_ttl_set(int64_t ns)
+{
+    atomic_store_explicit(&pool_ttl, ns, memory_order_relaxed);
 }
 
 long sl__stack_pool_count(void)

@@ -20,6 +20,10 @@ void sl__stack_retired_flush(sl_runtime_t *rt, sl__worker_t *w);
 void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w);
 /* Unmaps the pooled stacks unused since before now - SL__STACK_POOL_TTL. Any thread. */
 void sl__stack_pool_trim(int64_t now);
+/* For the tests: how long a pooled stack is kept unused (default SL__STACK_POOL_TTL), so that a
+ * test whose steps take longer under a sanitizer on a loaded machine does not see its stacks
+ * expire between them. */
+void sl__stack_pool_ttl_set(int64_t ns);
 /* Stacks in the process's pool, and munmap calls made for pooled stacks so far (tests). */
 long sl__stack_pool_count(void);
 long sl__stack_pool_unmaps(void);
