@@ -88,8 +88,11 @@ SL_API int sl_mpsc_new(size_t elem_size, size_t capacity, sl_mpsc_tx_t **tx, sl_
  *
  * Never waits. Storage grows in blocks of 32 values: the first 64 from the runtime's allocator
  * (four empty ones kept for reuse); beyond that, while the backlog stays deep, carved from 2 MiB
- * slabs the channel maps itself (huge pages where the kernel allows), each unmapped once the
- * receiver has taken every value in it or the channel is dropped. Ownership as sl_mpsc_new().
+ * slabs the channel maps itself (huge pages where the kernel allows), each given back once the
+ * receiver has taken every value in it or the channel is dropped: kept as a spare for the next
+ * deep backlog of any channel of the process (at most 32, which the kernel may reclaim when
+ * memory runs short, unmapped after 1 s unused or by sl_memory_trim()). Ownership as
+ * sl_mpsc_new().
  * Returns 0 or SL_ENOMEM.
  */
 SL_API int sl_mpsc_unbounded_new(size_t elem_size, sl_mpsc_tx_t **tx, sl_mpsc_rx_t **rx);
