@@ -36,7 +36,8 @@
 #define SLAB_FROM  64
 
 /* A slab's reference word: 2 for each block carved and not yet freed, | 1 once the channel has
- * stopped carving from it. Whoever takes it to exactly 1 (retired, no block left) unmaps it. */
+ * stopped carving from it. Whoever takes it to exactly 1 (retired, no block left) gives it back
+ * (slab_give_back: a spare for the next deep backlog, or unmapped). */
 typedef struct slab {
     _Atomic size_t ref;
     size_t used; /* bytes carved so far (under the channel's lock) */
@@ -154,6 +155,30 @@ static int spares_expire(int64_t cutoff, slab_t **out)
     return k;
 }
 
+/* A fork while another thread holds the spares' lock would leave the child's copy locked. */
+static void spares_fork_lock(void)
+{
+    pthread_mutex_lock(&spares.mu);
+}
+
+static void spares_fork_unlock(void)
+{
+    pthread_mutex_unlock(&spares.mu);
+}
+
+static void spares_init(void)
+{
+    pthread_atfork(spares_fork_lock, spares_fork_unlock, spares_fork_unlock);
+}
+
+static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
+
+static void spares_lock(void)
+{
+    pthread_once(&spares_once, spares_init);
+    pthread_mutex_lock(&spares.mu);
+}
+
 static void spares_unlock(void)
 {
     atomic_store_explicit(&spares.oldest, spares.n ? spares.v[0].at : INT64_MAX,
@@ -168,7 +193,7 @@ static void slabs_unmap(slab_t **v, int n)
 }
 
 /* A channel is done with sl: it becomes a spare, unless it is the oldest of one too many. */
-static void slab_unmap(slab_t *sl)
+static void slab_give_back(slab_t *sl)
 {
     atomic_fetch_sub_explicit(&slabs_mapped, 1, memory_order_relaxed);
 #ifdef MADV_FREE
@@ -176,7 +201,7 @@ static void slab_unmap(slab_t *sl)
 #endif
     int64_t now = sl_clock();
     slab_t *dead[SLAB_SPARES + 1];
-    pthread_mutex_lock(&spares.mu);
+    spares_lock();
     int k = spares_expire(now - atomic_load_explicit(&spare_ttl, memory_order_relaxed), dead);
     if (spares.n == SLAB_SPARES) { /* the oldest makes room */
         dead[k++] = spares.v[0].sl;
@@ -197,7 +222,7 @@ void sl__mpsc_slab_trim(int64_t now)
     if (atomic_load_explicit(&spares.oldest, memory_order_relaxed) >= cutoff)
         return;
     slab_t *dead[SLAB_SPARES];
-    pthread_mutex_lock(&spares.mu);
+    spares_lock();
     int k = spares_expire(cutoff, dead);
     spares_unlock();
     slabs_unmap(dead, k);
@@ -209,7 +234,7 @@ static slab_t *slab_spare(void)
     if (atomic_load_explicit(&spares.oldest, memory_order_relaxed) == INT64_MAX)
         return NULL; /* none, most likely: looked at again under the lock when there are */
     slab_t *sl = NULL;
-    pthread_mutex_lock(&spares.mu);
+    spares_lock();
     if (spares.n)
         sl = spares.v[--spares.n].sl;
     spares_unlock();
@@ -263,15 +288,15 @@ static blk_t *slab_carve(chan_t *ch)
     return b;
 }
 
-/* Stops carving from sl: unmaps it if no block of it is left. */
+/* Stops carving from sl: gives it back if no block of it is left. */
 static void slab_retire(slab_t *sl)
 {
     if (atomic_fetch_or_explicit(&sl->ref, 1, memory_order_acq_rel) == 0)
-        slab_unmap(sl);
+        slab_give_back(sl);
 }
 
 /* Under the lock: the backlog is shallow again, so no more carving from the current slab. Its
- * last block, when received, unmaps it (now, under the lock, only if none is left). */
+ * last block, when received, gives it back (now, under the lock, only if none is left). */
 static void slab_stop(chan_t *ch)
 {
     slab_t *sl = ch->slab;
@@ -286,7 +311,7 @@ static void blk_free(chan_t *ch, blk_t *b)
     if (!sl)
         sl__free(ch->rt, b, blk_size(ch));
     else if (atomic_fetch_sub_explicit(&sl->ref, 2, memory_order_acq_rel) == 3)
-        slab_unmap(sl);
+        slab_give_back(sl);
 }
 
 /* Slabs for this channel's blocks at all: a slab must hold many of them. */
@@ -1387,7 +1412,7 @@ void sl__mpsc_slab_ttl_set(int64_t ns)
 
 long sl__mpsc_slab_spares(void)
 {
-    pthread_mutex_lock(&spares.mu);
+    spares_lock();
     long n = spares.n;
     spares_unlock();
     return n;
