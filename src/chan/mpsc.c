@@ -18,9 +18,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <pthread.h>
 
 #include "core/rt.h"
+#include "util/plock.h"
 
 #define BLK_SLOTS 32 /* unbounded: messages per block */
 #define SPARE_MAX 4  /* unbounded: empty blocks kept for reuse */
@@ -131,14 +131,14 @@ static _Atomic long slab_maps;    /* new slabs mapped so far (sl__mpsc_slab_maps
 #define SLAB_SPARE_TTL ((int64_t)1000000000)
 
 static struct {
-    pthread_mutex_t mu;
+    sl__plock_t mu;
     int n;
     struct {
         slab_t *sl;
         int64_t at;         /* when it was given back (sl_clock) */
     } v[SLAB_SPARES];       /* oldest first */
     _Atomic int64_t oldest; /* v[0].at, INT64_MAX when empty: read without mu */
-} spares = {.mu = PTHREAD_MUTEX_INITIALIZER, .oldest = INT64_MAX};
+} spares = {.mu = SL__PLOCK_INIT, .oldest = INT64_MAX};
 static _Atomic int64_t spare_ttl = SLAB_SPARE_TTL; /* sl__mpsc_slab_ttl_set (tests) */
 
 /* Under spares.mu: takes off the spares given back before cutoff (all of them when cutoff is
@@ -155,35 +155,16 @@ static int spares_expire(int64_t cutoff, slab_t **out)
     return k;
 }
 
-/* A fork while another thread holds the spares' lock would leave the child's copy locked. */
-static void spares_fork_lock(void)
-{
-    pthread_mutex_lock(&spares.mu);
-}
-
-static void spares_fork_unlock(void)
-{
-    pthread_mutex_unlock(&spares.mu);
-}
-
-static void spares_init(void)
-{
-    pthread_atfork(spares_fork_lock, spares_fork_unlock, spares_fork_unlock);
-}
-
-static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
-
 static void spares_lock(void)
 {
-    pthread_once(&spares_once, spares_init);
-    pthread_mutex_lock(&spares.mu);
+    sl__plock(&spares.mu);
 }
 
 static void spares_unlock(void)
 {
     atomic_store_explicit(&spares.oldest, spares.n ? spares.v[0].at : INT64_MAX,
                           memory_order_relaxed);
-    pthread_mutex_unlock(&spares.mu);
+    sl__punlock(&spares.mu);
 }
 
 static void slabs_unmap(slab_t **v, int n)

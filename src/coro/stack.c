@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "coro/san.h"
+#include "util/plock.h"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -354,44 +355,26 @@ static void unmap_batch(sl_runtime_t *rt, sl__stack_t **v, int n)
 /* ---- The process's pool ------------------------------------------------------------------- */
 
 static struct {
-    pthread_mutex_t mu;
+    sl__plock_t mu;
     sl__stack_t *head, *tail; /* newest first (next), so the tail is the oldest */
     long n;
     size_t map_size;        /* the size of its stacks, while it has any */
     _Atomic int64_t oldest; /* the tail's pooled_at, INT64_MAX when empty: read without mu */
-} pool = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, INT64_MAX};
+} pool = {SL__PLOCK_INIT, NULL, NULL, 0, 0, INT64_MAX};
 
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static _Atomic int64_t pool_ttl = SL__STACK_POOL_TTL; /* sl__stack_pool_ttl_set (tests) */
 static _Atomic int pool_pmadv = 1; /* 0: process_madvise refused MADV_DONTNEED, use madvise */
 
-/* A fork while another thread holds the pool's lock would leave the child's copy locked. */
-static void pool_fork_lock(void)
-{
-    pthread_mutex_lock(&pool.mu);
-}
-
-static void pool_fork_unlock(void)
-{
-    pthread_mutex_unlock(&pool.mu);
-}
-
-static void pool_init(void)
-{
-    pthread_atfork(pool_fork_lock, pool_fork_unlock, pool_fork_unlock);
-}
-
 static void pool_lock(void)
 {
-    pthread_once(&pool_once, pool_init);
-    pthread_mutex_lock(&pool.mu);
+    sl__plock(&pool.mu);
 }
 
 static void pool_unlock(void)
 {
     atomic_store_explicit(&pool.oldest, pool.tail ? pool.tail->pooled_at : INT64_MAX,
                           memory_order_relaxed);
-    pthread_mutex_unlock(&pool.mu);
+    sl__punlock(&pool.mu);
 }
 
 /* Under the lock: takes s out of the pool. */
