@@ -377,6 +377,20 @@ static void pool_unlock(void)
     sl__punlock(&pool.mu);
 }
 
+/* Under the lock: puts s in the pool as its newest. */
+static void pool_push(sl__stack_t *s, int64_t now)
+{
+    s->pooled_at = now;
+    s->prev = NULL;
+    s->next = pool.head;
+    if (pool.head)
+        pool.head->prev = s;
+    else
+        pool.tail = s;
+    pool.head = s;
+    pool.n++;
+}
+
 /* Under the lock: takes s out of the pool. */
 static sl__stack_t *pool_unlink(sl__stack_t *s)
 {
@@ -466,18 +480,8 @@ static int pool_put(size_t page, sl__stack_t **v, int n)
         return left;
     }
     pool.map_size = map_size;
-    for (int i = 0; i < k; i++) {
-        sl__stack_t *s = take[i];
-        s->pooled_at = now;
-        s->prev = NULL;
-        s->next = pool.head;
-        if (pool.head)
-            pool.head->prev = s;
-        else
-            pool.tail = s;
-        pool.head = s;
-        pool.n++;
-    }
+    for (int i = 0; i < k; i++)
+        pool_push(take[i], now);
     sl__stack_t *evicted = pool_evict(now - atomic_load_explicit(&pool_ttl, memory_order_relaxed));
     pool_unlock();
     unmap_list(NULL, evicted);
@@ -509,13 +513,12 @@ static sl__stack_t *pool_get(sl_runtime_t *rt, sl__worker_t *w, size_t map_size)
         return NULL;
     atomic_fetch_add(&rt->stacks_live, n);
     atomic_fetch_add(&rt->stacks_guarded, n);
-    sl__stack_t *s = got;
+    sl__stack_t *s = got; /* out of the pool: prev is NULL already */
     got = s->next;
-    s->next = s->prev = NULL;
+    s->next = NULL;
     while (got) {
         sl__stack_t *c = got;
         got = c->next;
-        c->prev = NULL;
         c->next = w->stack_cache;
         w->stack_cache = c;
         w->stack_cached++;
@@ -526,7 +529,8 @@ static sl__stack_t *pool_get(sl_runtime_t *rt, sl__worker_t *w, size_t map_size)
 
 void sl__stack_pool_trim(int64_t now)
 {
-    int64_t cutoff = now - atomic_load_explicit(&pool_ttl, memory_order_relaxed);
+    int64_t cutoff =
+        now == INT64_MAX ? INT64_MAX : now - atomic_load_explicit(&pool_ttl, memory_order_relaxed);
     if (atomic_load_explicit(&pool.oldest, memory_order_relaxed) >= cutoff)
         return;
     pool_lock();
@@ -535,18 +539,9 @@ void sl__stack_pool_trim(int64_t now)
     unmap_list(NULL, evicted);
 }
 
-/* Empties the stack pool. */
-static void stack_pool_release(void)
-{
-    pool_lock();
-    sl__stack_t *evicted = pool_evict(INT64_MAX);
-    pool_unlock();
-    unmap_list(NULL, evicted);
-}
-
 void sl_memory_trim(void)
 {
-    stack_pool_release();
+    sl__stack_pool_trim(INT64_MAX);
     sl__mpsc_slab_trim(INT64_MAX);
 }
 

@@ -18,7 +18,8 @@ void sl__stack_retired_flush(sl_runtime_t *rt, sl__worker_t *w);
 /* Hands every cached and retired stack of the worker to the process's pool (unmapping those
  * it does not take), and unmaps the rest of its run. */
 void sl__stack_cache_free(sl_runtime_t *rt, sl__worker_t *w);
-/* Unmaps the pooled stacks unused since before now - SL__STACK_POOL_TTL. Any thread. */
+/* Unmaps the pooled stacks unused since before now - SL__STACK_POOL_TTL (all of them when now
+ * is INT64_MAX). Any thread. */
 void sl__stack_pool_trim(int64_t now);
 /* For the tests: how long a pooled stack is kept unused (default SL__STACK_POOL_TTL), so that a
  * test whose steps take longer under a sanitizer on a loaded machine does not see its stacks
