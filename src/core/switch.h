@@ -83,24 +83,18 @@ static inline sl_task_t *sl__pick_started(sl__worker_t *w)
     return t;
 }
 
-/* When a task is switched to directly: fetches, for writing, the top of the stack of the task
- * that runs third from now (its save area and the frames it returns through, where the wait
- * it comes back from completes) and the first line of the task after that, whose context the
- * next switch reads; so those lines have two tasks' time to arrive. A thousand tasks woken
- * together (notify_waiters) each resume on lines that left L1 long ago, and the locked
- * instructions a resumed wait ends with stall until the stores before them have their lines.
- * One task ahead was 6% slower than two when the machine was slow; three gains nothing more. */
+/* When a task is switched to directly: fetches, for writing, the first line of the task that
+ * runs third from now, the one a switch reads (its context, state and wait word) and that the
+ * task itself first touches when it resumes; so the line has two tasks' time to arrive. A
+ * thousand tasks woken together (notify_waiters) each resume on lines that left L1 long ago. The
+ * task's stack lines were fetched here too until session 17, when taking them out changed no
+ * workload's time (the task's line alone is what a resume waited for) and took 13 instructions
+ * out of every direct switch (docs/perf.md). */
 static inline __attribute__((always_inline)) void sl__prefetch_resume(sl__worker_t *w)
 {
     sl_task_t *m = w->rq_head;
-    if (m && (m = m->next) && m->state != SL__T_NEW) {
-        char *sp = (char *)((uintptr_t)m->ctx.sp & ~(uintptr_t)(SL__CACHELINE - 1));
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++)
-            sl__prefetch_w(sp + i * SL__CACHELINE);
-        if (m->next)
-            sl__prefetch_w(m->next);
-    }
+    if (m && (m = m->next))
+        sl__prefetch_w(m);
 }
 
 /* Task t, running on w -> the next started task of this worker while the scheduler's batch
