@@ -83,17 +83,25 @@ static inline sl_task_t *sl__pick_started(sl__worker_t *w)
     return t;
 }
 
-/* When a task is switched to directly: fetches, for writing, the first line of the task that
- * runs third from now, the one a switch reads (its context, state and wait word) and that the
- * task itself first touches when it resumes; so the line has two tasks' time to arrive. A
- * thousand tasks woken together (notify_waiters) each resume on lines that left L1 long ago. The
- * task's stack lines were fetched here too until session 17, when taking them out changed no
- * workload's time (the task's line alone is what a resume waited for) and took 13 instructions
- * out of every direct switch (docs/perf.md). */
+/* When a task is switched to directly: fetches, for writing, the top two lines of the stack of
+ * the task that runs next (the registers its switch pops and the frame it returns into, where its
+ * wait completes), and the first line of the task after that, whose context the next switch
+ * reads; each has one task's time to arrive. A thousand tasks woken together (notify_waiters)
+ * each resume on lines that left L1 long ago. Session 17 measured the choices against each
+ * other: these three lines 0.892 of the time with the task line alone (min of twenty pairs,
+ * notify_waiters), three stack lines instead of two no better (0.986), and the eight lines of
+ * the task after next that earlier sessions fetched no better than none (docs/perf.md). */
 static inline __attribute__((always_inline)) void sl__prefetch_resume(sl__worker_t *w)
 {
     sl_task_t *m = w->rq_head;
-    if (m && (m = m->next))
+    if (!m)
+        return;
+    if (m->state != SL__T_NEW) { /* a new task has no stack yet */
+        char *sp = (char *)((uintptr_t)m->ctx.sp & ~(uintptr_t)(SL__CACHELINE - 1));
+        sl__prefetch_w(sp);
+        sl__prefetch_w(sp + SL__CACHELINE);
+    }
+    if ((m = m->next))
         sl__prefetch_w(m);
 }
 
