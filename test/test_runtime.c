@@ -741,3 +741,27 @@ SL_TEST(blocking_pool_bounded_and_idle_threads_exit)
     ASSERT_OK(sl_run(&o, main_pool_bounded, NULL, NULL));
     ASSERT_EQ(test_alloc_live(), 0);
 }
+
+/* sl_strerror() and sl_err_name() give a string for every int, and the string stays what it was
+ * after later calls: an errno outside sluice's table gets the C library's static description,
+ * not strerror()'s "Unknown error N" in a buffer the next call overwrites. */
+SL_TEST(error_strings_are_static_for_every_code)
+{
+    ASSERT_STR_EQ(sl_strerror(0), "success");
+    ASSERT_STR_EQ(sl_err_name(0), "SL_OK");
+    ASSERT_STR_EQ(sl_err_name(SL_ETIMEDOUT), "SL_ETIMEDOUT");
+    /* EDOM is an errno sluice never returns, so it is not in the table. */
+    const char *dom = sl_strerror(-EDOM);
+    char copy[128];
+    snprintf(copy, sizeof copy, "%s", dom);
+    ASSERT(strcmp(dom, "unknown error") != 0);
+    ASSERT_STR_EQ(sl_err_name(-EDOM), "SL_E_UNKNOWN");
+    /* Numbers in errno's range that name no error, positive codes, codes below errno's range. */
+    int none[] = {-3000, -4095, 5, -4096, -29999, -30999, INT32_MIN};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        ASSERT_STR_EQ(sl_strerror(none[i]), "unknown error");
+        ASSERT_STR_EQ(sl_err_name(none[i]), "SL_E_UNKNOWN");
+    }
+    ASSERT_STR_EQ(dom, copy);
+    ASSERT(sl_strerror(-EDOM) == dom);
+}

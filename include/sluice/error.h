@@ -75,13 +75,15 @@ typedef enum sl_errno {
 /**
  * Returns a static, human-readable message for an error code.
  *
- * Never waits. Unknown negative codes are mapped through strerror(-code) where that is an errno;
- * anything else gives "unknown error". The returned string is static: do not free it.
+ * Never waits. 0 gives "success". A negative code outside sluice's table that is an errno
+ * gives the C library's description of it (glibc: strerrordesc_np, a static string); anything
+ * else gives "unknown error". The returned string is static: do not free it.
  */
 SL_API const char *sl_strerror(int code);
 
 /**
- * Returns the symbolic name of an error code ("SL_ETIMEDOUT"), or "SL_E_UNKNOWN".
+ * Returns the symbolic name of an error code ("SL_ETIMEDOUT"), "SL_OK" for 0, or
+ * "SL_E_UNKNOWN".
  *
  * Never waits. The returned string is static.
  */

@@ -34,7 +34,8 @@ typedef struct sl_mutex {
 
 /* Proof of holding a mutex. Caller storage; fields are private. A lock call that fails (any
  * SL_E* return), and a select clause that does not win, leave the guard empty: unlocking it
- * then does nothing. */
+ * then does nothing. A lock call empties the guard before anything else, so the guard handed
+ * to it must not hold the lock (unlock it first): a held lock would never be released. */
 typedef struct sl_mutex_guard {
     sl_sem_permit_t permit; /* private */
 } sl_mutex_guard_t;
@@ -104,7 +105,8 @@ typedef struct sl_rwlock {
 } sl_rwlock_t;
 
 /* Proof of holding an RwLock, shared or exclusive. Caller storage; fields are private. As for
- * a mutex guard, a failed lock call or a losing select clause leaves it empty. */
+ * a mutex guard, a failed lock call or a losing select clause leaves it empty, and a guard
+ * handed to a lock call must not hold the lock. */
 typedef struct sl_rwlock_guard {
     sl_sem_permit_t permit; /* private */
 } sl_rwlock_guard_t;

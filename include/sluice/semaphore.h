@@ -49,7 +49,10 @@ typedef struct sl_sem {
 /* Permits held: filled by the acquire functions. Caller storage; fields are private.
  * A zero-initialised record holds nothing, and so does one whose acquire failed (any SL_E*
  * return) or whose select clause did not win: the acquire empties it, so releasing or
- * detaching it afterwards does nothing. */
+ * detaching it afterwards does nothing. Because an acquire empties the record before anything
+ * else (the storage may be uninitialised), a record handed to an acquire must not hold
+ * permits: the permits would be lost and, were the record tracked, the task's list of held
+ * resources broken. Release, forget or detach-and-release it first. */
 typedef struct sl_sem_permit {
     void *hold[3];        /* private: node in the holding task's list of held resources */
     struct sl_task *task; /* private: the tracking task, or NULL when detached */
@@ -76,8 +79,9 @@ SL_API void sl_sem_destroy(sl_sem_t *s);
  * Acquires one permit into *p, waiting in FIFO order.
  *
  * Waits. Not cancel-safe in Tokio's sense: a cancelled or timed-out acquire loses its place in
- * the queue, and permits it had already absorbed go back to the next waiters. *p is written
- * only on success and is then tracked by the calling task. Returns 0, SL_ECLOSED (the semaphore
+ * the queue, and permits it had already absorbed go back to the next waiters. *p (which must
+ * hold nothing, see sl_sem_permit_t) is emptied first whatever the outcome; on success it holds
+ * the permit, tracked by the calling task. Returns 0, SL_ECLOSED (the semaphore
  * is or becomes closed), SL_ECANCELED or SL_ETIMEDOUT (timeout scope).
  */
 SL_API int sl_sem_acquire(sl_sem_t *s, sl_sem_permit_t *p);

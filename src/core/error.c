@@ -1,4 +1,5 @@
 /* Error strings and names, generated from the one table in <sluice/error.h>. */
+#define _GNU_SOURCE /* strerrordesc_np */
 #include <string.h>
 
 #include <sluice.h>
@@ -16,8 +17,17 @@ const char *sl_strerror(int code)
     default:
         break;
     }
-    if (code < 0 && code > -4096)
+    if (code < 0 && code > -4096) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+        /* A static description, or NULL: strerror() would format an unknown number into a
+         * buffer the next call overwrites. */
+        const char *d = strerrordesc_np(-code);
+        if (d)
+            return d;
+#else
         return strerror(-code);
+#endif
+    }
     return "unknown error";
 }
 

@@ -715,9 +715,9 @@ static inline __attribute__((always_inline)) int sl__wait_enter_fast(void)
  * blocking call and the aborting side rarely, so the full barrier the pattern needs is taken
  * by the aborter alone when Linux offers membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which
  * runs a barrier on every running thread of the process: the wait's own store is then a plain
- * release store (no locked instruction). Without membarrier the wait's store is an exchange, as
- * before. sl__asym is decided once, before the first runtime starts, and never changes. See
- * docs/design/runtime.md, "Cancellation". */
+ * release store (no locked instruction). Without membarrier the wait's store is sequentially
+ * consistent (on x86 an exchange: a locked instruction). sl__asym is decided once, before the
+ * first runtime starts, and never changes. See docs/design/runtime.md, "Cancellation". */
 extern int sl__asym;
 extern int sl__asym_decided; /* sl__asym_init() has run: sl__asym is final */
 void sl__asym_init(void);
