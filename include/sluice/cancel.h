@@ -43,7 +43,8 @@ SL_API int sl_cancel_child(sl_cancel_t *parent, sl_cancel_t **out);
 SL_API sl_cancel_t *sl_cancel_clone(sl_cancel_t *tok);
 
 /**
- * Releases one reference; the token is freed with its last one. NULL is ignored.
+ * Releases one reference; the token is freed with its last one. NULL is ignored. No task may
+ * be waiting on the token when its last reference goes (asserted): a waiter holds no reference.
  *
  * Never waits.
  */

@@ -58,7 +58,8 @@ SL_API void sl_mutex_destroy(sl_mutex_t *m);
  * Locks the mutex into guard *g, waiting in FIFO order.
  *
  * Waits. Not cancel-safe in Tokio's sense (the queue place is lost); a failed lock holds
- * nothing and leaves *g empty. *g is written on success and tracked by the calling task. Returns 0,
+ * nothing and leaves *g empty. *g (which must not hold the lock, see sl_mutex_guard_t) is
+ * emptied first; on success it holds the lock, tracked by the calling task. Returns 0,
  * SL_ECANCELED or SL_ETIMEDOUT (timeout scope).
  */
 SL_API int sl_mutex_lock(sl_mutex_t *m, sl_mutex_guard_t *g);
@@ -208,7 +209,8 @@ SL_API void sl_rwlock_unlock(sl_rwlock_guard_t *g);
 
 /**
  * Turns a write guard into a read guard atomically (no writer can get in between): releases
- * max_readers - 1 permits to the queue. A read guard is left alone.
+ * max_readers - 1 permits to the queue. A read guard is left alone. Only the task that locked
+ * (the guard's tracking task) may downgrade it (asserted).
  *
  * Never waits.
  */

@@ -107,9 +107,10 @@ SL_API int sl_tcp_connect_addr(const struct sockaddr *sa, socklen_t salen, int f
 SL_API int sl_shutdown(int fd, int how);
 
 /**
- * Copies the local address of a socket into *out.
+ * Copies the local address of a socket into *out; *outlen, unless outlen is NULL, receives its
+ * length.
  *
- * Never waits. Returns 0, SL_EBADF or SL_ENOTSOCK.
+ * Never waits. Returns 0, SL_EBADF, SL_ENOTSOCK or another getsockname(2) error (SL_ENOBUFS).
  */
 SL_API int sl_sock_name(int fd, struct sockaddr_storage *out, socklen_t *outlen);
 
@@ -193,9 +194,9 @@ SL_API int sl_unix_accept_until(int lfd, int64_t deadline);
 /**
  * Connects a Unix domain stream socket to path.
  *
- * Waits while the listener's backlog is full. Returns the fd (owned), SL_EINVAL (path too
- * long), SL_ENOENT, SL_ECONNREFUSED (nobody listens), SL_ECANCELED, SL_ETIMEDOUT (expired
- * timeout scope), or another connect error.
+ * Waits while the listener's backlog is full. Returns the fd (owned), SL_EINVAL (path NULL,
+ * empty or too long), SL_ENOENT, SL_ECONNREFUSED (nobody listens), SL_ECANCELED, SL_ETIMEDOUT
+ * (expired timeout scope), or another connect error.
  */
 SL_API int sl_unix_connect(const char *path);
 

@@ -102,8 +102,8 @@ SL_API int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out);
  * then the worker threads exit. If result is not NULL, *result receives the main task's return
  * value. Returns 0, SL_EPANIC if the main task panicked (its message went to stderr),
  * SL_EBUSY if the runtime is already running, SL_ENOMEM (the reactor, the main task or its
- * stack could not be allocated; fn did not run), or a negative errno if a thread could not be
- * started.
+ * stack could not be allocated; fn did not run), or SL_EAGAIN if a worker thread could not be
+ * started (fn did not run; *result is untouched).
  */
 SL_API int sl_runtime_block_on(sl_runtime_t *rt, void *(*fn)(void *), void *arg, void **result);
 

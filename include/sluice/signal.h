@@ -61,8 +61,9 @@ SL_API int sl_signal_try_wait(int signo);
 
 /**
  * A select clause that completes (res = 0) when signo arrives; res may also be SL_EINVAL
- * (unsupported signal) or a setup error. The select starts listening if needed (as
- * sl_signal_wait()). A clause that loses consumes nothing.
+ * (unsupported signal), an sl_signal_listen() error, SL_ENOMEM (the worker's fd table could not
+ * grow) or an epoll_ctl(2) error registering the signal pipe (SL_ENOSPC, SL_ENOMEM). The select
+ * starts listening if needed (as sl_signal_wait()). A clause that loses consumes nothing.
  *
  * Never waits.
  */

@@ -199,8 +199,9 @@ SL_API int sl_defer(void (*fn)(void *), void *arg);
  *
  * Waits. Cancellation does not interrupt fn (a thread cannot be interrupted safely): the call
  * always waits for fn to finish and then returns 0; the task sees SL_ECANCELED in its next
- * wait. Returns 0, or SL_ENOMEM / a negative errno if no pool thread could be started (fn did
- * not run).
+ * wait. An expired sl_timeout scope does not cut it short either (it never returns
+ * SL_ETIMEDOUT; the next wait reports the expiry). Returns 0, or SL_ENOMEM / a negative errno
+ * if no pool thread could be started (fn did not run).
  */
 SL_API int sl_blocking(void *(*fn)(void *), void *arg, void **result);
 

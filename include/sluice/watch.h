@@ -309,7 +309,8 @@ SL_API int sl_watch_wait_for(sl_watch_rx_t *rx, int (*pred)(const void *value, v
 /**
  * Checks pred on the current value once, without waiting.
  *
- * Never waits. Returns 0 (pred true: value in *out, marked seen), SL_EEMPTY (pred false) or
+ * Never waits. The value checked is marked seen whatever pred returns (as each value
+ * sl_watch_wait_for() checks). Returns 0 (pred true: value in *out), SL_EEMPTY (pred false) or
  * SL_ECLOSED (pred false and every sender is gone).
  */
 SL_API int sl_watch_try_wait_for(sl_watch_rx_t *rx, int (*pred)(const void *value, void *arg),
