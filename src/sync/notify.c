@@ -181,30 +181,45 @@ void sl_notify_waiters(sl_notify_t *n)
     sl__worker_t *me = sl__tls_worker;
     if (me && !me->cur)
         me = NULL;
+    /* sl__waiter_claim()'s test, with the caller's task read once: it runs no other task here. */
+    sl_task_t *self = sl__tls_task;
     for (;;) {
         sl_waiter_t *wake = NULL, *tail = NULL, *w;
         int batch = 0;
-        while (batch < WAKE_BATCH && (w = n->waiters.head)) {
+        /* The batch takes waiters off the head in a local; the queue's head is written back
+         * once, before the lock is released (every atomic store in the loop would otherwise
+         * make the compiler reload and store it for each waiter). */
+        sl_waiter_t *head = n->waiters.head;
+        while (batch < WAKE_BATCH && (w = head)) {
             sl_clause_t *c = w->clause;
             sl_notified_t *nd = c ? NULL : node_owner(w);
             if ((c ? (size_t)c->arg64 : nd->gen) >= target)
                 break; /* snap_of(w): the rest queued after this broadcast began */
-            sl__waitq_unlink_head(&n->waiters, w, w->next);
+            head = w->next;
+            w->next = NULL;
+            w->prev = NULL;
+            w->linked = 0;
             if (nd) {
                 nd_set(nd, NT_ALL);
                 w = nd->active;
                 if (!w)
                     continue;
             }
-            if (sl__waiter_claim(w)) {
+            sl_task_t *t = w->task; /* loaded before the claim, whose barrier would reload it */
+            if (t != self && sl__waiter_cas(w)) {
                 w->res = 0;
-                if (w->task->worker == me)
-                    sl__task_wake_local(me, w->task);
+                if (t->worker == me)
+                    sl__task_wake_local(me, t);
                 else
                     wake_append(&wake, &tail, w);
                 batch++;
             }
         }
+        n->waiters.head = head;
+        if (head)
+            head->prev = NULL;
+        else
+            n->waiters.tail = NULL;
         waiters_bit_update(n);
         w = n->waiters.head;
         int more = w && snap_of(w) < target;
