@@ -384,10 +384,11 @@ void sl_notified_init(sl_notified_t *w, sl_notify_t *n)
 
 /* Under the lock: 1 if w is ready (notified, or its snapshot is stale, or - only if it has
  * never been enabled - a stored permit can be consumed), else 0. May move w to DONE/ALL.
- * With `enable`, registers w when not ready. */
-static inline __attribute__((always_inline)) int nd_ready_locked(sl_notified_t *w, int enable)
+ * With `enable`, registers w when not ready. n is w->notify, which the caller keeps in a local
+ * across the lock (read back from w after the lock's atomic accesses, it cost a load per use). */
+static inline __attribute__((always_inline)) int nd_ready_locked(sl_notified_t *w, sl_notify_t *n,
+                                                                 int enable)
 {
-    sl_notify_t *n = w->notify;
     size_t cur = st_load(n);
     switch (w->state) {
     case NT_INIT:
@@ -446,9 +447,10 @@ static void nd_finish_locked(sl_notified_t *w)
 int sl_notified_enable(sl_notified_t *w)
 {
     nd_check_owner(w, "sl_notified_enable: enabled by another task");
-    sl__lock(&w->notify->lock);
-    int r = nd_ready_locked(w, 1);
-    sl__unlock(&w->notify->lock);
+    sl_notify_t *n = w->notify; /* in a register across the lock's barriers */
+    sl__lock(&n->lock);
+    int r = nd_ready_locked(w, n, 1);
+    sl__unlock(&n->lock);
     return r;
 }
 
@@ -461,13 +463,14 @@ static int nd_poll(sl_clause_t *c)
     if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == NT_WAITING &&
         st_gen(st_load(w->notify)) == w->gen)
         return SL_EAGAIN;
-    sl__lock(&w->notify->lock);
+    sl_notify_t *n = w->notify;
+    sl__lock(&n->lock);
     int r = SL_EAGAIN;
-    if (nd_ready_locked(w, 0)) {
+    if (nd_ready_locked(w, n, 0)) {
         nd_finish_locked(w);
         r = 0;
     }
-    sl__unlock(&w->notify->lock);
+    sl__unlock(&n->lock);
     return r;
 }
 
@@ -475,14 +478,15 @@ static int nd_arm(sl_clause_t *c)
 {
     sl_notified_t *w = c->obj;
     int r = SL__ARMED;
-    sl__lock(&w->notify->lock);
-    if (nd_ready_locked(w, 1)) {
+    sl_notify_t *n = w->notify;
+    sl__lock(&n->lock);
+    if (nd_ready_locked(w, n, 1)) {
         c->w.res = 0;
         r = sl__claim_self(c) ? SL__DONE : SL__LOST;
     } else {
         w->active = &c->w;
     }
-    sl__unlock(&w->notify->lock);
+    sl__unlock(&n->lock);
     return r;
 }
 
@@ -529,7 +533,7 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
         (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != NT_WAITING ||
          st_gen(st_load(n)) != w->gen)) {
         sl__lock(&n->lock);
-        int ready = nd_ready_locked(w, 0);
+        int ready = nd_ready_locked(w, n, 0);
         if (ready)
             nd_finish_locked(w);
         sl__unlock(&n->lock);
@@ -548,7 +552,7 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
         sl__lock(&n->lock);
         /* Still waiting with nothing since (the common case), else what nd_ready_locked says. */
         int ready =
-            (w->state != NT_WAITING || st_gen(st_load(n)) != w->gen) && nd_ready_locked(w, 0);
+            (w->state != NT_WAITING || st_gen(st_load(n)) != w->gen) && nd_ready_locked(w, n, 0);
         if (ready)
             state = sl__waiter_cas(&w->node) ? SL__DONE : SL__LOST;
         else
