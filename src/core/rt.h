@@ -471,16 +471,15 @@ static inline __attribute__((always_inline)) void sl__hold_add(sl_task_t *t, sl_
     t->holds = h;
 }
 
-/* Takes h out of its task's list; nothing when it is in none. */
+/* Takes h out of its task's list. h must be in it: every caller knows, by a field of its own
+ * that it clears (the Notified's or the permit record's task, a release by the task's end),
+ * so h's links are neither tested nor cleared here. */
 static inline __attribute__((always_inline)) void sl__hold_remove(sl__hold_t *h)
 {
-    if (!h->pprev)
-        return;
-    *h->pprev = h->next;
-    if (h->next)
-        h->next->pprev = h->pprev;
-    h->next = NULL;
-    h->pprev = NULL;
+    sl__hold_t *next = h->next;
+    *h->pprev = next;
+    if (next)
+        next->pprev = h->pprev;
 }
 
 /* ---- The waiting protocol -------------------------------------------------------------------
