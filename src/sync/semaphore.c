@@ -240,11 +240,9 @@ static void rec_track(sl_sem_permit_t *p, sl_task_t *t)
 {
     sl__hold_t *h = rec_hold(p);
     p->task = t;
-    h->next = NULL;
-    h->pprev = NULL;
     h->release = rec_hold_release;
     if (t)
-        sl__hold_add(t, h);
+        sl__hold_add(t, h); /* sets both links; an untracked record's are never read */
 }
 
 static void rec_fill(sl_sem_permit_t *p, sl_sem_t *s, size_t n)
