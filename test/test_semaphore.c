@@ -698,6 +698,62 @@ SL_TEST(sem_tracked_released_on_panic_cancel_handover)
     test_run(2, main_tracking, (void *)(intptr_t)2);
 }
 
+/* ---- A task's list of held resources, taken apart out of order ---- */
+
+/* The records live outside the task's stack: a tracked record in a frame that has returned is
+ * a misuse the task's end reports. */
+typedef struct hold_order {
+    sl_sem_t s;
+    sl_notify_t n;
+    sl_sem_permit_t p[4];
+    sl_notified_t nd;
+} hold_order_t;
+
+static void *hold_order_task(void *arg)
+{
+    hold_order_t *h = arg;
+    for (int i = 0; i < 4; i++)
+        ASSERT_OK(sl_sem_acquire(&h->s, &h->p[i])); /* the list: p3 p2 p1 p0 */
+    sl_notified_init(&h->nd, &h->n);
+    ASSERT_EQ(sl_notified_enable(&h->nd), 0); /* nd p3 p2 p1 p0 */
+    sl_sem_permit_release(&h->p[2]);          /* from the middle */
+    sl_sem_permit_release(&h->p[1]);          /* the node after it, whose back link that rewrote */
+    sl_sem_permit_release(&h->p[0]);          /* the last */
+    sl_sem_permit_release(&h->p[0]);          /* released already: nothing */
+    ASSERT_EQ_U(sl_sem_available(&h->s), 3);
+    /* The same storage tracked again: a stale link left by a removal would now join the list
+     * to itself, and the task's end would release a record twice or loop. */
+    ASSERT_OK(sl_sem_acquire(&h->s, &h->p[1]));
+    ASSERT_OK(sl_sem_acquire(&h->s, &h->p[2]));
+    sl_sem_permit_release(&h->p[2]);
+    ASSERT_EQ_U(sl_sem_available(&h->s), 2);
+    return NULL; /* ends holding p1, p3 and the enabled nd: the task's end releases them */
+}
+
+static void *main_hold_order(void *arg)
+{
+    (void)arg;
+    static hold_order_t h;
+    memset(&h, 0, sizeof h);
+    ASSERT_OK(sl_sem_init(&h.s, 4));
+    sl_notify_init(&h.n);
+    test_join_ok(test_spawn_on(-1, hold_order_task, &h));
+    /* Each permit came back once: a list broken by a removal releases one twice or never. */
+    ASSERT_EQ_U(sl_sem_available(&h.s), 4);
+    /* nd left the Notify's queue: a notify_one finds no waiter and stores its permit. */
+    sl_notify_one(&h.n);
+    ASSERT_OK(sl_notify_try_wait(&h.n));
+    sl_notify_destroy(&h.n);
+    sl_sem_destroy(&h.s);
+    return NULL;
+}
+
+SL_TEST(sem_holds_removed_out_of_order_then_released_at_task_end)
+{
+    test_run(1, main_hold_order, NULL);
+    test_run(2, main_hold_order, NULL);
+}
+
 /* ---- Three forms, cancellation, timeout scope ---- */
 
 static void *main_forms(void *arg)

@@ -186,9 +186,10 @@ void sl_notify_waiters(sl_notify_t *n)
     for (;;) {
         sl_waiter_t *wake = NULL, *tail = NULL, *w;
         int batch = 0;
-        /* The batch takes waiters off the head in a local; the queue's head is written back
-         * once, before the lock is released (every atomic store in the loop would otherwise
-         * make the compiler reload and store it for each waiter). */
+        /* sl__waitq_unlink_head() for a whole batch: the batch takes waiters off the head in a
+         * local, and the queue's head is written back once, before the lock is released (every
+         * atomic store in the loop would otherwise make the compiler reload and store it for
+         * each waiter). */
         sl_waiter_t *head = n->waiters.head;
         while (batch < WAKE_BATCH && (w = head)) {
             sl_clause_t *c = w->clause;
