@@ -30,7 +30,7 @@ typedef struct sl_waiter {
     struct sl_waiter *wake_next; /* batch of claimed waiters, woken after the lock drops */
     struct sl_task *task;        /* the waiting task */
     struct sl_clause *clause;    /* the clause this waiter belongs to */
-    uint32_t gen;                /* the wait generation this waiter belongs to */
+    uint32_t wword;              /* its task's wait word while that wait waits (its generation) */
     int idx;                     /* clause index inside the wait */
     int linked;                  /* nonzero while in a waitable's queue */
     int res;                     /* result written by whoever completed the clause */

@@ -29,7 +29,7 @@ static inline void sl__scopes_expire(sl_task_t *t, int64_t now)
  * out-of-line deadline code), so the hot path holds none of it in registers across the park. */
 typedef struct sl__wait_ctx {
     int64_t eff;    /* the effective deadline (when timed) */
-    uint32_t gen;   /* the wait's generation, for its waiters */
+    uint32_t wword; /* the wait word published (its generation, WAITING), for its waiters */
     int timed;      /* 1: eff is a real deadline and the task's timer may be armed */
     int from_scope; /* eff came from a timeout scope */
 } sl__wait_ctx_t;
@@ -47,14 +47,14 @@ int sl__wait_deadline_slow(sl_task_t *t, int64_t deadline, sl__wait_ctx_t *wc);
 int sl__wait_lost(sl_task_t *t, int win, const sl__wait_ctx_t *wc);
 
 /* Starts the wait: bumps the task's wait generation and publishes it as WAITING. Returns
- * SL__ARMED (register the waiters now, with wc->gen), SL__LOST (an abort got in first and has
+ * SL__ARMED (register the waiters now, with wc->wword), SL__LOST (an abort got in first and has
  * claimed the wait: register nothing, park for its wake) or SL_ECANCELED (an abort that saw no
  * wait yet: the wait is over, its timer cancelled). */
 static inline int sl__wait_start(sl_task_t *t, sl__wait_ctx_t *wc)
 {
     uint32_t g = ++t->wgen & 0xffffffu;
-    wc->gen = g;
-    sl__wait_publish(t, SL__W_WAITING_AT(g));
+    wc->wword = SL__W_WAITING_AT(g);
+    sl__wait_publish(t, wc->wword);
     if (SL__UNLIKELY(atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
                      !atomic_load_explicit(&t->shield, memory_order_relaxed))) {
         /* Raced with an abort that saw no wait yet: claim it ourselves, or park for the

@@ -160,7 +160,7 @@ struct sl_task {
     _Atomic uint32_t wstate;   /* see SL__W_* */
     uint32_t wgen;
     _Atomic int cancelled;
-    int budget;
+    int budget; /* units left, minus one: the unit that takes it below 0 yields (w->budget) */
     unsigned char state;        /* enum sl__task_state; only the owner worker writes it */
     unsigned char canary;       /* its stack has no guard page: check the canary on switches */
     unsigned char saw_cancel;   /* a call reported SL_ECANCELED to the task */
@@ -229,7 +229,10 @@ _Static_assert(sizeof(struct sl_task) <= 4 * SL__CACHELINE, "a task is four cach
 typedef struct sl__worker {
     sl_runtime_t *rt;
     int index;
-    int budget; /* rt->opts.budget, where a switch finds it on the line it reads anyway */
+    /* rt->opts.budget - 1, where a switch finds it on the line it reads anyway: a task's budget
+     * counts down to -1, so that taking a unit is one decrement of memory and a branch on the
+     * sign (a test for <= 0 costs gcc a load, a store and a test besides). */
+    int budget;
     pthread_t thread;
     sl__ctx_t sched; /* the scheduler loop's context (thread's own stack) */
     sl_task_t *cur;  /* running task or NULL */
@@ -240,7 +243,7 @@ typedef struct sl__worker {
                                    * unstarted ones not to be stolen */
     sl_task_t *runnext;
     int runnext_streak;
-    int batch_ran; /* tasks run since the scheduler last looked at clock, timers and I/O */
+    int batch_left; /* tasks still to run before the scheduler looks at clock, timers, I/O */
 
     sl_task_t *all; /* started tasks, owner only (shutdown walks it) */
     int shutdown_seen;
@@ -399,17 +402,29 @@ static inline void sl__rq_push(sl__worker_t *w, sl_task_t *t)
 
 /* Makes a parked task runnable (exactly once per park). Any thread. */
 void sl__task_wake(sl_task_t *t);
-/* sl__task_wake() for a task of w, the calling thread's worker, while w runs a task (w->cur):
- * runnext, its previous occupant to the run queue. Inline, for a loop that wakes many tasks of
- * its own worker as it claims them (sl_notify_waiters). */
-static inline void sl__task_wake_local(sl__worker_t *w, sl_task_t *t)
+/* sl__task_wake() for many tasks of w, the calling thread's worker, woken by a loop as it claims
+ * them while w runs a task (w->cur; sl_notify_waiters), in the order and with the result of one
+ * wake per task (each takes the runnext slot, the task it displaces joins the run queue), but
+ * without a push's loads and stores of the queue's tail and counter per task: the loop
+ * makes each task runnable here, keeps the runnext slot in a local, chains the tasks it
+ * displaces through `next` with their enqueue order (seq) from a local copy of w->seq, and
+ * after the batch puts the chain at the run queue's tail with sl__rq_append(), its copy of the
+ * counter back in w->seq and its slot in w->runnext. */
+static inline void sl__task_runnable_local(sl_task_t *t)
 {
     SL__ASSERT(t->state == SL__T_PARKED, "wake of a task that is not parked");
     t->state = SL__T_RUNNABLE;
-    sl_task_t *old = w->runnext;
-    w->runnext = t;
-    if (old)
-        sl__rq_push(w, old);
+}
+/* Puts the chain first..last (linked through next, made runnable as above) at the tail of w's
+ * run queue. */
+static inline void sl__rq_append(sl__worker_t *w, sl_task_t *first, sl_task_t *last)
+{
+    last->next = NULL;
+    if (w->rq_tail)
+        w->rq_tail->next = first;
+    else
+        w->rq_head = first;
+    w->rq_tail = last;
 }
 /* sl__task_wake() for the hand-offs that run most (a send or a reply to a parked task): inline
  * when the task is this thread's and the runnext slot is free, the common case of two tasks on
@@ -530,13 +545,13 @@ static inline void sl__clause_init(sl_clause_t *c, const struct sl_clause_ops *o
     c->w.aux = 0;
 }
 
-/* Makes c's waiter the task t's for the wait of generation gen, as clause index idx, before the
- * clause's arm registers it. */
-static inline void sl__clause_waiter(sl_clause_t *c, sl_task_t *t, uint32_t gen, int idx)
+/* Makes c's waiter the task t's for the wait whose wait word is wword (sl__wait_ctx_t), as clause
+ * index idx, before the clause's arm registers it. */
+static inline void sl__clause_waiter(sl_clause_t *c, sl_task_t *t, uint32_t wword, int idx)
 {
     c->w.task = t;
     c->w.clause = c;
-    c->w.gen = gen;
+    c->w.wword = wword;
     c->w.idx = idx;
     c->w.linked = 0;
     c->w.res = 0;
@@ -552,12 +567,17 @@ static inline int sl__wstate_claim(sl_task_t *t, uint32_t gen, int winner)
                                                    memory_order_acq_rel, memory_order_acquire);
 }
 
-/* The claim for waiter w: its task's wait of generation w->gen, won by its index. No check of
- * whose waiter it is: the callers below (and a wait that parks on a waiter node of its own,
- * notify.c) decide that. */
+/* The claim for waiter w: its task's wait, the one whose wait word w recorded, won by its index.
+ * sl__wstate_claim with the word itself kept in the waiter (waiting(gen)), so that a claim
+ * computes claimed(gen, idx) with one addition: the two differ only in the low byte, by
+ * idx + SL__W_BASE - SL__W_WAITING. No check of whose waiter it is: the callers below (and a
+ * wait that parks on a waiter node of its own, notify.c) decide that. */
 static inline int sl__waiter_cas(const sl_waiter_t *w)
 {
-    return sl__wstate_claim(w->task, w->gen, w->idx);
+    uint32_t expect = w->wword;
+    return atomic_compare_exchange_strong_explicit(
+        &w->task->wstate, &expect, expect + (uint32_t)(w->idx + SL__W_BASE - (int)SL__W_WAITING),
+        memory_order_acq_rel, memory_order_acquire);
 }
 
 /* Claims w's wait for w's clause. Returns 1 on success. Never claims a waiter of the calling
@@ -687,7 +707,7 @@ static inline int sl__wait_enter(sl_task_t *t)
         if (r)
             return r;
     }
-    if (SL__UNLIKELY(--t->budget <= 0))
+    if (SL__UNLIKELY(--t->budget < 0))
         sl__coop_yield(t); /* that was the last unit */
     return 0;
 }
@@ -699,9 +719,11 @@ static inline __attribute__((always_inline)) int sl__wait_enter_fast(void)
 {
     sl_task_t *t = sl__tls_task;
     if (SL__LIKELY(t && !atomic_load_explicit(&t->cancelled, memory_order_relaxed) &&
-                   !t->timeouts && t->budget > 1)) {
-        t->budget--;
-        return 1;
+                   !t->timeouts)) {
+        /* Taken first and given back when it was the last: one decrement and a sign test. */
+        if (SL__LIKELY(--t->budget >= 0))
+            return 1;
+        t->budget = 0; /* it was 0: the general path takes the unit, and yields */
     }
     return 0;
 }

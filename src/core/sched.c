@@ -1109,7 +1109,7 @@ __attribute__((noinline, cold)) void sl__coop_yield(sl_task_t *t)
 void sl__coop(void)
 {
     sl_task_t *t = sl__tls_worker->cur;
-    if (SL__UNLIKELY(--t->budget <= 0))
+    if (SL__UNLIKELY(--t->budget < 0))
         sl__coop_yield(t);
 }
 
@@ -1522,14 +1522,14 @@ static void worker_loop(sl__worker_t *w)
                          !w->shutdown_seen))
             abort_all(w);
         /* Tasks that park or yield switch to the next one directly (sl__switch_from); they count
-         * in batch_ran too. */
-        w->batch_ran = 0;
+         * against batch_left too. */
+        w->batch_left = BATCH;
         sl_task_t *t;
-        while (w->batch_ran < BATCH && (t = pick(w))) {
-            w->batch_ran++;
+        while (w->batch_left > 0 && (t = pick(w))) {
+            w->batch_left--;
             run_task(w, t);
         }
-        if (w->batch_ran >= BATCH || has_work(w) ||
+        if (w->batch_left <= 0 || has_work(w) ||
             atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
             poll_io(w, 0);
             continue;
@@ -1688,7 +1688,7 @@ int sl_runtime_new(const sl_runtime_opts_t *opts, sl_runtime_t **out)
         memset(w, 0, sizeof *w);
         w->rt = rt;
         w->index = i;
-        w->budget = rt->opts.budget;
+        w->budget = rt->opts.budget - 1; /* see sl__worker_t.budget */
         atomic_init(&w->fresh_steal_at, INT64_MAX);
         w->epfd = -1;
         w->evfd = -1;

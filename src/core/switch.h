@@ -75,11 +75,15 @@ static inline sl_task_t *sl__pick_from(sl__worker_t *w, int started_only)
  * BATCH tasks. NULL: let the scheduler choose. */
 static inline sl_task_t *sl__pick_started(sl__worker_t *w)
 {
-    if (w->batch_ran >= BATCH)
+    /* Counted down before the pick, and given back when there is nothing to pick: the common
+     * case is one read-modify-write of the counter and a branch on its sign. */
+    if (SL__UNLIKELY(--w->batch_left < 0)) {
+        w->batch_left = 0;
         return NULL;
+    }
     sl_task_t *t = sl__pick_from(w, 1);
-    if (t)
-        w->batch_ran++;
+    if (!t)
+        w->batch_left++;
     return t;
 }
 

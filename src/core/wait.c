@@ -13,6 +13,8 @@
 #include <string.h>
 
 #define MAX_CLAUSES 64
+_Static_assert(MAX_CLAUSES - 1 + SL__W_BASE <= 0xff,
+               "a claimed wait word's winner fits its low byte");
 
 int sl__wait_claim_task(sl_task_t *t, uint32_t gen, int winner)
 {
@@ -269,7 +271,7 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
             armed_upto = k + 1;
             if (!c[i].ops)
                 continue;
-            sl__clause_waiter(&c[i], t, wc.gen, i);
+            sl__clause_waiter(&c[i], t, wc.wword, i);
             state = c[i].ops->arm(&c[i]);
         }
         int win = sl__wait_park(t, &wc, state != SL__DONE);
@@ -360,7 +362,7 @@ __attribute__((noinline)) int sl__wait1v(const struct sl_clause_ops *ops, void *
             return state;
         int armed = state == SL__ARMED;
         if (armed) {
-            sl__clause_waiter(c, t, wc.gen, 0);
+            sl__clause_waiter(c, t, wc.wword, 0);
             state = c->ops->arm(c);
         }
         int win = sl__wait_park(t, &wc, state != SL__DONE);

@@ -185,6 +185,12 @@ void sl_notify_waiters(sl_notify_t *n)
     sl_task_t *self = sl__tls_task;
     for (;;) {
         sl_waiter_t *wake = NULL, *tail = NULL, *w;
+        /* This worker's waiters, woken as single wakes would wake them: each takes the runnext
+         * slot and the task it displaces joins the run queue. Here the slot is `next_up` and the
+         * displaced tasks a chain, which joins the run queue, and next_up the slot, once after
+         * the batch (sl__task_runnable_local). */
+        sl_task_t *next_up = me ? me->runnext : NULL, *first = NULL, **link = &first;
+        uint32_t seq = me ? me->seq : 0;
         int batch = 0;
         /* sl__waitq_unlink_head() for a whole batch: the batch takes waiters off the head in a
          * local, and the queue's head is written back once, before the lock is released (every
@@ -209,10 +215,17 @@ void sl_notify_waiters(sl_notify_t *n)
             sl_task_t *t = w->task; /* loaded before the claim, whose barrier would reload it */
             if (t != self && sl__waiter_cas(w)) {
                 w->res = 0;
-                if (t->worker == me)
-                    sl__task_wake_local(me, t);
-                else
+                if (t->worker == me) {
+                    sl__task_runnable_local(t);
+                    if (next_up) {
+                        next_up->seq = seq++;
+                        *link = next_up;
+                        link = &next_up->next;
+                    }
+                    next_up = t;
+                } else {
                     wake_append(&wake, &tail, w);
+                }
                 batch++;
             }
         }
@@ -222,6 +235,13 @@ void sl_notify_waiters(sl_notify_t *n)
         else
             n->waiters.tail = NULL;
         waiters_bit_update(n);
+        if (first) {
+            me->seq = seq;
+            sl__rq_append(me, first,
+                          (sl_task_t *)(void *)((char *)link - offsetof(sl_task_t, next)));
+        }
+        if (me)
+            me->runnext = next_up;
         w = n->waiters.head;
         int more = w && snap_of(w) < target;
         sl__unlock(&n->lock);
@@ -411,11 +431,14 @@ static inline __attribute__((always_inline)) int nd_ready_locked(sl_notified_t *
                 continue;
             break;
         }
+        /* The node is its task's own waiter once that task waits on it alone (nd_wait_own): its
+         * task and index are set here, once, and the wait fills in only the generation. */
+        sl_task_t *t = sl__self();
         w->node.clause = NULL;
-        w->node.task = NULL;
+        w->node.task = t;
+        w->node.idx = 0;
         sl__waitq_push(&n->waiters, &w->node);
         nd_set(w, NT_WAITING);
-        sl_task_t *t = sl__self();
         if (t) {
             sl__hold_t *h = nd_hold(w);
             h->release = nd_hold_release;
@@ -546,10 +569,7 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
     if (state < 0)
         return state;
     if (state == SL__ARMED) {
-        w->node.task = t;
-        w->node.gen = wc.gen;
-        w->node.idx = 0;
-        w->node.res = 0;
+        w->node.wword = wc.wword; /* task and index: the enable's (the result goes unread) */
         sl__lock(&n->lock);
         /* Still waiting with nothing since (the common case), else what nd_ready_locked says. */
         int ready =
