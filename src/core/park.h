@@ -80,9 +80,11 @@ static inline __attribute__((always_inline)) int sl__wait_begin(sl_task_t *t, in
     if (SL__LIKELY(deadline == SL_FOREVER && !t->timeouts)) {
         wc->timed = 0; /* the common wait: no clock, no timer */
     } else {
-        int r = sl__wait_deadline_slow(t, deadline, wc);
+        sl__wait_ctx_t d; /* filled out of line: *wc's own address never leaves the caller */
+        int r = sl__wait_deadline_slow(t, deadline, &d);
         if (r)
             return r;
+        *wc = d;
     }
     return sl__wait_start(t, wc);
 }
@@ -111,7 +113,8 @@ static inline __attribute__((always_inline)) int sl__wait_result(sl_task_t *t, i
     atomic_store_explicit(&t->wstate, SL__W_IDLE, memory_order_relaxed);
     if (SL__LIKELY(win >= 0))
         return 0;
-    return sl__wait_lost(t, win, wc);
+    sl__wait_ctx_t l = *wc; /* as in sl__wait_begin: a copy goes out of line */
+    return sl__wait_lost(t, win, &l);
 }
 
 #endif /* SLUICE_CORE_PARK_H */

@@ -543,9 +543,16 @@ void sl_clause_notified_wait(sl_clause_t *c, sl_notified_t *w)
  * already, so the node itself is the task's waiter (w->active = &w->node) and a notifier claims
  * the task through it. The steps are the generic wait's (core/park.h) around that node, without
  * a clause, its indirect calls or its 136 bytes of stack: a thousand waiters woken together
- * each bring back fewer lines (docs/perf.md, notify_waiters). */
-static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
+ * each bring back fewer lines (docs/perf.md, notify_waiters).
+ *
+ * `untimed` (a constant): the caller has seen no deadline and no timeout scope, the common case,
+ * compiled apart so that nothing about a deadline is looked at again: the wait's context then
+ * never leaves this frame (a lost wait reports through a context of its own), and the compiler
+ * keeps it in registers and drops the deadline's tests after the park. */
+static inline __attribute__((always_inline)) int nd_wait_own_impl(sl_task_t *t, sl_notified_t *w,
+                                                                  int64_t deadline, int untimed)
 {
+    static const sl__wait_ctx_t untimed_wc = {.timed = 0};
     sl_notify_t *n = w->notify;
     int r = sl__wait_enter(t);
     if (r)
@@ -553,7 +560,7 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
     /* nd_poll: ready already? Only a wait with a deadline asks before it starts, so that a
      * notification already there wins over a deadline already past; an untimed wait finds it
      * in the look under the lock below, as its own claim. */
-    if (SL__UNLIKELY(deadline != SL_FOREVER || t->timeouts) &&
+    if (!untimed && SL__UNLIKELY(deadline != SL_FOREVER || t->timeouts) &&
         (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != NT_WAITING ||
          st_gen(st_load(n)) != w->gen)) {
         sl__lock(&n->lock);
@@ -565,7 +572,13 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
             return 0;
     }
     sl__wait_ctx_t wc;
-    int state = sl__wait_begin(t, deadline, &wc);
+    int state;
+    if (untimed) {
+        wc.timed = 0;
+        state = sl__wait_start(t, &wc);
+    } else {
+        state = sl__wait_begin(t, deadline, &wc);
+    }
     if (state < 0)
         return state;
     if (state == SL__ARMED) {
@@ -589,12 +602,25 @@ static int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
             w->active = NULL;
         sl__unlock(&n->lock);
     }
-    if ((r = sl__wait_result(t, win, &wc)))
+    if ((r = sl__wait_result(t, win, untimed ? &untimed_wc : &wc)))
         return r;
     /* The node has left the queue (the notifier unlinked it before claiming, or our own look
      * found it ready), so no other thread reaches w any more: as nd_complete, no lock. */
     nd_finish_locked(w);
     return 0;
+}
+
+static __attribute__((noinline)) int nd_wait_own_timed(sl_task_t *t, sl_notified_t *w,
+                                                       int64_t deadline)
+{
+    return nd_wait_own_impl(t, w, deadline, 0);
+}
+
+static inline int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
+{
+    if (SL__LIKELY(deadline == SL_FOREVER && !t->timeouts))
+        return nd_wait_own_impl(t, w, SL_FOREVER, 1);
+    return nd_wait_own_timed(t, w, deadline);
 }
 
 int sl_notified_wait_until(sl_notified_t *w, int64_t deadline)
