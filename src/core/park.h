@@ -25,8 +25,11 @@ static inline void sl__scopes_expire(sl_task_t *t, int64_t now)
 
 /* What a wait carries from its start to its result. A wait without a deadline (no caller
  * deadline, no timeout scope: nearly all of them) only sets `timed` = 0; the other fields are
- * read only when it is 1. Kept in the waiting frame's memory (its address goes to the
- * out-of-line deadline code), so the hot path holds none of it in registers across the park. */
+ * read only when it is 1. Its address never leaves the waiting frame: the out-of-line deadline
+ * code fills a copy (sl__wait_begin) and the lost wait reads one (sl__wait_result), so the
+ * compiler may keep the fields in registers or in spill slots of its choosing across the park
+ * rather than reload them from memory that a call could have changed (session 18: 10-11
+ * instructions fewer per wait, docs/perf.md). */
 typedef struct sl__wait_ctx {
     int64_t eff;    /* the effective deadline (when timed) */
     uint32_t wword; /* the wait word published (its generation, WAITING), for its waiters */
@@ -102,6 +105,8 @@ static inline __attribute__((always_inline)) int sl__wait_park(sl_task_t *t,
     if (SL__UNLIKELY(wc->timed) && t->wtimer.slot >= 0)
         sl__timer_cancel(t->worker, &t->wtimer);
     uint32_t s = atomic_load_explicit(&t->wstate, memory_order_acquire);
+    if (SL__LIKELY((s & 0xff) == SL__W_BASE))
+        return 0; /* the first waiter won: every one-clause wait that ends well, tested alone */
     SL__ASSERT((s & 0xff) >= SL__W_BASE + SL__WIN_CANCEL, "woken without a claim");
     return (int)(s & 0xff) - SL__W_BASE;
 }
