@@ -44,15 +44,15 @@ typedef struct sl_notify {
 /* A registered interest (Tokio's Notified). Caller storage; fields are private. The queue link
  * a notifier walks comes first and the fields the owner and a notifier both touch right after
  * it, so that a wake touches as few cache lines as the placement allows (not aligned to a
- * line on purpose: an over-aligned type would need aligned_alloc in every struct holding it). */
+ * line on purpose: an over-aligned type would need aligned_alloc in every struct holding it).
+ * 112 bytes: the node's own fields hold the generation at creation (its `aux`) and the task that
+ * enabled it (its `task`, which is also the task a notifier claims when it waits on the node). */
 typedef struct sl_notified {
-    sl_waiter_t node;     /* private: link in the notifier's queue */
-    int state;            /* private */
-    size_t gen;           /* private: generation at creation */
-    sl_waiter_t *active;  /* private: the waiter (a clause, or node) waiting on it now */
-    struct sl_task *task; /* private: the task that enabled it */
-    sl_notify_t *notify;  /* private */
-    void *hold[3];        /* private: node in the task's list of held resources */
+    sl_waiter_t node;    /* private: link in the notifier's queue */
+    int state;           /* private */
+    sl_waiter_t *active; /* private: the waiter (a clause, or node) waiting on it now */
+    sl_notify_t *notify; /* private */
+    void *hold[3];       /* private: node in the task's list of held resources */
 } sl_notified_t;
 
 /**

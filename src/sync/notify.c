@@ -56,9 +56,17 @@ static inline sl_notified_t *node_owner(sl_waiter_t *w)
     return (sl_notified_t *)(void *)((char *)w - offsetof(sl_notified_t, node));
 }
 
+/* A waiter's generation snapshot: its clause's, or an sl_notified_t's, kept in its node's aux. */
 static inline size_t snap_of(sl_waiter_t *w)
 {
-    return w->clause ? (size_t)w->clause->arg64 : node_owner(w)->gen;
+    return w->clause ? (size_t)w->clause->arg64 : (size_t)w->aux;
+}
+
+/* An sl_notified_t's generation at creation, and the task that enabled it (NULL: none, or no
+ * longer enabled), in its node's fields (notify.h). */
+static inline size_t nd_gen(const sl_notified_t *w)
+{
+    return (size_t)w->node.aux;
 }
 
 static inline void wake_append(sl_waiter_t **head, sl_waiter_t **tail, sl_waiter_t *w)
@@ -200,7 +208,7 @@ void sl_notify_waiters(sl_notify_t *n)
         while (batch < WAKE_BATCH && (w = head)) {
             sl_clause_t *c = w->clause;
             sl_notified_t *nd = c ? NULL : node_owner(w);
-            if ((c ? (size_t)c->arg64 : nd->gen) >= target)
+            if ((c ? (size_t)c->arg64 : (size_t)w->aux) >= target)
                 break; /* snap_of(w): the rest queued after this broadcast began */
             head = w->next;
             w->next = NULL;
@@ -349,15 +357,15 @@ static inline sl__hold_t *nd_hold(sl_notified_t *w)
 
 static void nd_untrack(sl_notified_t *w)
 {
-    if (w->task) {
+    if (w->node.task) {
         sl__hold_remove(nd_hold(w));
-        w->task = NULL;
+        w->node.task = NULL;
     }
 }
 
 static void nd_check_owner(sl_notified_t *w, const char *what)
 {
-    SL__ASSERT(w->task == NULL || w->task == sl__self(), what);
+    SL__ASSERT(w->node.task == NULL || w->node.task == sl__self(), what);
 }
 
 /* Under the lock: drops w, passing on a notify_one notification it had not consumed. */
@@ -385,8 +393,8 @@ static void nd_hold_release(sl__hold_t *h)
     /* The task ends with w still registered: drop it. */
     sl_notified_t *w = (sl_notified_t *)(void *)((char *)h - offsetof(sl_notified_t, hold));
     sl_waiter_t *wake = NULL, *tail = NULL;
-    w->task = NULL;
     sl__lock(&w->notify->lock);
+    w->node.task = NULL;
     nd_cancel_locked(w, &wake, &tail);
     sl__unlock(&w->notify->lock);
     sl__waiters_wake(wake);
@@ -396,10 +404,10 @@ void sl_notified_init(sl_notified_t *w, sl_notify_t *n)
 {
     /* No memset: the queue node and the hold are filled when w is enabled. */
     w->node.linked = 0;
-    w->task = NULL;
+    w->node.task = NULL;
     w->active = NULL;
     w->notify = n;
-    w->gen = st_gen(st_load(n));
+    w->node.aux = (uintptr_t)st_gen(st_load(n));
     nd_set(w, NT_INIT);
 }
 
@@ -414,7 +422,7 @@ static inline __attribute__((always_inline)) int nd_ready_locked(sl_notified_t *
     switch (w->state) {
     case NT_INIT:
         for (;;) {
-            if (st_gen(cur) != w->gen) {
+            if (st_gen(cur) != nd_gen(w)) {
                 nd_set(w, NT_ALL);
                 return 1;
             }
@@ -431,8 +439,9 @@ static inline __attribute__((always_inline)) int nd_ready_locked(sl_notified_t *
                 continue;
             break;
         }
-        /* The node is its task's own waiter once that task waits on it alone (nd_wait_own): its
-         * task and index are set here, once, and the wait fills in only the generation. */
+        /* The node's task is the one that enabled w (its owner, tracked below) and the one a
+         * notifier claims once that task waits on w alone (nd_wait_own): task and index are set
+         * here, once, and the wait fills in only the wait word. */
         sl_task_t *t = sl__self();
         w->node.clause = NULL;
         w->node.task = t;
@@ -442,12 +451,11 @@ static inline __attribute__((always_inline)) int nd_ready_locked(sl_notified_t *
         if (t) {
             sl__hold_t *h = nd_hold(w);
             h->release = nd_hold_release;
-            w->task = t;
             sl__hold_add(t, h);
         }
         return 0;
     case NT_WAITING:
-        if (st_gen(cur) != w->gen) {
+        if (st_gen(cur) != nd_gen(w)) {
             /* A broadcast is on its way to us: take it now. */
             sl__waitq_remove(&n->waiters, &w->node);
             waiters_bit_update(n);
@@ -485,7 +493,7 @@ static int nd_poll(sl_clause_t *c)
     /* Enabled, nobody has notified it and no broadcast has happened since: not ready, and the
      * arm that follows looks again under the lock. The common case needs no lock. */
     if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == NT_WAITING &&
-        st_gen(st_load(w->notify)) == w->gen)
+        st_gen(st_load(w->notify)) == nd_gen(w))
         return SL_EAGAIN;
     sl_notify_t *n = w->notify;
     sl__lock(&n->lock);
@@ -562,7 +570,7 @@ static inline __attribute__((always_inline)) int nd_wait_own_impl(sl_task_t *t, 
      * in the look under the lock below, as its own claim. */
     if (!untimed && SL__UNLIKELY(deadline != SL_FOREVER || t->timeouts) &&
         (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != NT_WAITING ||
-         st_gen(st_load(n)) != w->gen)) {
+         st_gen(st_load(n)) != nd_gen(w))) {
         sl__lock(&n->lock);
         int ready = nd_ready_locked(w, n, 0);
         if (ready)
@@ -586,7 +594,7 @@ static inline __attribute__((always_inline)) int nd_wait_own_impl(sl_task_t *t, 
         sl__lock(&n->lock);
         /* Still waiting with nothing since (the common case), else what nd_ready_locked says. */
         int ready =
-            (w->state != NT_WAITING || st_gen(st_load(n)) != w->gen) && nd_ready_locked(w, n, 0);
+            (w->state != NT_WAITING || st_gen(st_load(n)) != nd_gen(w)) && nd_ready_locked(w, n, 0);
         if (ready)
             state = sl__waiter_cas(&w->node) ? SL__DONE : SL__LOST;
         else
@@ -626,7 +634,7 @@ static inline int nd_wait_own(sl_task_t *t, sl_notified_t *w, int64_t deadline)
 int sl_notified_wait_until(sl_notified_t *w, int64_t deadline)
 {
     sl_task_t *t = sl__self();
-    if (t && w->task == t)
+    if (t && w->node.task == t)
         return nd_wait_own(t, w, deadline);
     /* Not enabled yet (the wait's arm enables it), or not from a task: the generic wait. */
     return sl__wait1vp(&nd_ops, w, NULL, 0, 0, deadline);
