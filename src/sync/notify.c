@@ -7,7 +7,8 @@
  * are a single compare-and-swap; a plain wait polls the word without the lock.
  *
  * The queue holds two kinds of nodes: the waiter of a plain wait clause (w->clause != NULL, its
- * gen snapshot in clause->arg64) and the node of an enabled sl_notified_t (w->clause == NULL).
+ * gen snapshot in clause->arg64) and the node of an enabled sl_notified_t (w->clause == NULL,
+ * its snapshot in w->aux).
  * Every waiter records the gen at its creation; a broadcast bumps gen and then claims queued
  * waiters with an older snapshot from the head in batches of 32, releasing the lock between
  * batches. Queue snapshots never decrease from head to tail (a waiter whose snapshot is already
@@ -62,8 +63,8 @@ static inline size_t snap_of(sl_waiter_t *w)
     return w->clause ? (size_t)w->clause->arg64 : (size_t)w->aux;
 }
 
-/* An sl_notified_t's generation at creation, and the task that enabled it (NULL: none, or no
- * longer enabled), in its node's fields (notify.h). */
+/* An sl_notified_t's generation at creation, in its node's aux (notify.h); its node's task is
+ * the task that enabled it (NULL: none, or no longer enabled). */
 static inline size_t nd_gen(const sl_notified_t *w)
 {
     return (size_t)w->node.aux;
