@@ -70,6 +70,21 @@ static inline size_t nd_gen(const sl_notified_t *w)
     return (size_t)w->node.aux;
 }
 
+/* Under the lock: queues w, and leaves the node two places before it a hint of where w is. A
+ * broadcast reaches each waiter through the one before it, a miss to L2 each when a thousand
+ * tasks' stacks hold them; with the hint it fetches two waiters ahead (sl_notify_waiters:
+ * notifier 18.0 -> 15.1 TSC cycles per waiter, session 18). The hint lives in wake_next, which
+ * no one reads while a waiter is queued (a claimer unlinks a waiter before it chains it for a
+ * wake); a stale hint costs a useless prefetch, never a fault. */
+static inline void queue_push(sl_notify_t *n, sl_waiter_t *w)
+{
+    w->wake_next = NULL;
+    sl__waitq_push(&n->waiters, w);
+    sl_waiter_t *p = w->prev;
+    if (p && (p = p->prev))
+        p->wake_next = w;
+}
+
 static inline void wake_append(sl_waiter_t **head, sl_waiter_t **tail, sl_waiter_t *w)
 {
     w->wake_next = NULL;
@@ -207,6 +222,7 @@ void sl_notify_waiters(sl_notify_t *n)
          * each waiter). */
         sl_waiter_t *head = n->waiters.head;
         while (batch < WAKE_BATCH && (w = head)) {
+            __builtin_prefetch(w->wake_next, 1); /* two waiters ahead (queue_push) */
             sl_clause_t *c = w->clause;
             sl_notified_t *nd = c ? NULL : node_owner(w);
             if ((c ? (size_t)c->arg64 : (size_t)w->aux) >= target)
@@ -309,7 +325,7 @@ static int plain_arm(sl_clause_t *c)
         }
         if (!(cur & ST_WAITERS) && !st_cas(n, &cur, cur | ST_WAITERS))
             continue;
-        sl__waitq_push(&n->waiters, &c->w);
+        queue_push(n, &c->w);
         break;
     }
     sl__unlock(&n->lock);
@@ -447,7 +463,7 @@ static inline __attribute__((always_inline)) int nd_ready_locked(sl_notified_t *
         w->node.clause = NULL;
         w->node.task = t;
         w->node.idx = 0;
-        sl__waitq_push(&n->waiters, &w->node);
+        queue_push(n, &w->node);
         nd_set(w, NT_WAITING);
         if (t) {
             sl__hold_t *h = nd_hold(w);
