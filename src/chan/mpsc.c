@@ -846,7 +846,7 @@ static __attribute__((noinline)) int send_held(chan_t *ch, const void *val, int6
     int r = send_now_held(ch, val);
     if (SL__LIKELY(r != SL_EAGAIN))
         return r;
-    return sl__wait1v(&send_ops, ch, (void *)(uintptr_t)val, 1, 0, deadline);
+    return sl__wait1v_handoff(&send_ops, ch, (void *)(uintptr_t)val, 1, 0, deadline);
 }
 
 /* send_room out of line, for a receiver parked: handed to it (or, if that receiver's wait
@@ -1461,7 +1461,7 @@ int sl_mpsc_recv_until(sl_mpsc_rx_t *rx, void *out, int64_t deadline)
         if (__atomic_load_n(&ch->len, __ATOMIC_RELAXED) == 0) {
             /* No deadline, and no timeout scope (sl__wait_enter_fast): see recv_entered. */
             if (deadline == SL_FOREVER)
-                return sl__wait1v(&recv_ops, ch, out, 1, 0, deadline);
+                return sl__wait1v_handoff(&recv_ops, ch, out, 1, 0, deadline);
         } else if (SL__LIKELY(sl__lock_fast(&ch->lock))) {
             if (SL__LIKELY(ch->len && !ch->sendq.head && !ch->recvq.head)) {
                 if (SL__UNLIKELY(ch->esz != 8))
@@ -1488,11 +1488,11 @@ static __attribute__((noinline)) int recv_entered(chan_t *ch, void *out, int64_t
      * message or the end of the stream that is already there must win over either. */
     if (deadline == SL_FOREVER && !t->timeouts && !ch->rx_res &&
         __atomic_load_n(&ch->len, __ATOMIC_RELAXED) == 0)
-        return sl__wait1v(&recv_ops, ch, out, 1, 0, deadline);
+        return sl__wait1v_handoff(&recv_ops, ch, out, 1, 0, deadline);
     r = recv_now(ch, out);
     if (SL__LIKELY(r != SL_EAGAIN))
         return r;
-    return sl__wait1v(&recv_ops, ch, out, 1, 0, deadline);
+    return sl__wait1v_handoff(&recv_ops, ch, out, 1, 0, deadline);
 }
 
 int sl_mpsc_recv(sl_mpsc_rx_t *rx, void *out)

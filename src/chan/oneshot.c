@@ -406,7 +406,7 @@ static inline __attribute__((always_inline)) int recv_go(oneshot_t *o, void *out
         if (r != SL_EAGAIN)
             return r;
     }
-    return sl__wait1v(&recv_ops, o, out, 0, 0, deadline);
+    return sl__wait1v_handoff(&recv_ops, o, out, 0, 0, deadline);
 }
 
 static __attribute__((noinline)) int recv_entered(oneshot_t *o, void *out, int64_t deadline,
@@ -435,7 +435,7 @@ int sl_oneshot_recv_until(sl_oneshot_rx_t *rx, void *out, int64_t deadline)
         return recv_checked(o, out, deadline);
     unsigned s = atomic_load_explicit(&o->state, memory_order_acquire);
     if (SL__LIKELY(!(s & (SENT | TX_GONE | RX_CLOSED | TERMINATED))))
-        return sl__wait1v(&recv_ops, o, out, 0, 0, deadline);
+        return sl__wait1v_handoff(&recv_ops, o, out, 0, 0, deadline);
     return recv_entered(o, out, deadline, s);
 }
 

@@ -773,6 +773,28 @@ void sl__abort_claim(sl_task_t *t);
 int sl__wait1v(const struct sl_clause_ops *ops, void *obj, void *buf, uintptr_t arg, int64_t arg64,
                int64_t deadline);
 
+/* sl__wait1v for the waits of a hand-off between two tasks that park through different calls:
+ * a reply's oneshot receive, an actor's mpsc receive, a producer's mpsc send into a full
+ * channel. After the switch, the return-stack
+ * predictor holds the return of the task that parked, so a task resumed from a different call
+ * mispredicts its return from the wait, about 20 cycles, once per switch (docs/perf.md, "A
+ * switch"). This entry (wait_x86_64.S) calls sl__wait1v and returns to its caller with an
+ * indirect jump, which the branch target buffer predicts from the path that led to it
+ * (oneshot_rpc: 0.71-0.79 of the time; mpsc_7p 0.93-0.94). The return-stack predictor keeps one
+ * entry the jump did not take: any later return of the caller to frames older than the wait is
+ * predicted from an entry off by one. So it is for calls whose callers rarely return from the
+ * frame that waited (a loop asking, answering, producing or consuming), not for every wait:
+ * semaphore_pool and watch_updates, whose tasks park through one call, gained nothing from it
+ * in an experiment that sent every wait through here. A cost: sl__wait1v, called from here
+ * too, is no longer specialised by the compiler for its callers' constant arguments (about ten
+ * instructions more per wait). Elsewhere than x86-64, sl__wait1v. */
+#if defined(__x86_64__)
+int sl__wait1v_handoff(const struct sl_clause_ops *ops, void *obj, void *buf, uintptr_t arg,
+                       int64_t arg64, int64_t deadline);
+#else
+#define sl__wait1v_handoff sl__wait1v
+#endif
+
 /* The rest of sl__wait1 after a failed try: registers c and waits (c->ops->poll is not
  * called first). Call only after sl__wait_enter() returned 0 and the operation found nothing
  * ready. Returns the clause's result (stored in c->res too when the clause completed),

@@ -326,8 +326,9 @@ int sl__wait1(sl_clause_t *c, int64_t deadline)
  * their paths are shared, so the return-stack predictor is right for those returns instead of
  * wrong for each (docs/perf.md, "A switch"); and a blocking call that tail-calls this runs no
  * frame between its own and the park's. */
-__attribute__((noinline)) int sl__wait1v(const struct sl_clause_ops *ops, void *obj, void *buf,
-                                         uintptr_t arg, int64_t arg64, int64_t deadline)
+__attribute__((noinline, used)) int sl__wait1v(const struct sl_clause_ops *ops, void *obj,
+                                               void *buf, uintptr_t arg, int64_t arg64,
+                                               int64_t deadline)
 {
     /* wait_impl for one clause, already polled, written out: its result is returned rather
      * than stored in the clause, and nothing indexes or loops. Every caller runs in a task. */
