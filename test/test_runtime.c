@@ -765,3 +765,78 @@ SL_TEST(error_strings_are_static_for_every_code)
     ASSERT_STR_EQ(dom, copy);
     ASSERT(sl_strerror(-EDOM) == dom);
 }
+
+/* ---- The cooperative budget is exact ---- */
+
+/* With a budget of B, a task's B-th operation in a row that completes without waiting yields,
+ * never the B-1-th nor a later one, whichever way the operation takes its unit: the inline
+ * entry of a receive that finds a value (sl_mpsc_recv), the general entry of a wait that polls
+ * first (sl_notify_wait finding the permit) and sl_select's own. The budget is kept as units
+ * left minus one, counted down to a sign test, and the inline entry gives its unit back when it
+ * was the last: an off-by-one in any of them shows here. */
+#define EXACT_BUDGET 8
+
+static uint64_t budget_yields(void)
+{
+    sl_runtime_stats_t st;
+    sl_runtime_stats(sl_runtime_current(), &st);
+    return st.budget_yields;
+}
+
+enum { OP_RECV, OP_NOTIFY, OP_SELECT, OP_KINDS };
+
+static void ready_op(int kind, sl_mpsc_rx_t *rx, sl_notify_t *n)
+{
+    uint64_t v;
+    sl_clause_t c;
+    switch (kind) {
+    case OP_RECV:
+        ASSERT_OK(sl_mpsc_recv(rx, &v));
+        break;
+    case OP_NOTIFY:
+        sl_notify_one(n); /* the permit: the wait finds it without waiting */
+        ASSERT_OK(sl_notify_wait(n));
+        break;
+    default:
+        sl_notify_one(n);
+        sl_clause_notified(&c, n);
+        ASSERT_EQ(sl_select(&c, 1, SL_SELECT_BIASED, SL_FOREVER), 0);
+        break;
+    }
+}
+
+static void *main_budget_exact(void *arg)
+{
+    (void)arg;
+    sl_notify_t n;
+    sl_notify_init(&n);
+    for (int kind = 0; kind < OP_KINDS; kind++) {
+        sl_mpsc_tx_t *tx;
+        sl_mpsc_rx_t *rx;
+        ASSERT_OK(sl_mpsc_new(sizeof(uint64_t), 2 * EXACT_BUDGET, &tx, &rx));
+        for (uint64_t v = 0; v < 2 * EXACT_BUDGET; v++)
+            ASSERT_OK(sl_mpsc_send(tx, &v));
+        /* Alone on its worker: the yield comes straight back with the budget refilled. */
+        ASSERT_OK(sl_task_yield());
+        uint64_t y0 = budget_yields();
+        for (int round = 1; round <= 2; round++) {
+            for (int i = 0; i < EXACT_BUDGET - 1; i++)
+                ready_op(kind, rx, &n);
+            ASSERT_EQ_U(budget_yields(), y0 + (uint64_t)(round - 1));
+            ready_op(kind, rx, &n); /* the last unit: yields, and is refilled */
+            ASSERT_EQ_U(budget_yields(), y0 + (uint64_t)round);
+        }
+        sl_mpsc_tx_drop(tx);
+        sl_mpsc_rx_drop(rx);
+    }
+    sl_notify_destroy(&n);
+    return NULL;
+}
+
+SL_TEST(coop_budget_yields_at_exactly_its_last_unit)
+{
+    sl_runtime_opts_t o = test_opts(1);
+    o.budget = EXACT_BUDGET;
+    ASSERT_OK(sl_run(&o, main_budget_exact, NULL, NULL));
+    ASSERT_EQ(test_alloc_live(), 0);
+}
