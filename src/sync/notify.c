@@ -223,10 +223,9 @@ void sl_notify_waiters(sl_notify_t *n)
         sl_waiter_t *head = n->waiters.head;
         while (batch < WAKE_BATCH && (w = head)) {
             __builtin_prefetch(w->wake_next, 1); /* two waiters ahead (queue_push) */
-            sl_clause_t *c = w->clause;
-            sl_notified_t *nd = c ? NULL : node_owner(w);
-            if ((c ? (size_t)c->arg64 : (size_t)w->aux) >= target)
-                break; /* snap_of(w): the rest queued after this broadcast began */
+            if (snap_of(w) >= target)
+                break; /* the rest queued after this broadcast began */
+            sl_notified_t *nd = w->clause ? NULL : node_owner(w);
             head = w->next;
             w->next = NULL;
             w->prev = NULL;
