@@ -412,9 +412,8 @@ SL_TEST(nt_12_notify_waiters_batches_all)
 /* Woken from a task, each waiter of this worker takes the runnext slot and the one it displaces
  * goes to the run queue: the last one woken runs first, then the others in queue order. The
  * broadcast makes the waiters of its own worker runnable as it claims them, with the runnext
- * slot in a local and the displaced tasks chained, once per batch (sl__task_runnable_local);
- * this fails if that loses the task runnext held, or orders the queue differently from single
- * wakes.
+ * slot in a local and the displaced tasks chained, once per batch (sl__wakes_t); this fails if
+ * that loses the task runnext held, or orders the queue differently from single wakes.
  * (The list pass that other wakes go through: test_broadcast.c,
  * bcast_send_wakes_as_single_wakes_would.) */
 typedef struct order_rec {

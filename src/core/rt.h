@@ -402,30 +402,59 @@ static inline void sl__rq_push(sl__worker_t *w, sl_task_t *t)
 
 /* Makes a parked task runnable (exactly once per park). Any thread. */
 void sl__task_wake(sl_task_t *t);
-/* sl__task_wake() for many tasks of w, the calling thread's worker, woken by a loop as it claims
- * them while w runs a task (w->cur; sl_notify_waiters), in the order and with the result of one
- * wake per task (each takes the runnext slot, the task it displaces joins the run queue), but
- * without a push's loads and stores of the queue's tail and counter per task: the loop
- * makes each task runnable here, keeps the runnext slot in a local, chains the tasks it
- * displaces through `next` with their enqueue order (seq) from a local copy of w->seq, and
- * after the batch puts the chain at the run queue's tail with sl__rq_append(), its copy of the
- * counter back in w->seq and its slot in w->runnext. */
-static inline void sl__task_runnable_local(sl_task_t *t)
+/* sl__task_wake() for many tasks of the calling thread's worker w, from a task of w (w->cur), in
+ * the order and with the result of one wake each: every task takes the runnext slot and the
+ * task it displaces joins the run queue, so that after k of them the queue has gained the old
+ * runnext and the first k - 1, and runnext holds the last. A loop that wakes many (a broadcast's
+ * claimed list, sl__waiters_wake_list; sl_notify_waiters' batch) keeps the slot in a local,
+ * chains the displaced tasks with their enqueue order from a local copy of w->seq, and puts the
+ * chain on the run queue once (sl__wakes_end), instead of a push's loads and stores of the
+ * queue's tail and counter per task. Inline: the struct lives in registers. */
+typedef struct sl__wakes {
+    sl__worker_t *w;
+    sl_task_t *slot;  /* runnext so far */
+    sl_task_t *last;  /* the last displaced task chained so far, or NULL */
+    sl_task_t **link; /* where the next displaced task goes: the run queue's tail, in place */
+    uint32_t seq;     /* w->seq so far */
+} sl__wakes_t;
+
+static inline __attribute__((always_inline)) void sl__wakes_begin(sl__wakes_t *k, sl__worker_t *w)
+{
+    k->w = w;
+    k->slot = w->runnext;
+    k->last = NULL;
+    /* Nothing reads the run queue until sl__wakes_end() (its owner is running this loop), so
+     * the displaced tasks are linked onto its tail in place, and only rq_tail waits. */
+    k->link = w->rq_tail ? &w->rq_tail->next : &w->rq_head;
+    k->seq = w->seq;
+}
+
+/* t, a parked task of k->w: runnable, in the slot, and what held the slot chained. */
+static inline __attribute__((always_inline)) void sl__wakes_add(sl__wakes_t *k, sl_task_t *t)
 {
     SL__ASSERT(t->state == SL__T_PARKED, "wake of a task that is not parked");
     t->state = SL__T_RUNNABLE;
+    sl_task_t *old = k->slot;
+    if (old) {
+        old->seq = k->seq++;
+        *k->link = old;
+        k->link = &old->next;
+        k->last = old;
+    }
+    k->slot = t;
 }
-/* Puts the chain first..last (linked through next, made runnable as above) at the tail of w's
- * run queue. */
-static inline void sl__rq_append(sl__worker_t *w, sl_task_t *first, sl_task_t *last)
+
+static inline __attribute__((always_inline)) void sl__wakes_end(sl__wakes_t *k)
 {
-    last->next = NULL;
-    if (w->rq_tail)
-        w->rq_tail->next = first;
-    else
-        w->rq_head = first;
-    w->rq_tail = last;
+    sl__worker_t *w = k->w;
+    if (k->last) {
+        k->last->next = NULL;
+        w->rq_tail = k->last;
+        w->seq = k->seq;
+    }
+    w->runnext = k->slot;
 }
+
 /* sl__task_wake() for the hand-offs that run most (a send or a reply to a parked task): inline
  * when the task is this thread's and the runnext slot is free, the common case of two tasks on
  * one worker answering each other. */

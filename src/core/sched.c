@@ -446,11 +446,8 @@ void sl__task_wake(sl_task_t *t)
 }
 
 /* Wakes the tasks of a claimed list in list order, exactly as sl__task_wake() one at a time
- * would: from a task, each task of this worker goes to runnext and the one it displaces to the
- * run queue, so that after k of them the queue has gained the old runnext and the first k - 1,
- * and runnext holds the last. Here runnext stays in a register: one queue push per task, where
- * a call each loaded, pushed and stored it (a broadcast wakes a thousand waiters, a broadcast
- * channel's send its receivers). */
+ * would (sl__wakes_t: runnext and the run queue's tail kept in registers, where a call each
+ * loaded, pushed and stored them; a broadcast channel's send wakes its receivers). */
 void sl__waiters_wake_list(sl_waiter_t *list)
 {
     sl__worker_t *me = sl__tls_worker;
@@ -462,22 +459,18 @@ void sl__waiters_wake_list(sl_waiter_t *list)
         }
         return;
     }
-    sl_task_t *next = me->runnext;
+    sl__wakes_t k;
+    sl__wakes_begin(&k, me);
     while (list) {
         sl_waiter_t *n = list->wake_next; /* read first: the task may run and reuse the node */
         sl_task_t *t = list->task;
-        if (t->worker == me) {
-            SL__ASSERT(t->state == SL__T_PARKED, "wake of a task that is not parked");
-            t->state = SL__T_RUNNABLE;
-            if (next)
-                rq_push(me, next);
-            next = t;
-        } else {
+        if (t->worker == me)
+            sl__wakes_add(&k, t);
+        else
             inbox_push(t->worker, t);
-        }
         list = n;
     }
-    me->runnext = next;
+    sl__wakes_end(&k);
 }
 
 /* ---- Tasks ------------------------------------------------------------------------------- */

@@ -209,12 +209,11 @@ void sl_notify_waiters(sl_notify_t *n)
     sl_task_t *self = sl__tls_task;
     for (;;) {
         sl_waiter_t *wake = NULL, *tail = NULL, *w;
-        /* This worker's waiters, woken as single wakes would wake them: each takes the runnext
-         * slot and the task it displaces joins the run queue. Here the slot is `next_up` and the
-         * displaced tasks a chain, which joins the run queue, and next_up the slot, once after
-         * the batch (sl__task_runnable_local). */
-        sl_task_t *next_up = me ? me->runnext : NULL, *first = NULL, **link = &first;
-        uint32_t seq = me ? me->seq : 0;
+        /* This worker's waiters, woken as single wakes would wake them, the run queue and
+         * runnext updated once per batch (sl__wakes_t). */
+        sl__wakes_t k = {0};
+        if (me)
+            sl__wakes_begin(&k, me);
         int batch = 0;
         /* sl__waitq_unlink_head() for a whole batch: the batch takes waiters off the head in a
          * local, and the queue's head is written back once, before the lock is released (every
@@ -239,17 +238,10 @@ void sl_notify_waiters(sl_notify_t *n)
             sl_task_t *t = w->task; /* loaded before the claim, whose barrier would reload it */
             if (t != self && sl__waiter_cas(w)) {
                 w->res = 0;
-                if (t->worker == me) {
-                    sl__task_runnable_local(t);
-                    if (next_up) {
-                        next_up->seq = seq++;
-                        *link = next_up;
-                        link = &next_up->next;
-                    }
-                    next_up = t;
-                } else {
+                if (t->worker == me)
+                    sl__wakes_add(&k, t);
+                else
                     wake_append(&wake, &tail, w);
-                }
                 batch++;
             }
         }
@@ -259,13 +251,8 @@ void sl_notify_waiters(sl_notify_t *n)
         else
             n->waiters.tail = NULL;
         waiters_bit_update(n);
-        if (first) {
-            me->seq = seq;
-            sl__rq_append(me, first,
-                          (sl_task_t *)(void *)((char *)link - offsetof(sl_task_t, next)));
-        }
         if (me)
-            me->runnext = next_up;
+            sl__wakes_end(&k);
         w = n->waiters.head;
         int more = w && snap_of(w) < target;
         sl__unlock(&n->lock);
