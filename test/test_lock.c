@@ -18,6 +18,7 @@
 #include "util/plock.h"
 
 #include "test.h"
+#include "test_rt.h"
 
 static int bias_on(void)
 {
@@ -389,4 +390,82 @@ SL_TEST(plock_is_free_in_a_forked_child)
     ASSERT(WIFEXITED(status));
     ASSERT_EQ(WEXITSTATUS(status), 0);
     ASSERT_EQ(pthread_join(th, NULL), 0);
+}
+
+/* ---- Plain claims (src/core/rt.h): an abort waits for an open section --------------------
+ * A worker inside a plain-claim section may have read a task's `cancelled` before an aborter's
+ * barrier, and claim the task's wait with a plain store; the aborter must not claim the same
+ * wait meanwhile. Here a task on worker 1 opens a section and holds it open while the main task
+ * (worker 0) aborts a waiter of worker 1: the abort must wait, the waiter must still be
+ * waiting when the section closes, and the abort must then end its wait. */
+
+struct pc_section {
+    sl_notify_t n;
+    sl_task_t *waiter;
+    _Atomic int parked, open, aborting, aborted, still_waiting, res;
+};
+
+static void *pc_waiter(void *arg)
+{
+    struct pc_section *p = arg;
+    sl_notified_t f;
+    sl_notified_init(&f, &p->n);
+    (void)sl_notified_enable(&f);
+    atomic_store(&p->parked, 1); /* waits next, on its own worker: nothing runs in between */
+    atomic_store(&p->res, sl_notified_wait(&f));
+    sl_notified_cancel(&f);
+    return NULL;
+}
+
+static void *pc_section_holder(void *arg)
+{
+    struct pc_section *p = arg;
+    while (atomic_load(&p->waiter->wstate) % 256 != SL__W_WAITING)
+        ASSERT_OK(sl_task_yield());
+    sl__worker_t *me = sl__tls_worker;
+    ASSERT(sl__claims_enter(me));
+    atomic_store(&p->open, 1);
+    while (!atomic_load(&p->aborting))
+        sl__cpu_relax();
+    /* The aborter is on its way; without the wait it would have claimed within microseconds. */
+    int64_t until = sl_clock() + 50 * SL_MSEC;
+    while (sl_clock() < until)
+        sl__cpu_relax();
+    atomic_store(&p->still_waiting, atomic_load(&p->waiter->wstate) % 256 == SL__W_WAITING &&
+                                        !atomic_load(&p->aborted));
+    sl__claims_exit(me);
+    return NULL;
+}
+
+static void *main_abort_waits_for_section(void *arg)
+{
+    (void)arg;
+    struct pc_section p;
+    memset(&p, 0, sizeof p);
+    sl_notify_init(&p.n);
+    p.waiter = test_spawn_on(1, pc_waiter, &p);
+    while (!atomic_load(&p.parked))
+        ASSERT_OK(sl_task_yield());
+    sl_task_t *holder = test_spawn_on(1, pc_section_holder, &p);
+    while (!atomic_load(&p.open))
+        ASSERT_OK(sl_task_yield());
+    atomic_store(&p.aborting, 1);
+    sl_task_abort(p.waiter); /* spins until worker 1 closes its section */
+    atomic_store(&p.aborted, 1);
+    test_join_ok(holder);
+    ASSERT(atomic_load(&p.still_waiting));
+    sl_join_t j = test_join(p.waiter);
+    (void)j;
+    ASSERT_ERR(atomic_load(&p.res), SL_ECANCELED);
+    sl_notify_destroy(&p.n);
+    return NULL;
+}
+
+SL_TEST(plain_claims_abort_waits_for_open_section)
+{
+    if (!bias_on()) {
+        printf("skipped: no membarrier, so no plain claims\n");
+        return;
+    }
+    test_run(2, main_abort_waits_for_section, NULL);
 }

@@ -583,6 +583,95 @@ SL_TEST(notified_race_abort_passes_on_2workers)
     test_run(2, main_race, (void *)(intptr_t)3);
 }
 
+/* ---- notify_waiters' plain claims against aborts from another worker ----
+ * A notifier claims the enabled Notifieds of its own worker with a plain load and store
+ * (src/core/rt.h, "Plain claims"), while the main task on the other worker aborts the same
+ * waiters through their JoinSet: every waiter's wait ends exactly once, woken (0) or aborted
+ * (SL_ECANCELED). A wait claimed by both would be woken twice, which the run queue's
+ * assertion stops. The notifier starts its broadcast at a delay that sweeps across the abort's
+ * barrier and claims, so that some rounds interleave the two. */
+#define PC_WAITERS 80
+#define PC_ROUNDS  200
+
+struct pc_round {
+    sl_notify_t n;
+    int delay_ns;
+    _Atomic int armed, go, woke, aborted;
+};
+
+static void *pc_waiter(void *arg)
+{
+    struct pc_round *r = arg;
+    sl_notified_t f;
+    sl_notified_init(&f, &r->n);
+    (void)sl_notified_enable(&f);
+    atomic_fetch_add(&r->armed, 1);
+    int res = sl_notified_wait(&f);
+    if (res == 0) {
+        atomic_fetch_add(&r->woke, 1);
+    } else {
+        ASSERT_ERR(res, SL_ECANCELED);
+        atomic_fetch_add(&r->aborted, 1);
+    }
+    sl_notified_cancel(&f);
+    return NULL;
+}
+
+static void *pc_notifier(void *arg)
+{
+    struct pc_round *r = arg;
+    while (!atomic_load(&r->go))
+        ASSERT_OK(sl_task_yield());
+    int64_t until = sl_clock() + r->delay_ns;
+    while (sl_clock() < until)
+        ;
+    sl_notify_waiters(&r->n);
+    return NULL;
+}
+
+static void *main_plain_claims(void *arg)
+{
+    (void)arg;
+    int woke = 0, aborted = 0;
+    for (int it = 0; it < PC_ROUNDS; it++) {
+        struct pc_round r;
+        memset(&r, 0, sizeof r);
+        sl_notify_init(&r.n);
+        r.delay_ns = (it % 40) * 500;
+        sl_joinset_t *set;
+        ASSERT_OK(sl_joinset_new(&set));
+        sl_spawn_opts_t so;
+        memset(&so, 0, sizeof so);
+        so.worker = 1;
+        so.use_worker = 1;
+        for (int i = 0; i < PC_WAITERS; i++)
+            ASSERT_OK(sl_joinset_spawn_ex(set, &so, pc_waiter, &r, NULL));
+        sl_task_t *nt = test_spawn_on(1, pc_notifier, &r);
+        while (atomic_load(&r.armed) < PC_WAITERS)
+            ASSERT_OK(sl_task_yield());
+        atomic_store(&r.go, 1);
+        sl_joinset_abort_all(set);
+        sl_join_t j;
+        int n = 0;
+        while (sl_joinset_join_next(set, &j) == 0)
+            n++;
+        ASSERT_EQ(n, PC_WAITERS);
+        sl_joinset_free(set);
+        test_join_ok(nt);
+        ASSERT_EQ(atomic_load(&r.woke) + atomic_load(&r.aborted), PC_WAITERS);
+        woke += atomic_load(&r.woke);
+        aborted += atomic_load(&r.aborted);
+        sl_notify_destroy(&r.n);
+    }
+    printf("woken %d, aborted %d\n", woke, aborted);
+    return NULL;
+}
+
+SL_TEST(notify_waiters_plain_claims_race_aborts_2workers)
+{
+    test_run(2, main_plain_claims, NULL);
+}
+
 /* ---- Select: a losing notified clause consumes nothing ---- */
 
 static void *main_select(void *arg)

@@ -1041,8 +1041,23 @@ void sl__abort_barrier(sl_runtime_t *rt)
 void sl__abort_claim(sl_task_t *t)
 {
     uint32_t s = atomic_load(&t->wstate);
-    if ((s & 0xff) == SL__W_WAITING && !atomic_load_explicit(&t->shield, memory_order_relaxed))
-        sl__wait_claim_task(t, s >> 8, SL__WIN_CANCEL);
+    if ((s & 0xff) != SL__W_WAITING || atomic_load_explicit(&t->shield, memory_order_relaxed))
+        return;
+    sl__worker_t *w = t->worker;
+    if (w != sl__tls_worker) {
+        /* The task's worker may be claiming plainly (sl__claims_enter): a section open now
+         * began before our barrier and may not have seen the abort, so it is let finish. One
+         * that opens later sees the abort and uses a compare-and-swap. */
+        uint32_t c = atomic_load_explicit(&w->claim_seq, memory_order_acquire);
+        for (unsigned i = 1;
+             (c & 1) && atomic_load_explicit(&w->claim_seq, memory_order_acquire) == c; i++) {
+            if (i % 256)
+                sl__cpu_relax();
+            else
+                sched_yield(); /* its thread may have been preempted inside */
+        }
+    }
+    sl__wait_claim_task(t, s >> 8, SL__WIN_CANCEL);
 }
 
 void sl_task_abort(sl_task_t *t)

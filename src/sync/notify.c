@@ -212,8 +212,11 @@ void sl_notify_waiters(sl_notify_t *n)
         /* This worker's waiters, woken as single wakes would wake them, the run queue and
          * runnext updated once per batch (sl__wakes_t). */
         sl__wakes_t k = {0};
-        if (me)
+        int plain = 0; /* claims of this worker's own-node waiters are plain (sl__claims_enter) */
+        if (me) {
             sl__wakes_begin(&k, me);
+            plain = sl__claims_enter(me);
+        }
         int batch = 0;
         /* sl__waitq_unlink_head() for a whole batch: the batch takes waiters off the head in a
          * local, and the queue's head is written back once, before the lock is released (every
@@ -236,7 +239,11 @@ void sl_notify_waiters(sl_notify_t *n)
                     continue;
             }
             sl_task_t *t = w->task; /* loaded before the claim, whose barrier would reload it */
-            if (t != self && sl__waiter_cas(w)) {
+            /* A Notified's own node is a wait on this notifier alone, and we hold its lock. */
+            int won = plain && nd && w == &nd->node && t->worker == me
+                          ? sl__waiter_claim_owned(w)
+                          : t != self && sl__waiter_cas(w);
+            if (won) {
                 w->res = 0;
                 if (t->worker == me)
                     sl__wakes_add(&k, t);
@@ -245,6 +252,8 @@ void sl_notify_waiters(sl_notify_t *n)
                 batch++;
             }
         }
+        if (plain)
+            sl__claims_exit(me);
         n->waiters.head = head;
         if (head)
             head->prev = NULL;
