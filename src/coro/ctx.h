@@ -6,7 +6,7 @@
  * loads to->sp and restores the same set. Everything else is caller-saved, so the C compiler
  * already spilled it around the call. The floating-point control registers (MXCSR and the x87
  * control word, FPCR) are the worker thread's, shared by its tasks. Elsewhere, or with
- * -DSLUICE_CTX_UCONTEXT=1: swapcontext (ctx_ucontext.c), which also switches them.
+ * -DSLUICE_CTX_UCONTEXT=1: the ucontext switch of ctx_ucontext.c, which also switches them.
  */
 #ifndef SLUICE_CORO_CTX_H
 #define SLUICE_CORO_CTX_H
