@@ -454,8 +454,7 @@ static void *main_abort_waits_for_section(void *arg)
     atomic_store(&p.aborted, 1);
     test_join_ok(holder);
     ASSERT(atomic_load(&p.still_waiting));
-    sl_join_t j = test_join(p.waiter);
-    (void)j;
+    (void)test_join(p.waiter);
     ASSERT_ERR(atomic_load(&p.res), SL_ECANCELED);
     sl_notify_destroy(&p.n);
     return NULL;

@@ -65,14 +65,8 @@ static void __attribute__((noinline)) os_lock_wait(oneshot_t *o)
 {
     /* As sl__lock: the holder keeps it for a few instructions, but may have been preempted. */
     int spins = 0;
-    while (atomic_load_explicit(&o->state, memory_order_relaxed) & LOCKED) {
-        if (++spins < 128) {
-            sl__cpu_relax();
-        } else {
-            sched_yield();
-            spins = 0;
-        }
-    }
+    while (atomic_load_explicit(&o->state, memory_order_relaxed) & LOCKED)
+        sl__spin_or_yield(&spins);
 }
 
 /* Takes the lock if it is free: 1, with the state (without LOCKED) in *s. A compare-and-swap

@@ -32,16 +32,6 @@ static unsigned tid_self(void)
     return sl__tid;
 }
 
-static void spin_or_yield(int *spins)
-{
-    if (++*spins < 128) {
-        sl__cpu_relax();
-    } else {
-        sched_yield();
-        *spins = 0;
-    }
-}
-
 /* Holding the word: a lock biased to another thread is made shared (the owner may be inside,
  * by the fast path: wait for it), and a lock not biased yet counts this thread's streak. */
 static void after_word(sl_lock_t *l)
@@ -61,7 +51,7 @@ static void after_word(sl_lock_t *l)
             sl__die(__FILE__, __LINE__, "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed");
         int spins = 0;
         while (__atomic_load_n(&l->in, __ATOMIC_ACQUIRE))
-            spin_or_yield(&spins);
+            sl__spin_or_yield(&spins);
         return;
     }
     /* Decided once, maybe by another thread while this one locks outside any runtime. */
@@ -87,7 +77,7 @@ void sl__lock_slow(sl_lock_t *l)
             break;
         int spins = 0;
         while (__atomic_load_n(&l->word, __ATOMIC_RELAXED))
-            spin_or_yield(&spins);
+            sl__spin_or_yield(&spins);
     }
     after_word(l);
 }

@@ -612,58 +612,6 @@ static inline int sl__waiter_cas(const sl_waiter_t *w)
         memory_order_acq_rel, memory_order_acquire);
 }
 
-/* ---- Plain claims --------------------------------------------------------------------------
- *
- * A claim is a compare-and-swap because, besides the waitable's other lock holders, the task's
- * own worker (its deadline timer) and sl_task_abort() on any thread may claim the same wait at
- * the same moment, and so may the waitables of a select's other clauses. A wait on one waitable
- * alone (an enabled Notified's own node, notify.c) has only the first three. A claimant that
- * holds that waitable's lock and runs on the task's own worker excludes the first two; it may
- * then claim with a plain load and store (a locked instruction costs about 9 cycles on x86 and
- * keeps every later load waiting: 2 ns of a notify_waiters wake, docs/perf.md) once aborts are
- * kept out too. That is what a section does: between sl__claims_enter() and sl__claims_exit()
- * the worker claims plainly only tasks not yet cancelled (sl__waiter_claim_owned), and an
- * aborter, after the membarrier that publishes its cancellation (sl__abort_barrier), waits for
- * a section of the task's worker that was open to close before its own compare-and-swap.
- * Either the section's read of `cancelled` comes after the aborter's barrier and sees the
- * abort (and claims with a compare-and-swap), or its opening store is visible to the aborter,
- * which then waits for the plain claim to be done. The barrier is what makes the opening store
- * and the later load of `cancelled` safe without a fence, so sections exist only when sl__asym
- * is on (sl__claims_enter returns 0 otherwise). docs/design/runtime.md, "Plain claims". */
-extern int sl__asym; /* see "Starting a wait, and aborting one from another thread" below */
-
-static inline int sl__claims_enter(sl__worker_t *w)
-{
-    if (!sl__asym)
-        return 0;
-    uint32_t s = atomic_load_explicit(&w->claim_seq, memory_order_relaxed);
-    atomic_store_explicit(&w->claim_seq, s + 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the loads after */
-    return 1;
-}
-
-static inline void sl__claims_exit(sl__worker_t *w)
-{
-    uint32_t s = atomic_load_explicit(&w->claim_seq, memory_order_relaxed);
-    atomic_store_explicit(&w->claim_seq, s + 1, memory_order_release);
-}
-
-/* sl__waiter_cas() inside a section of the task's own worker, by a holder of the lock every
- * other claimant of this waiter holds, for a wait that has no other clause: plain unless the
- * task is being aborted. */
-static inline int sl__waiter_claim_owned(const sl_waiter_t *w)
-{
-    sl_task_t *t = w->task;
-    if (SL__UNLIKELY(atomic_load_explicit(&t->cancelled, memory_order_relaxed)))
-        return sl__waiter_cas(w);
-    uint32_t expect = w->wword;
-    if (atomic_load_explicit(&t->wstate, memory_order_relaxed) != expect)
-        return 0;
-    atomic_store_explicit(&t->wstate, expect + (uint32_t)(w->idx + SL__W_BASE - (int)SL__W_WAITING),
-                          memory_order_relaxed);
-    return 1;
-}
-
 /* Claims w's wait for w's clause. Returns 1 on success. Never claims a waiter of the calling
  * task (a task cannot complete its own select from another of its clauses). */
 int sl__waiter_claim(sl_waiter_t *w);
@@ -835,6 +783,56 @@ static inline void sl__wait_publish(sl_task_t *t, uint32_t ws)
     } else {
         atomic_store(&t->wstate, ws);
     }
+}
+
+/* ---- Plain claims --------------------------------------------------------------------------
+ *
+ * A claim is a compare-and-swap because, besides the waitable's other lock holders, the task's
+ * own worker (its deadline timer) and sl_task_abort() on any thread may claim the same wait at
+ * the same moment, and so may the waitables of a select's other clauses. A wait on one waitable
+ * alone (an enabled Notified's own node, notify.c) has only the first three. A claimant that
+ * holds that waitable's lock and runs on the task's own worker excludes the first two; it may
+ * then claim with a plain load and store (a locked instruction costs about 9 cycles on x86 and
+ * keeps every later load waiting: 2 ns of a notify_waiters wake, docs/perf.md) once aborts are
+ * kept out too. That is what a section does: between sl__claims_enter() and sl__claims_exit()
+ * the worker claims plainly only tasks not yet cancelled (sl__waiter_claim_owned), and an
+ * aborter, after the membarrier that publishes its cancellation (sl__abort_barrier), waits for
+ * a section of the task's worker that was open to close before its own compare-and-swap.
+ * Either the section's read of `cancelled` comes after the aborter's barrier and sees the
+ * abort (and claims with a compare-and-swap), or its opening store is visible to the aborter,
+ * which then waits for the plain claim to be done. The barrier is what makes the opening store
+ * and the later load of `cancelled` safe without a fence, so sections exist only when sl__asym
+ * is on (sl__claims_enter returns 0 otherwise). docs/design/runtime.md, "Plain claims". */
+static inline int sl__claims_enter(sl__worker_t *w)
+{
+    if (!sl__asym)
+        return 0;
+    uint32_t s = atomic_load_explicit(&w->claim_seq, memory_order_relaxed);
+    atomic_store_explicit(&w->claim_seq, s + 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the loads after */
+    return 1;
+}
+
+static inline void sl__claims_exit(sl__worker_t *w)
+{
+    uint32_t s = atomic_load_explicit(&w->claim_seq, memory_order_relaxed);
+    atomic_store_explicit(&w->claim_seq, s + 1, memory_order_release);
+}
+
+/* sl__waiter_cas() inside a section of the task's own worker, by a holder of the lock every
+ * other claimant of this waiter holds, for a wait that has no other clause: plain unless the
+ * task is being aborted. */
+static inline int sl__waiter_claim_owned(const sl_waiter_t *w)
+{
+    sl_task_t *t = w->task;
+    if (SL__UNLIKELY(atomic_load_explicit(&t->cancelled, memory_order_relaxed)))
+        return sl__waiter_cas(w);
+    uint32_t expect = w->wword;
+    if (atomic_load_explicit(&t->wstate, memory_order_relaxed) != expect)
+        return 0;
+    atomic_store_explicit(&t->wstate, expect + (uint32_t)(w->idx + SL__W_BASE - (int)SL__W_WAITING),
+                          memory_order_relaxed);
+    return 1;
 }
 
 /* The two halves of sl_task_abort(), so that aborting many tasks can share one barrier:

@@ -1049,13 +1049,9 @@ void sl__abort_claim(sl_task_t *t)
          * began before our barrier and may not have seen the abort, so it is let finish. One
          * that opens later sees the abort and uses a compare-and-swap. */
         uint32_t c = atomic_load_explicit(&w->claim_seq, memory_order_acquire);
-        for (unsigned i = 1;
-             (c & 1) && atomic_load_explicit(&w->claim_seq, memory_order_acquire) == c; i++) {
-            if (i % 256)
-                sl__cpu_relax();
-            else
-                sched_yield(); /* its thread may have been preempted inside */
-        }
+        int spins = 0;
+        while ((c & 1) && atomic_load_explicit(&w->claim_seq, memory_order_acquire) == c)
+            sl__spin_or_yield(&spins);
     }
     sl__wait_claim_task(t, s >> 8, SL__WIN_CANCEL);
 }

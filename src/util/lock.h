@@ -40,6 +40,19 @@
 #define sl__cpu_relax() ((void)0)
 #endif
 
+/* One step of waiting for a holder that keeps something for a few instructions but may have
+ * been preempted: a pause, and every 128th step a sched_yield() that gives a preempted holder
+ * the CPU back on a 2-core machine. `spins` starts at 0 and belongs to the waiting loop. */
+static inline void sl__spin_or_yield(int *spins)
+{
+    if (++*spins < 128) {
+        sl__cpu_relax();
+    } else {
+        sched_yield();
+        *spins = 0;
+    }
+}
+
 enum { SL__LOCK_UNBIASED = 0, SL__LOCK_BIASED = 1, SL__LOCK_SHARED = 2 };
 
 #define SL__LOCK_BIAS_AFTER 64
