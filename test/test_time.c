@@ -30,6 +30,46 @@ SL_TEST(sleep_never_early)
     test_run(1, main_sleep, NULL);
 }
 
+/* sl_now() is the round's clock: the same value for the whole of a scheduling round, however
+ * long the task runs, and read again in the next round, which the scheduler starts without
+ * reading the clock (the round's first reader does). A round with no timer armed must still
+ * see the time move on, and a deadline taken in it must not be early. */
+static void spin_until(int64_t when)
+{
+    while (sl_clock() < when)
+        ;
+}
+
+static void *main_now_per_round(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 3; round++) {
+        int64_t a = sl_now();
+        ASSERT_LE(a, sl_clock());
+        spin_until(a + 2 * SL_MSEC);
+        ASSERT_EQ(sl_now(), a); /* no yield since: the same round */
+        int64_t before = sl_clock();
+        /* With nothing else to run, a yield comes back at once until the round's budget of
+         * tasks (61) is used up; then the scheduler runs a new round. */
+        for (int i = 0; i < 200; i++)
+            ASSERT_OK(sl_task_yield());
+        int64_t b = sl_now();
+        ASSERT_GE(b, before);
+        ASSERT_LE(b, sl_clock());
+        int64_t d = sl_deadline_in(5 * SL_MSEC);
+        ASSERT_GE(d, before + 5 * SL_MSEC); /* never early */
+        ASSERT_OK(sl_sleep_until(d));
+        ASSERT_GE(sl_clock(), d);
+        ASSERT_GE(sl_now(), d);
+    }
+    return NULL;
+}
+
+SL_TEST(now_is_cached_per_round_and_read_again)
+{
+    test_run(1, main_now_per_round, NULL);
+}
+
 /* Sleeps of different lengths wake in deadline order. */
 static int order[8];
 static int norder;

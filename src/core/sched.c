@@ -118,7 +118,7 @@ int64_t sl_clock(void)
 int64_t sl_now(void)
 {
     sl__worker_t *w = sl__tls_worker;
-    return w ? w->now : sl_clock();
+    return w ? sl__now(w) : sl_clock();
 }
 
 int64_t sl_deadline_in(int64_t ns)
@@ -374,7 +374,7 @@ static void fresh_push(sl__worker_t *w, sl_task_t *t)
     /* The worker's cached clock, not a clock read per spawn: a spawner that has run for long
      * since the scheduler last looked makes its tasks look older, so a busy worker's tasks are
      * taken sooner, which is what the delay is for. */
-    *fresh_ent(w, (uint32_t)len) = (sl__fresh_ent_t){t, w->now, w->seq++, 0};
+    *fresh_ent(w, (uint32_t)len) = (sl__fresh_ent_t){t, sl__now(w), w->seq++, 0};
     fresh_len_add(w, 1);
     if (len == 0 || len + 1 == STEAL_SMALL)
         fresh_head_changed(w);
@@ -1475,8 +1475,8 @@ static void idle_sleep(sl__worker_t *w)
      * stacks and spare channel slabs nobody has taken for a while. */
     if (w->stack_retired)
         sl__stack_retired_flush(rt, w);
-    sl__stack_pool_trim(w->now);
-    sl__mpsc_slab_trim(w->now);
+    sl__stack_pool_trim(sl__now(w));
+    sl__mpsc_slab_trim(sl__now(w));
     /* A burst of spawns grew the fresh queue; an idle worker gives the memory back. */
     if (w->fresh_cap > FRESH_CAP_KEEP && atomic_load(&w->fresh_len) == 0)
         (void)fresh_resize(w, FRESH_CAP_MIN);
@@ -1519,7 +1519,7 @@ static void worker_loop(sl__worker_t *w)
 #endif
     sl_runtime_t *rt = w->rt;
     for (;;) {
-        w->now = sl_clock();
+        w->now = SL__NOW_STALE; /* read by the round's first reader, if any (sl__now) */
         inbox_drain(w);
         sl__timers_run(w);
         if (SL__UNLIKELY(atomic_load_explicit(&rt->shutdown, memory_order_relaxed) &&

@@ -167,8 +167,8 @@ static inline int precheck(sl_task_t *t)
         t->saw_cancel = 1;
         return SL_ECANCELED;
     }
-    if (SL__UNLIKELY(t->timeouts && t->timeouts->effective <= t->worker->now)) {
-        sl__scopes_expire(t, t->worker->now);
+    if (SL__UNLIKELY(t->timeouts && t->timeouts->effective <= sl__now(t->worker))) {
+        sl__scopes_expire(t, sl__now(t->worker));
         return SL_ETIMEDOUT;
     }
     return 0;
@@ -193,9 +193,9 @@ int sl__wait_deadline_slow(sl_task_t *t, int64_t deadline, sl__wait_ctx_t *wc)
     wc->eff = eff;
     wc->from_scope = from_scope;
     wc->timed = 0;
-    if (eff <= w->now) {
+    if (eff <= sl__now(w)) {
         if (from_scope)
-            sl__scopes_expire(t, w->now);
+            sl__scopes_expire(t, sl__now(w));
         return SL_ETIMEDOUT;
     }
     if (eff != SL_FOREVER) {

@@ -131,7 +131,7 @@ static void timer_fire(sl_timer_t *t)
 void sl__timers_run(sl__worker_t *w)
 {
     sl__timer_heap_t *h = &w->timers;
-    while (h->len && h->v[0]->when <= w->now) {
+    while (h->len && h->v[0]->when <= sl__now(w)) {
         sl_timer_t *t = h->v[0];
         sl__timer_cancel(w, t);
         timer_fire(t);
@@ -150,13 +150,13 @@ void sl__timer_heap_free(sl__worker_t *w)
 static int sleep_poll(sl_clause_t *c)
 {
     sl__worker_t *w = sl__worker();
-    return c->arg64 <= w->now ? 0 : SL_EAGAIN;
+    return c->arg64 <= sl__now(w) ? 0 : SL_EAGAIN;
 }
 
 static int sleep_arm(sl_clause_t *c)
 {
     sl__worker_t *w = sl__worker();
-    if (c->arg64 <= w->now)
+    if (c->arg64 <= sl__now(w))
         return sl__claim_self(c) ? SL__DONE : SL__LOST;
     c->timer.kind = SL__TIMER_CLAUSE;
     c->timer.owner = c;
@@ -194,7 +194,7 @@ int sl_sleep_until(int64_t deadline)
     int r = sl__wait_precheck(t);
     if (r)
         return r;
-    if (deadline <= t->worker->now) {
+    if (deadline <= sl__now(t->worker)) {
         r = sl_task_yield();
         return r ? r : sl__wait_precheck(t);
     }
@@ -211,7 +211,7 @@ int sl_sleep(int64_t ns)
 {
     sl_task_t *t = sl__self_checked("sl_sleep");
     if (ns <= 0)
-        return sl_sleep_until(t->worker->now);
+        return sl_sleep_until(sl__now(t->worker));
     return sl_sleep_until(sl_deadline_in(ns));
 }
 
@@ -245,7 +245,7 @@ int sl_interval_tick(sl_interval_t *iv, int64_t *when)
     sl_task_t *t = sl__self_checked("sl_interval_tick");
     int64_t due = iv->next;
     int r;
-    if (due > t->worker->now) {
+    if (due > sl__now(t->worker)) {
         r = sl_sleep_until(due);
     } else {
         r = sl__wait_precheck(t);
@@ -254,7 +254,7 @@ int sl_interval_tick(sl_interval_t *iv, int64_t *when)
     }
     if (r)
         return r;
-    int64_t now = t->worker->now;
+    int64_t now = sl__now(t->worker);
     /* Tokio's rule: the tick just returned was missed when we are more than 5 ms past its
      * deadline; the behaviour then decides where the next one goes. */
     int64_t next = sat_add(due, iv->period);
