@@ -85,7 +85,7 @@ static inline __attribute__((always_inline)) int sl__wait_begin(sl_task_t *t, in
     } else {
         sl__wait_ctx_t d; /* filled out of line: *wc's own address never leaves the caller */
         int r = sl__wait_deadline_slow(t, deadline, &d);
-        if (r)
+        if (r < 0) /* 0 or an error, which is negative: said so the analyzer knows it too */
             return r;
         *wc = d;
     }

@@ -18,7 +18,7 @@
 #include "coro/ctx.h"
 #include "util/lock.h"
 
-#define SL__CACHELINE       64
+#define SL__CACHELINE       ((size_t)64)
 #define SL__STACK_COLOURS   32         /* task stack start offsets, in cache lines (stack_colour) */
 #define SL__STACK_RUN       16         /* default-size stacks mapped together (stack.c) */
 #define SL__STACK_RUN_BYTES (2u << 20) /* ... in at most this much address space */

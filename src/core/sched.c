@@ -1357,7 +1357,7 @@ static int steal(sl__worker_t *w)
         if (!sl__trylock(&v->fresh_lock))
             continue;
         long len = atomic_load_explicit(&v->fresh_len, memory_order_relaxed);
-        if (len == 0 || fresh_ent(v, 0)->stolen || now < steal_at(rt, fresh_ent(v, 0)->at, len)) {
+        if (len <= 0 || fresh_ent(v, 0)->stolen || now < steal_at(rt, fresh_ent(v, 0)->at, len)) {
             sl__unlock(&v->fresh_lock);
             continue;
         }
@@ -1381,7 +1381,9 @@ static int steal(sl__worker_t *w)
         fresh_head_changed(w);
         sl__unlock(&w->fresh_lock);
         /* The first task's lines, for writing (pop_oldest fetches each next one). */
+        /* take >= 1 (len >= 1 and room >= 1), so got[0] is set. */
         for (size_t off = 0; off < sizeof(sl_task_t); off += SL__CACHELINE)
+            // NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult)
             sl__prefetch_w((char *)got[0] + off);
         /* Limited by the ring's size: a larger one for the next steal (outside the locks;
          * only a steal of real work, never an idle look, allocates). */

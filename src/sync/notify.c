@@ -245,7 +245,7 @@ void sl_notify_waiters(sl_notify_t *n)
                           : t != self && sl__waiter_cas(w);
             if (won) {
                 w->res = 0;
-                if (t->worker == me)
+                if (me && t->worker == me) /* (a waiting task's worker is never NULL) */
                     sl__wakes_add(&k, t);
                 else
                     wake_append(&wake, &tail, w);

@@ -67,7 +67,7 @@ typedef struct node {
     _Atomic int hs; /* H_* */
     short status;   /* done: how the task ended (sl_task_status_t) */
     short where;    /* N_* */
-    char pad_[SL__CACHELINE - 7 * 8];
+    char pad_[SL__CACHELINE - (size_t)7 * 8];
     struct node *next, *prev; /* in one of the set's lists (circular, with a sentinel) */
     char pad2_[SL__CACHELINE - 2 * sizeof(void *)];
 } node_t;
@@ -134,7 +134,9 @@ static void list_append(list_t *l, node_t *n)
 
 static void list_unlink(node_t *n)
 {
-    n->prev->next = n->next;
+    /* A linked node's neighbours are never NULL (circular, with a sentinel); the analyzer
+     * cannot follow that invariant across pops. */
+    n->prev->next = n->next; // NOLINT(clang-analyzer-core.NullDereference)
     n->next->prev = n->prev;
     n->next = n->prev = NULL;
 }
