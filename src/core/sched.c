@@ -371,9 +371,9 @@ static void fresh_push(sl__worker_t *w, sl_task_t *t)
     }
     sl__lock(&w->fresh_lock);
     long len = atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
-    /* The worker's cached clock, not a clock read per spawn: a spawner that has run for long
-     * since the scheduler last looked makes its tasks look older, so a busy worker's tasks are
-     * taken sooner, which is what the delay is for. */
+    /* The round's clock (sl__now: read once a round, by its first reader), not a clock read
+     * per spawn: a spawner that has run for long since then makes its tasks look older, so a
+     * busy worker's tasks are taken sooner, which is what the delay is for. */
     *fresh_ent(w, (uint32_t)len) = (sl__fresh_ent_t){t, sl__now(w), w->seq++, 0};
     fresh_len_add(w, 1);
     if (len == 0 || len + 1 == STEAL_SMALL)
