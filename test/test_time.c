@@ -67,7 +67,8 @@ static void *main_now_per_round(void *arg)
 
 SL_TEST(now_is_cached_per_round_and_read_again)
 {
-    test_run(1, main_now_per_round, NULL);
+    test_run(1, main_now_per_round, NULL); /* read by the round's first reader */
+    test_run(2, main_now_per_round, NULL); /* read when the round starts */
 }
 
 /* Sleeps of different lengths wake in deadline order. */

@@ -332,12 +332,14 @@ typedef struct sl__worker {
 
 /* ---- The round's clock ---------------------------------------------------------------------
  *
- * sl_now() is cached for a scheduling round (include/sluice/time.h). The scheduler does not read
- * the clock when a round starts: it marks the cache stale, and the first reader of the round
- * (a due-timer check when timers are armed, a deadline, a spawn's steal stamp, sl_now()) reads
- * it, once. A round with nothing that asks - a thousand tasks waking one another with no timer
- * armed - reads no clock at all: on the KVM machine a clock_gettime() took about 40 ns from
- * each notify_waiters round of 61 wakes, 2-3% (docs/perf.md, session 20). Owner thread only. */
+ * sl_now() is cached for a scheduling round (include/sluice/time.h). On a runtime of one worker
+ * the scheduler does not read the clock when a round starts: it marks the cache stale, and the
+ * first reader of the round (a due-timer check when timers are armed, a deadline, a sleep,
+ * sl_now()) reads it, once. A round with nothing that asks - a thousand tasks waking one
+ * another with no timer armed - reads no clock at all: on the KVM machine a clock_gettime()
+ * took about 40 ns from each notify_waiters round of 61 wakes, 1-3% (docs/perf.md, session
+ * 20). With more workers the round reads it at its start, as spawns are stamped with it for
+ * stealing (fresh_push in sched.c). Owner thread only. */
 #define SL__NOW_STALE INT64_MIN
 
 static inline int64_t sl__now(sl__worker_t *w)

@@ -371,9 +371,11 @@ static void fresh_push(sl__worker_t *w, sl_task_t *t)
     }
     sl__lock(&w->fresh_lock);
     long len = atomic_load_explicit(&w->fresh_len, memory_order_relaxed);
-    /* The round's clock (sl__now: read once a round, by its first reader), not a clock read
-     * per spawn: a spawner that has run for long since then makes its tasks look older, so a
-     * busy worker's tasks are taken sooner, which is what the delay is for. */
+    /* The round's clock, not a clock read per spawn: with more than one worker it is read when
+     * the round starts (worker_loop), so a spawner that has run for long since then makes its
+     * tasks look older, and a busy worker's tasks are taken sooner, which is what the delay is
+     * for. Read by the first spawn instead, it made spawn_join 11-14% slower (fewer steals:
+     * docs/perf.md, session 20). One worker steals nothing: there it is read when asked. */
     *fresh_ent(w, (uint32_t)len) = (sl__fresh_ent_t){t, sl__now(w), w->seq++, 0};
     fresh_len_add(w, 1);
     if (len == 0 || len + 1 == STEAL_SMALL)
@@ -1521,7 +1523,10 @@ static void worker_loop(sl__worker_t *w)
 #endif
     sl_runtime_t *rt = w->rt;
     for (;;) {
-        w->now = SL__NOW_STALE; /* read by the round's first reader, if any (sl__now) */
+        /* The round's clock: with one worker, read by the round's first reader, if any
+         * (sl__now); with more, read now, so that the round's spawns are stamped with its start
+         * and a busy spawner's tasks come of stealing age as soon as before (see fresh_push). */
+        w->now = rt->nworkers > 1 ? sl_clock() : SL__NOW_STALE;
         inbox_drain(w);
         sl__timers_run(w);
         if (SL__UNLIKELY(atomic_load_explicit(&rt->shutdown, memory_order_relaxed) &&
