@@ -332,21 +332,28 @@ typedef struct sl__worker {
 
 /* ---- The round's clock ---------------------------------------------------------------------
  *
- * sl_now() is cached for a scheduling round (include/sluice/time.h). On a runtime of one worker
- * the scheduler does not read the clock when a round starts: it marks the cache stale, and the
- * first reader of the round (a due-timer check when timers are armed, a deadline, a sleep,
- * sl_now()) reads it, once. A round with nothing that asks - a thousand tasks waking one
- * another with no timer armed - reads no clock at all: on the KVM machine a clock_gettime()
- * took about 40 ns from each notify_waiters round of 61 wakes, 1-3% (docs/perf.md, session
- * 20). With more workers the round reads it at its start, as spawns are stamped with it for
- * stealing (fresh_push in sched.c). Owner thread only. */
+ * sl_now() is cached for a scheduling round (include/sluice/time.h). A round of a one-worker
+ * runtime that starts with no timer armed does not read the clock: it marks the cache stale,
+ * and the round's first reader (a deadline, a scope's check, a sleep, sl_now()) reads it, once.
+ * A round with nothing that asks - a thousand tasks waking one another - reads no clock at all:
+ * on the KVM machine a clock_gettime() took about 40 ns from each notify_waiters round of 61
+ * wakes, 2% (docs/perf.md, session 20). A round that starts with a timer armed reads it at its
+ * start, in the scheduler, as its due-timer check needs it anyway: read by a task in the middle
+ * of its work instead (timeout_rpc's client computing its next deadline), the same number of
+ * reads cost 3% more, the read's serialising time-stamp counter stalling the task's pipeline.
+ * With more workers every round reads it at its start: spawns are stamped with it for stealing
+ * (fresh_push in sched.c). Owner thread only. */
 #define SL__NOW_STALE INT64_MIN
+
+/* Reads the clock into w->now (sched.c). */
+int64_t sl__now_read(sl__worker_t *w);
 
 static inline int64_t sl__now(sl__worker_t *w)
 {
-    if (SL__UNLIKELY(w->now == SL__NOW_STALE))
-        w->now = sl_clock();
-    return w->now;
+    int64_t now = w->now;
+    if (SL__UNLIKELY(now == SL__NOW_STALE))
+        now = sl__now_read(w);
+    return now;
 }
 
 typedef struct sl__pool sl__pool_t;

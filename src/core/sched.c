@@ -115,6 +115,11 @@ int64_t sl_clock(void)
     return (int64_t)ts.tv_sec * SL_SEC + ts.tv_nsec;
 }
 
+int64_t sl__now_read(sl__worker_t *w)
+{
+    return w->now = sl_clock();
+}
+
 int64_t sl_now(void)
 {
     sl__worker_t *w = sl__tls_worker;
@@ -375,8 +380,9 @@ static void fresh_push(sl__worker_t *w, sl_task_t *t)
      * the round starts (worker_loop), so a spawner that has run for long since then makes its
      * tasks look older, and a busy worker's tasks are taken sooner, which is what the delay is
      * for. Read by the first spawn instead, it made spawn_join 11-14% slower (fewer steals:
-     * docs/perf.md, session 20). One worker steals nothing: there it is read when asked. */
-    *fresh_ent(w, (uint32_t)len) = (sl__fresh_ent_t){t, sl__now(w), w->seq++, 0};
+     * docs/perf.md, session 20). With one worker nothing steals and nothing reads the stamp,
+     * which may then be SL__NOW_STALE. */
+    *fresh_ent(w, (uint32_t)len) = (sl__fresh_ent_t){t, w->now, w->seq++, 0};
     fresh_len_add(w, 1);
     if (len == 0 || len + 1 == STEAL_SMALL)
         fresh_head_changed(w);
@@ -1523,10 +1529,10 @@ static void worker_loop(sl__worker_t *w)
 #endif
     sl_runtime_t *rt = w->rt;
     for (;;) {
-        /* The round's clock: with one worker, read by the round's first reader, if any
-         * (sl__now); with more, read now, so that the round's spawns are stamped with its start
-         * and a busy spawner's tasks come of stealing age as soon as before (see fresh_push). */
-        w->now = rt->nworkers > 1 ? sl_clock() : SL__NOW_STALE;
+        /* The round's clock (rt.h, "The round's clock"): read now when a timer is armed (the
+         * due-timer check below needs it) or other workers may steal (spawns are stamped with
+         * it, see fresh_push); else left to the round's first reader, if any (sl__now). */
+        w->now = rt->nworkers > 1 || w->timers.len ? sl_clock() : SL__NOW_STALE;
         inbox_drain(w);
         sl__timers_run(w);
         if (SL__UNLIKELY(atomic_load_explicit(&rt->shutdown, memory_order_relaxed) &&
