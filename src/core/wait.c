@@ -161,19 +161,12 @@ static inline int is_cancelled(sl_task_t *t)
            !atomic_load_explicit(&t->shield, memory_order_relaxed);
 }
 
-/* precheck's look at the timeout scopes when the round's clock has not been read yet (rt.h,
- * "The round's clock"): out of line and called last, so that the inline part keeps nothing live
- * across a call (with the read inline, gcc kept two more registers through every timed
- * receive: timeout_rpc 6 instructions per call, docs/perf.md, session 20). */
-static __attribute__((noinline)) int precheck_scopes_slow(sl_task_t *t)
-{
-    int64_t now = sl__now(t->worker);
-    if (t->timeouts->effective <= now) {
-        sl__scopes_expire(t, now);
-        return SL_ETIMEDOUT;
-    }
-    return 0;
-}
+/* precheck when a scope is open and the round's clock has not been read yet (rt.h, "The
+ * round's clock"): reads it and checks again. Out of line and called last, so that precheck's
+ * inline part keeps nothing live across a call (with the read inline, gcc kept two more
+ * registers through every timed receive: timeout_rpc 6 instructions per call, docs/perf.md,
+ * session 20). */
+static int precheck_clock_read(sl_task_t *t);
 
 static inline int precheck(sl_task_t *t)
 {
@@ -184,13 +177,19 @@ static inline int precheck(sl_task_t *t)
     if (SL__UNLIKELY(t->timeouts)) {
         int64_t now = t->worker->now;
         if (SL__UNLIKELY(now == SL__NOW_STALE))
-            return precheck_scopes_slow(t);
+            return precheck_clock_read(t);
         if (t->timeouts->effective <= now) {
             sl__scopes_expire(t, now);
             return SL_ETIMEDOUT;
         }
     }
     return 0;
+}
+
+static __attribute__((noinline)) int precheck_clock_read(sl_task_t *t)
+{
+    sl__now_read(t->worker);
+    return precheck(t);
 }
 
 int sl__wait_precheck(sl_task_t *t)
