@@ -71,6 +71,34 @@ SL_TEST(now_is_cached_per_round_and_read_again)
     test_run(2, main_now_per_round, NULL); /* read when the round starts */
 }
 
+/* A scope that expires while its task runs, looked at in a later round that started with no
+ * timer armed (the round's clock not read yet: rt.h, "The round's clock"): the next wait reads
+ * the clock and fails with SL_ETIMEDOUT even though it could complete at once. */
+static void *main_scope_expires_unread(void *arg)
+{
+    (void)arg;
+    sl_sem_t s;
+    ASSERT_OK(sl_sem_init(&s, 1));
+    sl_timeout_t to;
+    sl_timeout_enter(&to, sl_deadline_in(SL_MSEC));
+    spin_until(sl_clock() + 2 * SL_MSEC); /* past the deadline, in the same round */
+    for (int i = 0; i < 200; i++)
+        ASSERT_OK(sl_task_yield()); /* later rounds, none with a timer armed at its start */
+    sl_sem_permit_t p;
+    ASSERT_ERR(sl_sem_acquire(&s, &p), SL_ETIMEDOUT); /* a permit is there: the scope decides */
+    ASSERT_ERR(sl_timeout_exit(&to), SL_ETIMEDOUT);
+    ASSERT_OK(sl_sem_acquire(&s, &p)); /* outside the scope it is taken */
+    sl_sem_permit_release(&p);
+    sl_sem_destroy(&s);
+    return NULL;
+}
+
+SL_TEST(scope_expiry_seen_by_a_round_that_has_not_read_the_clock)
+{
+    test_run(1, main_scope_expires_unread, NULL);
+    test_run(2, main_scope_expires_unread, NULL);
+}
+
 /* Sleeps of different lengths wake in deadline order. */
 static int order[8];
 static int norder;
