@@ -85,9 +85,11 @@ static inline __attribute__((always_inline)) int sl__wait_begin(sl_task_t *t, in
     } else {
         sl__wait_ctx_t d; /* filled out of line: *wc's own address never leaves the caller */
         int r = sl__wait_deadline_slow(t, deadline, &d);
+        /* It returns 0 or an error, which is negative. Told to the analyzer only: as a test in
+         * the code it cost gcc 6 instructions per timed wait (docs/perf.md, session 20). */
 #ifdef __clang_analyzer__
-        if (r > 0) /* it returns 0 or an error, negative: told to the analyzer only (a test */
-            __builtin_unreachable(); /* in the code cost gcc 5 instructions per wait) */
+        if (r > 0)
+            __builtin_unreachable();
 #endif
         if (r)
             return r;

@@ -236,8 +236,8 @@ typedef struct sl__worker {
     pthread_t thread;
     sl__ctx_t sched; /* the scheduler loop's context (thread's own stack) */
     sl_task_t *cur;  /* running task or NULL */
-    /* The round's clock (sl_now()): SL__NOW_STALE until something in the round asks for it,
-     * then read once (sl__now). Read and written by the owner only. */
+    /* The round's clock (sl_now()): read when the round starts, or SL__NOW_STALE until
+     * something in the round asks for it (see "The round's clock" below). Owner only. */
     int64_t now;
     uint32_t seq; /* enqueue counter (owner only; wraps, compared as a difference) */
 
