@@ -2315,7 +2315,19 @@ static void *main_slabs(void *arg)
     send_run(tx, 1000, SLAB_DEEP);
     ASSERT(sl__mpsc_slabs_mapped() - base >= 2);
     recv_run(rx, 1000, SLAB_DEEP / 2);
-    recv_run(rx, 1000 + SLAB_DEEP / 2, SLAB_DEEP / 2);
+    /* Halfway, in the blocks of a slab the senders have left for the next (blocks are carved
+     * in order): each block's first receive reserves the rest of its run but the last slot, as
+     * in the allocator's blocks, so that the receiver takes the lock once per block of 32, not
+     * once per message. Drain the run under way and the block's last slot, then look. */
+    u64 at = 1000 + SLAB_DEEP / 2;
+    size_t left = sl__mpsc_rx_reserved(rx);
+    ASSERT(left < 31);
+    recv_run(rx, at, left + 1);
+    at += left + 1;
+    ASSERT_EQ_U(sl__mpsc_rx_reserved(rx), 0);
+    recv_run(rx, at, 1);
+    ASSERT_EQ_U(sl__mpsc_rx_reserved(rx), 30);
+    recv_run(rx, at + 1, SLAB_DEEP - (at + 1 - 1000));
     ASSERT_EQ(sl__mpsc_slabs_mapped(), base);
     /* Shallow again: still none, and the spares left are the allocator's. */
     send_run(tx, 5, 500);

@@ -1230,16 +1230,17 @@ static inline __attribute__((always_inline)) int recv_now(chan_t *ch, void *out)
             } else {
                 /* Reserve the rest of the head block's run (never its last slot, whose pop
                  * retires the block under the lock): a receiver draining a backlog takes the
-                 * lock once per run instead of once per message. Not in a block of a retired
-                 * slab: the last message must be taken here, under the lock, for the drained
-                 * channel to give that block up (drained_unlock). */
+                 * lock once per run instead of once per message. In a block of a retired slab
+                 * the channel's last message stays out of the run: it must be taken under the
+                 * lock, for the drained channel to give that block up (drained_unlock). The
+                 * run reaches it only when the head block is also the tail (r == len). */
                 ch->hi++;
                 size_t end = ch->hb == ch->tb && ch->ti < BLK_SLOTS ? ch->ti : BLK_SLOTS - 1;
                 size_t r = end > ch->hi ? end - ch->hi : 0;
                 if (r > ch->len)
                     r = ch->len;
-                if (SL__UNLIKELY(ch->hb->slab != NULL && ch->hb->slab != ch->slab))
-                    r = 0;
+                if (SL__UNLIKELY(r == ch->len && ch->hb->slab != NULL && ch->hb->slab != ch->slab))
+                    r--; /* len > 0 here */
                 len_set(ch, ch->len - r);
                 ch->rx_res = r;
             }
@@ -1397,6 +1398,11 @@ long sl__mpsc_slab_spares(void)
     long n = spares.n;
     spares_unlock();
     return n;
+}
+
+size_t sl__mpsc_rx_reserved(const sl_mpsc_rx_t *rx)
+{
+    return CH(rx)->rx_res;
 }
 
 int sl__mpsc_lock_is_mine(const sl_mpsc_rx_t *rx)

@@ -928,6 +928,9 @@ static inline int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *
 
 /* For the tests: 1 when the channel's lock is biased to the calling thread (mpsc.c). */
 int sl__mpsc_lock_is_mine(const sl_mpsc_rx_t *rx);
+/* For the tests: messages the receiver has reserved and pops without the lock (rx_res;
+ * mpsc.c). Only the receiver's task may call it. */
+size_t sl__mpsc_rx_reserved(const sl_mpsc_rx_t *rx);
 /* For the tests: unbounded-channel slabs that channels hold, process-wide; new slabs mapped
  * so far; spare slabs kept for the next deep backlog (mpsc.c). */
 long sl__mpsc_slabs_mapped(void);
