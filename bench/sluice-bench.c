@@ -15,7 +15,8 @@
  *   --check    exit 1 if a CHECK differs from the value the (scaled) sizes must give
  *   --list     print the workload names
  * Nothing but the result lines goes to stdout. With SLUICE_BENCH_STATS set, each repetition
- * also prints its runtime's counters (sl_runtime_stats: switches, parks, steals) to stderr;
+ * also prints its operations and its runtime's counters (sl_runtime_stats: switches, parks,
+ * steals) to stderr (scripts/bench-count.sh divides callgrind's count by the operations);
  * with SLUICE_BENCH_SAMPLES set, each workload prints its three timed repetitions there too
  * (the machine's fast and slow moments show up as repetitions far apart, docs/perf.md).
  * SLUICE_BENCH_WORKERS=N runs every workload on N workers instead of its own count, for
@@ -156,11 +157,12 @@ static sample_t run_in_process(const bench_workload_t *w)
         sl_runtime_stats_t st;
         sl_runtime_stats(rt, &st);
         fprintf(stderr,
-                "# %s: spawned %llu switches %llu direct %llu parks %llu steals %llu "
+                "# %s: ops %llu spawned %llu switches %llu direct %llu parks %llu steals %llu "
                 "budget_yields %llu\n",
-                w->name, (unsigned long long)st.tasks_spawned, (unsigned long long)st.switches,
-                (unsigned long long)st.direct_switches, (unsigned long long)st.parks,
-                (unsigned long long)st.steals, (unsigned long long)st.budget_yields);
+                w->name, (unsigned long long)r.ops, (unsigned long long)st.tasks_spawned,
+                (unsigned long long)st.switches, (unsigned long long)st.direct_switches,
+                (unsigned long long)st.parks, (unsigned long long)st.steals,
+                (unsigned long long)st.budget_yields);
     }
     sl_runtime_free(rt);
     if (r.ops == 0) {
