@@ -7,11 +7,12 @@
 #
 # Usage: scripts/bench-count.sh [WORKLOAD...]   (after `make bench`; default: every workload
 # but idle_tasks, which measures memory in child processes)
-# Environment: SCALE (default 0.2; spawn_join and gateway_inproc use SCALE_SLOW, default 0.01,
-# and run on one worker, as callgrind serialises threads anyway), BENCH (the binary, default
-# build/bench/sluice-bench).
+# Environment: SCALE (default 0.2; spawn_join and gateway_inproc use SCALE_SLOW, default 0.01),
+# BENCH (the binary, default build/bench/sluice-bench).
 #
-# Counts include each run's warm-up and setup: compare like with like (same scale).
+# Every workload runs on one worker (SLUICE_BENCH_WORKERS=1): callgrind runs one thread at a
+# time anyway, and a second worker's idle spin would add a different number of instructions to
+# every run. Counts include each run's warm-up and setup: compare like with like (same scale).
 set -eu
 
 BENCH=${BENCH:-build/bench/sluice-bench}
@@ -41,10 +42,10 @@ for w in "$@"; do
         echo "bench-count: idle_tasks is counted in child processes; skipped" >&2
         continue
         ;;
-    spawn_join | gateway_inproc) s=$SCALE_SLOW workers=SLUICE_BENCH_WORKERS=1 ;;
-    *) s=$SCALE workers=SLUICE_BENCH_STATS=1 ;;
+    spawn_join | gateway_inproc) s=$SCALE_SLOW ;;
+    *) s=$SCALE ;;
     esac
-    if ! env SLUICE_BENCH_STATS=1 "$workers" valgrind --tool=callgrind \
+    if ! SLUICE_BENCH_STATS=1 SLUICE_BENCH_WORKERS=1 valgrind --tool=callgrind \
         --callgrind-out-file="$tmp/cg.out" "$BENCH" --scale "$s" --check "$w" \
         >"$tmp/out" 2>"$tmp/err"; then
         echo "bench-count: $w failed under callgrind:" >&2
