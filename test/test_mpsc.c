@@ -2314,12 +2314,14 @@ static void *main_slabs(void *arg)
     /* A deep one does, and every slab goes back as the receiver drains it, in order. */
     send_run(tx, 1000, SLAB_DEEP);
     ASSERT(sl__mpsc_slabs_mapped() - base >= 2);
-    recv_run(rx, 1000, SLAB_DEEP / 2);
-    /* Halfway, in the blocks of a slab the senders have left for the next (blocks are carved
-     * in order): each block's first receive reserves the rest of its run but the last slot, as
-     * in the allocator's blocks, so that the receiver takes the lock once per block of 32, not
-     * once per message. Drain the run under way and the block's last slot, then look. */
-    u64 at = 1000 + SLAB_DEEP / 2;
+    /* 200 blocks in: past the allocator's first 64 and inside the first slab, which the
+     * senders left for the next one (at least two are mapped, and blocks are carved from the
+     * newest only), so it is retired. Each block's first receive there reserves the rest of
+     * its run but the last slot, as in the allocator's blocks, so that the receiver takes the
+     * lock once per block of 32, not once per message. Drain the run under way and the block's
+     * last slot, then look. */
+    u64 at = 1000 + 200 * 32;
+    recv_run(rx, 1000, at - 1000);
     size_t left = sl__mpsc_rx_reserved(rx);
     ASSERT(left < 31);
     recv_run(rx, at, left + 1);
