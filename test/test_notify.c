@@ -588,14 +588,16 @@ SL_TEST(notified_race_abort_passes_on_2workers)
  * (src/core/rt.h, "Plain claims"), while the main task on the other worker aborts the same
  * waiters through their JoinSet: every waiter's wait ends exactly once, woken (0) or aborted
  * (SL_ECANCELED). A wait claimed by both would be woken twice, which the run queue's
- * assertion stops. The notifier starts its broadcast at a delay that sweeps across the abort's
- * barrier and claims, so that some rounds interleave the two. */
+ * assertion stops. The aborts are claimed on the waiters' worker between its rounds
+ * (sl__abort_claim posts them there): the notifier starts its broadcast at a delay that sweeps
+ * across the aborts' posts, and in some rounds first yields long enough for the worker to end
+ * a round and claim the posted aborts, so that either side comes first. */
 #define PC_WAITERS 80
 #define PC_ROUNDS  200
 
 struct pc_round {
     sl_notify_t n;
-    int delay_ns;
+    int delay_ns, yields;
     _Atomic int armed, go, woke, aborted;
 };
 
@@ -625,6 +627,8 @@ static void *pc_notifier(void *arg)
     int64_t until = sl_clock() + r->delay_ns;
     while (sl_clock() < until)
         ;
+    for (int k = 0; k < r->yields; k++)
+        ASSERT_OK(sl_task_yield());
     sl_notify_waiters(&r->n);
     return NULL;
 }
@@ -638,6 +642,7 @@ static void *main_plain_claims(void *arg)
         memset(&r, 0, sizeof r);
         sl_notify_init(&r.n);
         r.delay_ns = (it % 40) * 500;
+        r.yields = it % 3 == 0 ? 300 : 0; /* more than a round's tasks (BATCH) */
         sl_joinset_t *set;
         ASSERT_OK(sl_joinset_new(&set));
         sl_spawn_opts_t so;

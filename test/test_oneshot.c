@@ -903,3 +903,134 @@ SL_TEST(send_written_out_and_every_hand_over)
 {
     test_run(1, main_send_cases, NULL);
 }
+
+/* ---- Plain claims against aborts (src/core/rt.h, "Plain claims") -----------------------------
+ * A reply to a receiver parked on the replier's own worker claims the receiver's one-clause
+ * wait with a plain load and store; an abort from another worker posts its claim to that
+ * worker instead of racing it. Here 64 receivers on worker 1 each park on a oneshot of their
+ * own (or on an mpsc of their own), a replier on worker 1 answers them all after a delay that
+ * varies from round to round, and the main task on worker 0 aborts every receiver meanwhile:
+ * each receiver ends exactly once, with its own value or SL_ECANCELED, and each send reports
+ * what became of its value (taken, stored for a receiver that was cancelled, or SL_ECLOSED for
+ * one already gone). A double claim would wake a task twice (an assertion in the scheduler) or
+ * lose one. */
+
+#define PR_RECEIVERS 64
+#define PR_ROUNDS    150
+
+struct pr_round {
+    int mpsc;
+    int delay_ns, yield_every;
+    sl_oneshot_tx_t *otx[PR_RECEIVERS];
+    sl_oneshot_rx_t *orx[PR_RECEIVERS];
+    sl_mpsc_tx_t *mtx[PR_RECEIVERS];
+    sl_mpsc_rx_t *mrx[PR_RECEIVERS];
+    _Atomic int armed, go, got, cancelled;
+};
+
+struct pr_recv {
+    struct pr_round *r;
+    int i;
+};
+
+static void *pr_receiver(void *arg)
+{
+    struct pr_recv *a = arg;
+    struct pr_round *r = a->r;
+    uint64_t v = UINT64_MAX;
+    atomic_fetch_add(&r->armed, 1);
+    int res = r->mpsc ? sl_mpsc_recv(r->mrx[a->i], &v) : sl_oneshot_recv(r->orx[a->i], &v);
+    if (res == 0) {
+        ASSERT_EQ_U(v, (uint64_t)a->i);
+        atomic_fetch_add(&r->got, 1);
+    } else {
+        ASSERT_ERR(res, SL_ECANCELED);
+        atomic_fetch_add(&r->cancelled, 1);
+    }
+    if (r->mpsc)
+        sl_mpsc_rx_drop(r->mrx[a->i]);
+    else
+        sl_oneshot_rx_drop(r->orx[a->i]);
+    return NULL;
+}
+
+static void *pr_replier(void *arg)
+{
+    struct pr_round *r = arg;
+    while (!atomic_load(&r->go))
+        ASSERT_OK(sl_task_yield());
+    int64_t until = sl_clock() + r->delay_ns;
+    while (sl_clock() < until)
+        ;
+    for (int i = 0; i < PR_RECEIVERS; i++) {
+        uint64_t v = (uint64_t)i;
+        int res;
+        if (r->mpsc) {
+            res = sl_mpsc_try_send(r->mtx[i], &v);
+            if (res != 0)
+                ASSERT_ERR(res, SL_ECLOSED);
+            sl_mpsc_tx_drop(r->mtx[i]);
+        } else {
+            res = sl_oneshot_send(r->otx[i], &v);
+            if (res != 0)
+                ASSERT_ERR(res, SL_ECLOSED);
+        }
+        /* Rounds end among the sends (the worker's aborts are claimed between rounds). */
+        if (i % r->yield_every == 0)
+            ASSERT_OK(sl_task_yield());
+    }
+    return NULL;
+}
+
+static void *main_plain_claims_race(void *arg)
+{
+    int mpsc = (int)(intptr_t)arg;
+    int got = 0, cancelled = 0;
+    for (int it = 0; it < PR_ROUNDS; it++) {
+        struct pr_round r;
+        struct pr_recv a[PR_RECEIVERS];
+        memset(&r, 0, sizeof r);
+        r.mpsc = mpsc;
+        r.delay_ns = (it % 30) * 1000;
+        r.yield_every = 1 + it % 5;
+        for (int i = 0; i < PR_RECEIVERS; i++) {
+            if (mpsc)
+                ASSERT_OK(sl_mpsc_new(sizeof(uint64_t), 1, &r.mtx[i], &r.mrx[i]));
+            else
+                ASSERT_OK(sl_oneshot_new(sizeof(uint64_t), &r.otx[i], &r.orx[i]));
+            a[i].r = &r;
+            a[i].i = i;
+        }
+        sl_joinset_t *set;
+        ASSERT_OK(sl_joinset_new(&set));
+        sl_spawn_opts_t so;
+        memset(&so, 0, sizeof so);
+        so.worker = 1;
+        so.use_worker = 1;
+        for (int i = 0; i < PR_RECEIVERS; i++)
+            ASSERT_OK(sl_joinset_spawn_ex(set, &so, pr_receiver, &a[i], NULL));
+        sl_task_t *rt = test_spawn_on(1, pr_replier, &r);
+        while (atomic_load(&r.armed) < PR_RECEIVERS)
+            ASSERT_OK(sl_task_yield());
+        atomic_store(&r.go, 1);
+        sl_joinset_abort_all(set);
+        sl_join_t j;
+        int n = 0;
+        while (sl_joinset_join_next(set, &j) == 0)
+            n++;
+        ASSERT_EQ(n, PR_RECEIVERS);
+        sl_joinset_free(set);
+        test_join_ok(rt);
+        ASSERT_EQ(atomic_load(&r.got) + atomic_load(&r.cancelled), PR_RECEIVERS);
+        got += atomic_load(&r.got);
+        cancelled += atomic_load(&r.cancelled);
+    }
+    printf("%s: received %d, cancelled %d\n", mpsc ? "mpsc" : "oneshot", got, cancelled);
+    return NULL;
+}
+
+SL_TEST(plain_claims_race_aborts_from_another_worker_2workers)
+{
+    test_run(2, main_plain_claims_race, (void *)(intptr_t)0);
+    test_run(2, main_plain_claims_race, (void *)(intptr_t)1);
+}

@@ -120,7 +120,10 @@ SL_API void sl_task_detach(sl_task_t *t);
  * available), as a Tokio future that is ready when polled completes; the request then ends
  * the task's next wait.
  *
- * Never waits. Callable from any task or thread while the handle is held. Cost: from a thread
+ * Never waits: from a thread other than the task's worker, the wait is ended by that worker in
+ * its next round (at most one round of its tasks later), so it may still be waiting when this
+ * returns, as a Tokio task may still be running when abort() returns; join the task to know it
+ * has ended. Callable from any task or thread while the handle is held. Cost: from a thread
  * other than the one that runs a one-worker runtime, the call makes one membarrier(2) system
  * call (a few microseconds: it is what lets every wait start without a locked instruction; see
  * docs/design/runtime.md, "Cancellation"). Set SLUICE_NO_MEMBARRIER=1 in the environment to

@@ -32,7 +32,8 @@ typedef struct sl_waiter {
     struct sl_clause *clause;    /* the clause this waiter belongs to */
     uint32_t wword;              /* its task's wait word while that wait waits (its generation) */
     int idx;                     /* clause index inside the wait */
-    int linked;                  /* nonzero while in a waitable's queue */
+    unsigned char linked;        /* nonzero while in a waitable's queue */
+    unsigned char alone;         /* the wait has no other clause (plain claims, core/rt.h) */
     int res;                     /* result written by whoever completed the clause */
     uintptr_t aux;               /* per-waitable data (e.g. permits requested, bytes left) */
 } sl_waiter_t;

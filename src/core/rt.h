@@ -172,8 +172,11 @@ struct sl_task {
      * this line. */
     sl_timer_t wtimer; /* deadline of the current wait */
     _Atomic int shield;
-    sl_task_t *inbox_next;   /* inbox link */
-    struct sl__worker *home; /* whose task cache the memory goes back to (see task_free) */
+    /* 0, or SL__ABORT_POSTED | the generation of the wait that the one abort posted to the
+     * task's worker found (sl__abort_claim). */
+    _Atomic uint32_t abort_req;
+    sl_task_t *inbox_next; /* inbox link */
+    sl_task_t *abort_next; /* the worker's `aborts` link */
 
     /* Third and fourth: the task's life from spawn to join. */
     union {
@@ -207,7 +210,9 @@ struct sl_task {
     _Atomic int refs;      /* one for running, one for the handle */
     sl_lock_t lock;        /* protects joiners */
     unsigned char mem_off; /* the allocation starts this many bytes before the task */
-    uint16_t home_index;   /* home->index, read by a remote free without touching home's lines */
+    /* The index + 1 of the worker whose task cache the memory goes back to (its home, see
+     * task_free), 0 for none: read by a remote free without touching the home's lines. */
+    uint16_t home_slot;
     sl_waitq_t joiners;
     void (*on_done)(sl_task_t *t, void *arg); /* called once the task has ended (JoinSet) */
     void *on_done_arg;
@@ -221,6 +226,8 @@ struct sl_task {
 };
 
 _Static_assert(sizeof(struct sl_task) <= 4 * SL__CACHELINE, "a task is four cache lines");
+
+#define SL__ABORT_POSTED 0x80000000u /* in sl_task.abort_req */
 
 /* ---- Workers and the runtime --------------------------------------------------------------- */
 
@@ -246,9 +253,6 @@ typedef struct sl__worker {
     sl_task_t *runnext;
     int runnext_streak;
     int batch_left; /* tasks still to run before the scheduler looks at clock, timers, I/O */
-    /* Odd while this worker claims waits with plain accesses (sl__claims_enter); only the owner
-     * writes it, an aborter on another thread reads it. */
-    _Atomic uint32_t claim_seq;
 
     sl_task_t *all; /* started tasks, owner only (shutdown walks it) */
     int shutdown_seen;
@@ -273,6 +277,9 @@ typedef struct sl__worker {
     _Alignas(SL__CACHELINE) _Atomic int64_t fresh_steal_at;
 
     _Alignas(SL__CACHELINE) _Atomic(sl_task_t *) inbox; /* wakes from other threads */
+    /* Aborts posted from other threads (sl__abort_claim): a lock-free stack through
+     * sl_task.abort_next, drained by the owner, which claims the waits itself. */
+    _Atomic(sl_task_t *) aborts;
     _Atomic int sleeping;
 
     _Alignas(SL__CACHELINE) int epfd;
@@ -606,14 +613,17 @@ static inline void sl__clause_init(sl_clause_t *c, const struct sl_clause_ops *o
 }
 
 /* Makes c's waiter the task t's for the wait whose wait word is wword (sl__wait_ctx_t), as clause
- * index idx, before the clause's arm registers it. */
-static inline void sl__clause_waiter(sl_clause_t *c, sl_task_t *t, uint32_t wword, int idx)
+ * index idx, before the clause's arm registers it; alone: the wait has no other clause, so that
+ * a claimant on t's own worker may claim it plainly ("Plain claims" below). */
+static inline void sl__clause_waiter(sl_clause_t *c, sl_task_t *t, uint32_t wword, int idx,
+                                     int alone)
 {
     c->w.task = t;
     c->w.clause = c;
     c->w.wword = wword;
     c->w.idx = idx;
     c->w.linked = 0;
+    c->w.alone = (unsigned char)alone;
     c->w.res = 0;
 }
 
@@ -692,19 +702,8 @@ static inline void sl__waitq_unlink_head(sl_waitq_t *q, sl_waiter_t *w, sl_waite
     w->linked = 0;
 }
 
-/* The common case of sl__waitq_claim_first, inline: the first waiter w (not NULL) is another
- * task's and this call claims its wait; then w is unlinked and returned. NULL: nothing done
- * (a waiter of the calling task, a wait won elsewhere), and sl__waitq_claim_first() decides.
- * For the written-out hand-offs (mpsc.c, oneshot.c), which must make no call. */
-static inline __attribute__((always_inline)) sl_waiter_t *sl__waitq_claim_head(sl_waitq_t *q,
-                                                                               sl_waiter_t *w)
-{
-    sl_waiter_t *next = w->next; /* read before the claim: its barrier would make it a reload */
-    if (w->task == sl__tls_task || !sl__waiter_cas(w))
-        return NULL;
-    sl__waitq_unlink_head(q, w, next);
-    return w;
-}
+/* sl__waitq_claim_head(), the common case of sl__waitq_claim_first(), is defined below with
+ * the plain claims it uses ("Plain claims"). */
 
 /* Removes and returns the first waiter whose wait this call could claim (the caller then
  * completes it), dropping waiters whose wait already completed elsewhere. Waiters of the
@@ -816,45 +815,22 @@ static inline void sl__wait_publish(sl_task_t *t, uint32_t ws)
 /* ---- Plain claims --------------------------------------------------------------------------
  *
  * A claim is a compare-and-swap because, besides the waitable's other lock holders, the task's
- * own worker (its deadline timer) and sl_task_abort() on any thread may claim the same wait at
- * the same moment, and so may the waitables of a select's other clauses. A wait on one waitable
- * alone (an enabled Notified's own node, notify.c) has only the first three. A claimant that
- * holds that waitable's lock and runs on the task's own worker excludes the first two; it may
- * then claim with a plain load and store (a locked instruction costs about 9 cycles on x86 and
- * keeps every later load waiting: 2 ns of a notify_waiters wake, docs/perf.md) once aborts are
- * kept out too. That is what a section does: between sl__claims_enter() and sl__claims_exit()
- * the worker claims plainly only tasks not yet cancelled (sl__waiter_claim_owned), and an
- * aborter, after the membarrier that publishes its cancellation (sl__abort_barrier), waits for
- * a section of the task's worker that was open to close before its own compare-and-swap.
- * Either the section's read of `cancelled` comes after the aborter's barrier and sees the
- * abort (and claims with a compare-and-swap), or its opening store is visible to the aborter,
- * which then waits for the plain claim to be done. The barrier is what makes the opening store
- * and the later load of `cancelled` safe without a fence, so sections exist only when sl__asym
- * is on (sl__claims_enter returns 0 otherwise). docs/design/runtime.md, "Plain claims". */
-static inline int sl__claims_enter(sl__worker_t *w)
-{
-    if (!sl__asym)
-        return 0;
-    uint32_t s = atomic_load_explicit(&w->claim_seq, memory_order_relaxed);
-    atomic_store_explicit(&w->claim_seq, s + 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the loads after */
-    return 1;
-}
+ * own worker (its deadline timer, and an abort: sl__abort_claim() claims on the task's worker
+ * only, posting the claim there from any other thread) may claim the same wait, and so may the
+ * waitables of a select's other clauses. A wait on one waitable alone (an enabled Notified's
+ * own node, notify.c; a wait of one clause, whose waiter has `alone` set: every plain blocking
+ * call, a select of one) has only the first two. A claimant that holds that waitable's lock
+ * excludes the first, and one that runs on the task's own worker the second: it claims with a
+ * plain load and store. A locked instruction costs about 9 cycles on AMD and 25 on the Intel
+ * Xeon, and keeps every later load waiting: 2 ns of a notify_waiters wake on AMD, a sixth of
+ * oneshot_rpc's round trip on the Xeon (docs/perf.md, sessions 19 and 22).
+ * docs/design/runtime.md, "Plain claims". */
 
-static inline void sl__claims_exit(sl__worker_t *w)
-{
-    uint32_t s = atomic_load_explicit(&w->claim_seq, memory_order_relaxed);
-    atomic_store_explicit(&w->claim_seq, s + 1, memory_order_release);
-}
-
-/* sl__waiter_cas() inside a section of the task's own worker, by a holder of the lock every
- * other claimant of this waiter holds, for a wait that has no other clause: plain unless the
- * task is being aborted. */
-static inline int sl__waiter_claim_owned(const sl_waiter_t *w)
+/* The claim of w's wait, plain: by a holder of the lock of the waitable w is queued on, on w's
+ * task's own worker, for a wait that has no other clause. */
+static inline int sl__waiter_claim_plain(const sl_waiter_t *w)
 {
     sl_task_t *t = w->task;
-    if (SL__UNLIKELY(atomic_load_explicit(&t->cancelled, memory_order_relaxed)))
-        return sl__waiter_cas(w);
     uint32_t expect = w->wword;
     if (atomic_load_explicit(&t->wstate, memory_order_relaxed) != expect)
         return 0;
@@ -863,12 +839,40 @@ static inline int sl__waiter_claim_owned(const sl_waiter_t *w)
     return 1;
 }
 
+/* The claim of waiter w by a holder of the lock of the waitable w is queued on: plain when w's
+ * wait has no other clause and its task's worker is this thread (a waiting task's worker is
+ * never NULL, so a thread outside the runtime never matches), else sl__waiter_cas(). */
+static inline __attribute__((always_inline)) int sl__waiter_claim_held(const sl_waiter_t *w)
+{
+    if (w->alone && w->task->worker == sl__tls_worker)
+        return sl__waiter_claim_plain(w);
+    return sl__waiter_cas(w);
+}
+
+/* The common case of sl__waitq_claim_first, inline: the first waiter w (not NULL) is another
+ * task's and this call claims its wait; then w is unlinked and returned. NULL: nothing done
+ * (a waiter of the calling task, a wait won elsewhere), and sl__waitq_claim_first() decides.
+ * For the written-out hand-offs (mpsc.c, oneshot.c), which must make no call. The caller holds
+ * q's lock. */
+static inline __attribute__((always_inline)) sl_waiter_t *sl__waitq_claim_head(sl_waitq_t *q,
+                                                                               sl_waiter_t *w)
+{
+    sl_waiter_t *next = w->next; /* read before the claim: its barrier would make it a reload */
+    if (w->task == sl__tls_task || !sl__waiter_claim_held(w))
+        return NULL;
+    sl__waitq_unlink_head(q, w, next);
+    return w;
+}
+
 /* The two halves of sl_task_abort(), so that aborting many tasks can share one barrier:
  * sl__abort_mark() stores the request (0: the task had already ended, nothing to do);
  * sl__abort_barrier() makes every mark so far visible to any wait that began before it (a
  * membarrier, skipped when the caller is the only thread that runs rt's tasks, or when
  * sl__asym is off); sl__abort_claim() then ends the task's current wait, if any, with
- * SL_ECANCELED. */
+ * SL_ECANCELED: at once on the task's own worker; from any other thread it posts the claim to
+ * that worker (its `aborts`), which makes it in its next round, so that every claim of a
+ * one-clause wait but its waitable's lock holders' runs on the task's worker ("Plain
+ * claims"). */
 int sl__abort_mark(sl_task_t *t);
 void sl__abort_barrier(sl_runtime_t *rt);
 void sl__abort_claim(sl_task_t *t);

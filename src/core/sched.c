@@ -433,6 +433,31 @@ static void inbox_drain(sl__worker_t *w)
     }
 }
 
+static void task_unref(sl_task_t *t);
+
+/* Claims the waits that other threads' aborts posted here (sl__abort_claim), and drops the
+ * references the posts hold. A wait that has ended since is left alone: its claim fails. */
+static void aborts_drain(sl__worker_t *w)
+{
+    if (SL__LIKELY(!atomic_load_explicit(&w->aborts, memory_order_relaxed)))
+        return;
+    sl_task_t *t = atomic_exchange_explicit(&w->aborts, NULL, memory_order_acquire);
+    while (t) {
+        sl_task_t *n = t->abort_next;
+        uint32_t gen = atomic_load_explicit(&t->abort_req, memory_order_relaxed) & 0xffffffu;
+        sl__wait_claim_task(t, gen, SL__WIN_CANCEL);
+        task_unref(t);
+        t = n;
+    }
+}
+
+/* Something other threads left for this worker: woken tasks, or aborts to claim. */
+static inline int remote_pending(sl__worker_t *w)
+{
+    return atomic_load_explicit(&w->inbox, memory_order_relaxed) ||
+           atomic_load_explicit(&w->aborts, memory_order_relaxed);
+}
+
 void sl__task_wake(sl_task_t *t)
 {
     sl__worker_t *w = t->worker;
@@ -603,8 +628,7 @@ static sl_task_t *task_alloc(sl_runtime_t *rt, sl__worker_t *w)
     sl_task_t *t = task_in(mem);
     memset(t, 0, sizeof *t);
     t->mem_off = (unsigned char)((char *)t - mem);
-    t->home = w;
-    t->home_index = w ? (uint16_t)w->index : 0; /* at most 1024 workers */
+    t->home_slot = w ? (uint16_t)(w->index + 1) : 0; /* at most 1024 workers */
     t->name = "task";
     return t;
 }
@@ -644,8 +668,9 @@ static void free_batches_flush(sl__worker_t *w)
 static void task_free(sl_runtime_t *rt, sl_task_t *t)
 {
     char *mem = (char *)t - t->mem_off;
-    sl__worker_t *home = t->home, *me = sl__tls_worker;
-    if (home && me && me->rt == rt) {
+    sl__worker_t *me = sl__tls_worker;
+    if (t->home_slot && me && me->rt == rt) {
+        sl__worker_t *home = rt->workers[t->home_slot - 1];
         if (me == home) {
             if (home->task_cached < TASK_CACHE_MAX) {
                 task_mem_link(mem, home->task_cache);
@@ -656,7 +681,7 @@ static void task_free(sl_runtime_t *rt, sl_task_t *t)
         } else {
             /* Batched: a CAS per block on the home's line, which the home reads whenever its
              * cache runs dry, moved that line between the cores for every task (spawn_join). */
-            sl__free_batch_t *b = &me->free_batch[t->home_index];
+            sl__free_batch_t *b = &me->free_batch[t->home_slot - 1];
             task_mem_link(mem, b->head);
             if (!b->head)
                 b->tail = mem;
@@ -1051,17 +1076,28 @@ void sl__abort_claim(sl_task_t *t)
     uint32_t s = atomic_load(&t->wstate);
     if ((s & 0xff) != SL__W_WAITING || atomic_load_explicit(&t->shield, memory_order_relaxed))
         return;
-    sl__worker_t *w = t->worker;
-    if (w != sl__tls_worker) {
-        /* The task's worker may be claiming plainly (sl__claims_enter): a section open now
-         * began before our barrier and may not have seen the abort, so it is let finish. One
-         * that opens later sees the abort and uses a compare-and-swap. */
-        uint32_t c = atomic_load_explicit(&w->claim_seq, memory_order_acquire);
-        int spins = 0;
-        while ((c & 1) && atomic_load_explicit(&w->claim_seq, memory_order_acquire) == c)
-            sl__spin_or_yield(&spins);
+    sl__worker_t *w = t->worker; /* fixed once a task has started, and a waiting task has */
+    if (w == sl__tls_worker) {
+        sl__wait_claim_task(t, s >> 8, SL__WIN_CANCEL);
+        return;
     }
-    sl__wait_claim_task(t, s >> 8, SL__WIN_CANCEL);
+    /* Another thread: the task's worker claims (aborts_drain), so that every claim of a
+     * one-clause wait but its waitable's lock holders' runs there (rt.h, "Plain claims"). One
+     * post per task is enough: `cancelled` is never cleared, and a wait that begins after this
+     * one (the one whose generation the post carries) began after our barrier, so it reads
+     * `cancelled` and ends itself. The post holds a reference: the task may end, and its handle
+     * go, before the worker gets to it. */
+    uint32_t none = 0;
+    if (!atomic_compare_exchange_strong_explicit(&t->abort_req, &none, SL__ABORT_POSTED | s >> 8,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return;
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    sl_task_t *head = atomic_load_explicit(&w->aborts, memory_order_relaxed);
+    do
+        t->abort_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&w->aborts, &head, t, memory_order_seq_cst,
+                                                  memory_order_relaxed));
+    sl__wake_worker(w);
 }
 
 void sl_task_abort(sl_task_t *t)
@@ -1458,7 +1494,7 @@ static int idle_spin(sl__worker_t *w)
     int64_t until = sl_clock() + SPIN_NS;
     int64_t next_timer = sl__timer_next(w);
     for (unsigned i = 1;; i++) {
-        if (atomic_load_explicit(&w->inbox, memory_order_relaxed) || has_work(w))
+        if (remote_pending(w) || has_work(w))
             return 1;
         if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
             return 1;
@@ -1492,8 +1528,8 @@ static void idle_sleep(sl__worker_t *w)
         (void)fresh_resize(w, FRESH_CAP_MIN);
     atomic_store(&w->sleeping, 1);
     atomic_fetch_add(&rt->nsleeping, 1);
-    int ready = atomic_load(&w->inbox) != NULL || has_work(w) || should_exit(w) ||
-                (atomic_load(&rt->shutdown) && !w->shutdown_seen);
+    int ready = atomic_load(&w->inbox) != NULL || atomic_load(&w->aborts) != NULL || has_work(w) ||
+                should_exit(w) || (atomic_load(&rt->shutdown) && !w->shutdown_seen);
     if (!ready) {
         int64_t next = sl__timer_next(w);
         int64_t st = next_stealable(w); /* come back to steal from a worker that stays busy */
@@ -1534,6 +1570,7 @@ static void worker_loop(sl__worker_t *w)
          * it, see fresh_push); else left to the round's first reader, if any (sl__now). */
         w->now = rt->nworkers > 1 || w->timers.len ? sl_clock() : SL__NOW_STALE;
         inbox_drain(w);
+        aborts_drain(w);
         sl__timers_run(w);
         if (SL__UNLIKELY(atomic_load_explicit(&rt->shutdown, memory_order_relaxed) &&
                          !w->shutdown_seen))
@@ -1546,8 +1583,7 @@ static void worker_loop(sl__worker_t *w)
             w->batch_left--;
             run_task(w, t);
         }
-        if (w->batch_left <= 0 || has_work(w) ||
-            atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
+        if (w->batch_left <= 0 || has_work(w) || remote_pending(w)) {
             poll_io(w, 0);
             continue;
         }
@@ -1563,10 +1599,12 @@ static void worker_loop(sl__worker_t *w)
         if (idle_spin(w))
             continue;
         poll_io(w, 0);
-        if (has_work(w) || atomic_load_explicit(&w->inbox, memory_order_relaxed))
+        if (has_work(w) || remote_pending(w))
             continue;
         idle_sleep(w);
     }
+    /* Aborts of tasks that have ended since: only their references are left to drop. */
+    aborts_drain(w);
     free_batches_flush(w);
     /* The runtime stops (or block_on returns) without this worker idling again. */
     if (w->stack_retired)
@@ -1616,6 +1654,13 @@ static void worker_free(sl_runtime_t *rt, sl__worker_t *w)
 {
     if (!w)
         return;
+    /* An abort posted after the worker's last round (from outside the runtime, as the task
+     * ended): only its reference is left to drop. */
+    for (sl_task_t *t = atomic_exchange(&w->aborts, NULL); t;) {
+        sl_task_t *n = t->abort_next;
+        task_unref(t);
+        t = n;
+    }
     sl__stack_cache_free(rt, w);
     sl__oneshot_cache_free(w);
     task_cache_free(w);

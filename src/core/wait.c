@@ -54,7 +54,7 @@ sl_waiter_t *sl__waitq_claim_first(sl_waitq_t *q)
             w = next;
             continue;
         }
-        if (sl__waiter_cas(w)) {
+        if (sl__waiter_claim_held(w)) {
             sl__waitq_remove(q, w);
             return w;
         }
@@ -290,7 +290,7 @@ static inline __attribute__((always_inline)) int wait_impl(sl_task_t *t, sl_clau
             armed_upto = k + 1;
             if (!c[i].ops)
                 continue;
-            sl__clause_waiter(&c[i], t, wc.wword, i);
+            sl__clause_waiter(&c[i], t, wc.wword, i, n == 1);
             state = c[i].ops->arm(&c[i]);
         }
         int win = sl__wait_park(t, &wc, state != SL__DONE);
@@ -383,7 +383,7 @@ __attribute__((noinline, used)) int sl__wait1v(const struct sl_clause_ops *ops, 
             return state;
         int armed = state == SL__ARMED;
         if (armed) {
-            sl__clause_waiter(c, t, wc.wword, 0);
+            sl__clause_waiter(c, t, wc.wword, 0, 1);
             state = c->ops->arm(c);
         }
         int win = sl__wait_park(t, &wc, state != SL__DONE);

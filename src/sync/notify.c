@@ -212,11 +212,8 @@ void sl_notify_waiters(sl_notify_t *n)
         /* This worker's waiters, woken as single wakes would wake them, the run queue and
          * runnext updated once per batch (sl__wakes_t). */
         sl__wakes_t k = {0};
-        int plain = 0; /* claims of this worker's own-node waiters are plain (sl__claims_enter) */
-        if (me) {
+        if (me)
             sl__wakes_begin(&k, me);
-            plain = sl__claims_enter(me);
-        }
         int batch = 0;
         /* sl__waitq_unlink_head() for a whole batch: the batch takes waiters off the head in a
          * local, and the queue's head is written back once, before the lock is released (every
@@ -239,9 +236,10 @@ void sl_notify_waiters(sl_notify_t *n)
                     continue;
             }
             sl_task_t *t = w->task; /* loaded before the claim, whose barrier would reload it */
-            /* A Notified's own node is a wait on this notifier alone, and we hold its lock. */
-            int won = plain && nd && w == &nd->node && t->worker == me
-                          ? sl__waiter_claim_owned(w)
+            /* A Notified's own node is a wait on this notifier alone, and we hold its lock:
+             * on the task's own worker, a plain claim (rt.h, "Plain claims"). */
+            int won = me && nd && w == &nd->node && t->worker == me
+                          ? sl__waiter_claim_plain(w)
                           : t != self && sl__waiter_cas(w);
             if (won) {
                 w->res = 0;
@@ -252,8 +250,6 @@ void sl_notify_waiters(sl_notify_t *n)
                 batch++;
             }
         }
-        if (plain)
-            sl__claims_exit(me);
         n->waiters.head = head;
         if (head)
             head->prev = NULL;
@@ -458,6 +454,7 @@ static inline __attribute__((always_inline)) int nd_ready_locked(sl_notified_t *
         w->node.clause = NULL;
         w->node.task = t;
         w->node.idx = 0;
+        w->node.alone = 0; /* notify.c claims its own nodes by its own rules (nd->active) */
         queue_push(n, &w->node);
         nd_set(w, NT_WAITING);
         if (t) {
