@@ -651,9 +651,12 @@ static inline int sl__waiter_cas(const sl_waiter_t *w)
 }
 
 /* Claims w's wait for w's clause. Returns 1 on success. Never claims a waiter of the calling
- * task (a task cannot complete its own select from another of its clauses). */
+ * task (a task cannot complete its own select from another of its clauses). The caller holds
+ * the lock of the waitable w is queued on, or is the timer of w's own sleep clause (plain
+ * claims, below: sl__waiter_claim_held). */
 int sl__waiter_claim(sl_waiter_t *w);
-/* Claims the calling task's own wait for clause c (inside arm). Returns 1 on success. */
+/* Claims the calling task's own wait for clause c (inside arm, under the waitable's lock if it
+ * has one). Returns 1 on success. */
 int sl__claim_self(sl_clause_t *c);
 /* Wakes the task of a claimed waiter. Call without holding locks. */
 void sl__waiter_wake(sl_waiter_t *w);

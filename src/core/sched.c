@@ -670,24 +670,26 @@ static void task_free(sl_runtime_t *rt, sl_task_t *t)
     char *mem = (char *)t - t->mem_off;
     sl__worker_t *me = sl__tls_worker;
     if (t->home_slot && me && me->rt == rt) {
-        sl__worker_t *home = rt->workers[t->home_slot - 1];
-        if (me == home) {
-            if (home->task_cached < TASK_CACHE_MAX) {
-                task_mem_link(mem, home->task_cache);
-                home->task_cache = mem;
-                home->task_cached++;
+        /* The home by its index: rt->workers shares its line with counters that idle workers
+         * write, and is read only when a batch goes home. */
+        int home = t->home_slot - 1;
+        if (me->index == home) {
+            if (me->task_cached < TASK_CACHE_MAX) {
+                task_mem_link(mem, me->task_cache);
+                me->task_cache = mem;
+                me->task_cached++;
                 return;
             }
         } else {
             /* Batched: a CAS per block on the home's line, which the home reads whenever its
              * cache runs dry, moved that line between the cores for every task (spawn_join). */
-            sl__free_batch_t *b = &me->free_batch[t->home_slot - 1];
+            sl__free_batch_t *b = &me->free_batch[home];
             task_mem_link(mem, b->head);
             if (!b->head)
                 b->tail = mem;
             b->head = mem;
             if (++b->n >= TASK_FREE_BATCH)
-                free_batch_flush(home, b);
+                free_batch_flush(rt->workers[home], b);
             return;
         }
     }

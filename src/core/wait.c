@@ -28,12 +28,13 @@ int sl__waiter_claim(sl_waiter_t *w)
 {
     if (sl__tls_task == w->task)
         return 0;
-    return sl__waiter_cas(w);
+    return sl__waiter_claim_held(w);
 }
 
 int sl__claim_self(sl_clause_t *c)
 {
-    return sl__waiter_cas(&c->w);
+    /* The task itself, on its own worker: plain when its wait has no other clause. */
+    return c->w.alone ? sl__waiter_claim_plain(&c->w) : sl__waiter_cas(&c->w);
 }
 
 void sl__waiter_wake(sl_waiter_t *w)

@@ -454,7 +454,7 @@ static inline __attribute__((always_inline)) int nd_ready_locked(sl_notified_t *
         w->node.clause = NULL;
         w->node.task = t;
         w->node.idx = 0;
-        w->node.alone = 0; /* notify.c claims its own nodes by its own rules (nd->active) */
+        w->node.alone = 1; /* the wait on the node itself has no other clause (nd_wait_own) */
         queue_push(n, &w->node);
         nd_set(w, NT_WAITING);
         if (t) {
