@@ -1835,3 +1835,57 @@ SL_TEST(stack_map_failure_panics_the_task)
     ASSERT(WIFEXITED(status));
     ASSERT_EQ(WEXITSTATUS(status), 0);
 }
+
+/* ---- The runtime ends when its last task does, even when that task ends on another worker as
+ * the main task returns. The reap that leaves no task alive and the main task's reap that
+ * sets the shutdown flag are a Dekker pair (sched.c, task_reap): either the last reap sees
+ * the flag and wakes every worker, or the workers woken by the flag's setter see that reap.
+ * With membarrier the reaps take no barrier and the setter runs one. Here a detached task on
+ * worker 1 and the main task on worker 0 leave a spinning barrier together and end a little
+ * apart, the gap swept across both orders, thousands of times: every run must return (a lost
+ * wake would leave a worker asleep and sl_run waiting for it). ---- */
+
+#define SR_RUNS 3000
+
+static _Atomic int sr_ready, sr_go;
+static int sr_gap; /* ns the later of the two spins before it returns; sign: which one */
+
+static void sr_spin(int ns)
+{
+    int64_t until = sl_clock() + ns;
+    while (sl_clock() < until)
+        ;
+}
+
+static void *sr_child(void *arg)
+{
+    (void)arg;
+    atomic_store(&sr_ready, 1);
+    while (!atomic_load(&sr_go))
+        sl__cpu_relax();
+    if (sr_gap > 0)
+        sr_spin(sr_gap);
+    return NULL;
+}
+
+static void *sr_main(void *arg)
+{
+    (void)arg;
+    atomic_store(&sr_ready, 0);
+    atomic_store(&sr_go, 0);
+    sl_task_detach(test_spawn_on(1, sr_child, NULL));
+    while (!atomic_load(&sr_ready))
+        sl__cpu_relax();
+    atomic_store(&sr_go, 1);
+    if (sr_gap < 0)
+        sr_spin(-sr_gap);
+    return NULL;
+}
+
+SL_TEST(runtime_ends_as_its_last_task_ends_on_another_worker_2workers)
+{
+    for (int i = 0; i < SR_RUNS / test_scale(); i++) {
+        sr_gap = (i % 41 - 20) * 100; /* -2 us .. 2 us */
+        test_run(2, sr_main, NULL);
+    }
+}
