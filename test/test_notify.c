@@ -643,26 +643,10 @@ static void *main_plain_claims(void *arg)
         sl_notify_init(&r.n);
         r.delay_ns = (it % 40) * 500;
         r.yields = it % 3 == 0 ? 300 : 0; /* more than a round's tasks (BATCH) */
-        sl_joinset_t *set;
-        ASSERT_OK(sl_joinset_new(&set));
-        sl_spawn_opts_t so;
-        memset(&so, 0, sizeof so);
-        so.worker = 1;
-        so.use_worker = 1;
+        void *args[PC_WAITERS];
         for (int i = 0; i < PC_WAITERS; i++)
-            ASSERT_OK(sl_joinset_spawn_ex(set, &so, pc_waiter, &r, NULL));
-        sl_task_t *nt = test_spawn_on(1, pc_notifier, &r);
-        while (atomic_load(&r.armed) < PC_WAITERS)
-            ASSERT_OK(sl_task_yield());
-        atomic_store(&r.go, 1);
-        sl_joinset_abort_all(set);
-        sl_join_t j;
-        int n = 0;
-        while (sl_joinset_join_next(set, &j) == 0)
-            n++;
-        ASSERT_EQ(n, PC_WAITERS);
-        sl_joinset_free(set);
-        test_join_ok(nt);
+            args[i] = &r;
+        test_abort_race(PC_WAITERS, pc_waiter, args, pc_notifier, &r, &r.armed, &r.go);
         ASSERT_EQ(atomic_load(&r.woke) + atomic_load(&r.aborted), PC_WAITERS);
         woke += atomic_load(&r.woke);
         aborted += atomic_load(&r.aborted);

@@ -989,6 +989,7 @@ static void *main_plain_claims_race(void *arg)
     for (int it = 0; it < PR_ROUNDS; it++) {
         struct pr_round r;
         struct pr_recv a[PR_RECEIVERS];
+        void *args[PR_RECEIVERS];
         memset(&r, 0, sizeof r);
         r.mpsc = mpsc;
         r.delay_ns = (it % 30) * 1000;
@@ -1000,27 +1001,9 @@ static void *main_plain_claims_race(void *arg)
                 ASSERT_OK(sl_oneshot_new(sizeof(uint64_t), &r.otx[i], &r.orx[i]));
             a[i].r = &r;
             a[i].i = i;
+            args[i] = &a[i];
         }
-        sl_joinset_t *set;
-        ASSERT_OK(sl_joinset_new(&set));
-        sl_spawn_opts_t so;
-        memset(&so, 0, sizeof so);
-        so.worker = 1;
-        so.use_worker = 1;
-        for (int i = 0; i < PR_RECEIVERS; i++)
-            ASSERT_OK(sl_joinset_spawn_ex(set, &so, pr_receiver, &a[i], NULL));
-        sl_task_t *rt = test_spawn_on(1, pr_replier, &r);
-        while (atomic_load(&r.armed) < PR_RECEIVERS)
-            ASSERT_OK(sl_task_yield());
-        atomic_store(&r.go, 1);
-        sl_joinset_abort_all(set);
-        sl_join_t j;
-        int n = 0;
-        while (sl_joinset_join_next(set, &j) == 0)
-            n++;
-        ASSERT_EQ(n, PR_RECEIVERS);
-        sl_joinset_free(set);
-        test_join_ok(rt);
+        test_abort_race(PR_RECEIVERS, pr_receiver, args, pr_replier, &r, &r.armed, &r.go);
         ASSERT_EQ(atomic_load(&r.got) + atomic_load(&r.cancelled), PR_RECEIVERS);
         got += atomic_load(&r.got);
         cancelled += atomic_load(&r.cancelled);

@@ -95,4 +95,34 @@ static inline void test_join_ok(sl_task_t *t)
     (void)test_join_value(t);
 }
 
+/* Aborts from worker 0 raced against wakes on worker 1 (plain claims, src/core/rt.h): spawns
+ * waiter(args[i]) for every i < n on worker 1 in a JoinSet, and racer(racer_arg) on worker 1;
+ * once *armed reaches n, sets *go and aborts the whole set, then joins every waiter (each must
+ * end, woken or aborted: the caller counts which) and the racer. */
+static inline void test_abort_race(int n, void *(*waiter)(void *), void **args,
+                                   void *(*racer)(void *), void *racer_arg, _Atomic int *armed,
+                                   _Atomic int *go)
+{
+    sl_joinset_t *set;
+    ASSERT_OK(sl_joinset_new(&set));
+    sl_spawn_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.worker = 1;
+    so.use_worker = 1;
+    for (int i = 0; i < n; i++)
+        ASSERT_OK(sl_joinset_spawn_ex(set, &so, waiter, args[i], NULL));
+    sl_task_t *rt = test_spawn_on(1, racer, racer_arg);
+    while (atomic_load(armed) < n)
+        ASSERT_OK(sl_task_yield());
+    atomic_store(go, 1);
+    sl_joinset_abort_all(set);
+    sl_join_t j;
+    int joined = 0;
+    while (sl_joinset_join_next(set, &j) == 0)
+        joined++;
+    ASSERT_EQ(joined, n);
+    sl_joinset_free(set);
+    test_join_ok(rt);
+}
+
 #endif /* SLUICE_TEST_RT_H */
