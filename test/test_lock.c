@@ -440,9 +440,7 @@ static void *pc_busy(void *arg)
     while (!atomic_load(&p->aborted))
         sl__cpu_relax();
     /* The abort has returned; this worker has not had a round since, so nothing has claimed. */
-    int64_t until = sl_clock() + 20 * SL_MSEC;
-    while (sl_clock() < until)
-        sl__cpu_relax();
+    test_spin_ns(20 * SL_MSEC);
     atomic_store(&p->still_waiting, atomic_load(&p->waiter->wstate) % 256 == SL__W_WAITING);
     return NULL;
 }

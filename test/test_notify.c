@@ -624,9 +624,7 @@ static void *pc_notifier(void *arg)
     struct pc_round *r = arg;
     while (!atomic_load(&r->go))
         ASSERT_OK(sl_task_yield());
-    int64_t until = sl_clock() + r->delay_ns;
-    while (sl_clock() < until)
-        ;
+    test_spin_ns(r->delay_ns);
     for (int k = 0; k < r->yields; k++)
         ASSERT_OK(sl_task_yield());
     sl_notify_waiters(&r->n);

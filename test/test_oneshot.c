@@ -959,9 +959,7 @@ static void *pr_replier(void *arg)
     struct pr_round *r = arg;
     while (!atomic_load(&r->go))
         ASSERT_OK(sl_task_yield());
-    int64_t until = sl_clock() + r->delay_ns;
-    while (sl_clock() < until)
-        ;
+    test_spin_ns(r->delay_ns);
     for (int i = 0; i < PR_RECEIVERS; i++) {
         uint64_t v = (uint64_t)i;
         int res;

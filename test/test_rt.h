@@ -45,6 +45,14 @@ static inline sl_task_t *test_spawn_on(int worker, void *(*fn)(void *), void *ar
     return t;
 }
 
+/* Keeps the calling thread busy for ns: nothing else runs on its worker meanwhile. */
+static inline void test_spin_ns(int64_t ns)
+{
+    int64_t until = sl_clock() + ns;
+    while (sl_clock() < until)
+        ;
+}
+
 /* Parks counted so far by every worker of the current runtime. */
 static inline uint64_t test_parks(void)
 {

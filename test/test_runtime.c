@@ -119,9 +119,7 @@ static void *note_worker(void *arg)
     (void)arg;
     __atomic_add_fetch(&ran_on[sl_worker_index()], 1, __ATOMIC_RELAXED);
     /* Busy for a moment so that one worker alone would lag behind. */
-    int64_t until = sl_clock() + 200 * SL_USEC;
-    while (sl_clock() < until)
-        ;
+    test_spin_ns(200 * SL_USEC);
     return NULL;
 }
 
@@ -155,13 +153,6 @@ static void *quick_task(void *arg)
     return (void *)(intptr_t)sl_worker_index();
 }
 
-static void busy_for(int64_t ns)
-{
-    int64_t until = sl_clock() + ns;
-    while (sl_clock() < until)
-        ;
-}
-
 /* Stays busy on this worker, so that it starts none of its queued tasks, until the runtime has
  * counted more steals than `before` or `within` has passed; returns the count of steals. */
 static uint64_t busy_until_stolen(uint64_t before, int64_t within, int64_t step)
@@ -169,7 +160,7 @@ static uint64_t busy_until_stolen(uint64_t before, int64_t within, int64_t step)
     sl_runtime_stats_t st;
     int64_t give_up = sl_clock() + within;
     do {
-        busy_for(step);
+        test_spin_ns(step);
         sl_runtime_stats(sl_runtime_current(), &st);
     } while (st.steals == before && sl_clock() < give_up);
     return st.steals;
@@ -197,7 +188,7 @@ static void spawn_none_stolen(int n, int64_t busy_ns)
     ASSERT_LE(n, 64);
     for (int i = 0; i < n; i++)
         ASSERT_OK(sl_task_spawn(quick_task, NULL, &t[i]));
-    busy_for(busy_ns);
+    test_spin_ns(busy_ns);
     ASSERT_EQ(join_count_on_other(t, n), 0);
     sl_runtime_stats(sl_runtime_current(), &after);
     ASSERT_EQ(after.steals, before.steals);

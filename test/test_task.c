@@ -1850,13 +1850,6 @@ SL_TEST(stack_map_failure_panics_the_task)
 static _Atomic int sr_ready, sr_go;
 static int sr_gap; /* ns the later of the two spins before it returns; sign: which one */
 
-static void sr_spin(int ns)
-{
-    int64_t until = sl_clock() + ns;
-    while (sl_clock() < until)
-        ;
-}
-
 static void *sr_child(void *arg)
 {
     (void)arg;
@@ -1864,7 +1857,7 @@ static void *sr_child(void *arg)
     while (!atomic_load(&sr_go))
         sl__cpu_relax();
     if (sr_gap > 0)
-        sr_spin(sr_gap);
+        test_spin_ns(sr_gap);
     return NULL;
 }
 
@@ -1878,7 +1871,7 @@ static void *sr_main(void *arg)
         sl__cpu_relax();
     atomic_store(&sr_go, 1);
     if (sr_gap < 0)
-        sr_spin(-sr_gap);
+        test_spin_ns(-sr_gap);
     return NULL;
 }
 

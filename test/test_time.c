@@ -160,12 +160,6 @@ SL_TEST(interval_first_tick_immediate)
 
 /* Block the worker past several ticks (a busy wait: nothing else runs), then look at the tick
  * times each behaviour produces. Period 10 ms, stall 35 ms after the first tick at t0. */
-static void stall(int64_t ns)
-{
-    int64_t until = sl_clock() + ns;
-    while (sl_clock() < until)
-        ;
-}
 
 static void *main_interval_missed(void *arg)
 {
@@ -177,7 +171,7 @@ static void *main_interval_missed(void *arg)
     int64_t w0, w1, w2, w3;
     ASSERT_OK(sl_interval_tick(&iv, &w0));
     ASSERT_EQ(w0, t0);
-    stall(35 * SL_MSEC);
+    test_spin_ns(35 * SL_MSEC);   /* the stall */
     ASSERT_OK(sl_sleep(SL_USEC)); /* a real wait ends the round and refreshes the clock */
     int64_t late = sl_now();
     ASSERT_GE(late, t0 + 35 * SL_MSEC);
