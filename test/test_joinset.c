@@ -195,6 +195,47 @@ SL_TEST(js02_join_next_completion_order)
     test_run(1, main_js02, NULL);
 }
 
+/* ---- A task's end wakes its joiner at the back of the run queue ---- */
+
+/* One worker, four tasks queued before the joiner waits. The first task's end wakes the joiner,
+ * which runs after the three tasks queued before it (Tokio's current_thread does the same): it
+ * then finds every result there and takes them without waiting again. Woken into runnext, it
+ * ran right after the first task, with one task finished. Both joins, a JoinSet's join_next and
+ * sl_task_join, behave alike. */
+static void *main_end_wakes_at_back(void *arg)
+{
+    (void)arg;
+    reset_counters();
+    sl_joinset_t *set;
+    ASSERT_OK(sl_joinset_new(&set));
+    for (int i = 0; i < 4; i++)
+        ASSERT_OK(sl_joinset_spawn(set, ret_arg, (void *)(intptr_t)i, NULL));
+    sl_join_t j;
+    ASSERT_OK(sl_joinset_join_next(set, &j));
+    ASSERT_EQ(atomic_load(&finished), 4);
+    ASSERT_EQ((intptr_t)j.value, 0);
+    for (int i = 1; i < 4; i++) {
+        ASSERT_EQ(sl_joinset_try_join_next(set, &j), 0); /* there already: no wait */
+        ASSERT_EQ((intptr_t)j.value, i);
+    }
+    sl_joinset_free(set);
+
+    reset_counters();
+    sl_task_t *t[4];
+    for (int i = 0; i < 4; i++)
+        ASSERT_OK(sl_task_spawn(ret_arg, (void *)(intptr_t)i, &t[i]));
+    ASSERT_OK(sl_task_join(t[0], &j));
+    ASSERT_EQ(atomic_load(&finished), 4);
+    for (int i = 1; i < 4; i++)
+        ASSERT_OK(sl_task_join(t[i], NULL));
+    return NULL;
+}
+
+SL_TEST(task_end_wakes_joiner_at_back_of_queue)
+{
+    test_run(1, main_end_wakes_at_back, NULL);
+}
+
 /* ---- JS-03: panicked and aborted results carry status, message and id ---- */
 
 static void *main_js03(void *arg)

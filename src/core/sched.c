@@ -766,16 +766,25 @@ static void run_defers_and_holds(sl_task_t *t, const char *live)
     }
 }
 
+/* The task's end wakes its joiners, and a JoinSet's join_next, at the back of the run queue, as
+ * the scheduler's own wakes do (sl__task_wake: w->cur NULL), not into runnext: runnext is for a
+ * hand-off between running tasks. A joiner woken into runnext ran after every task of a batch,
+ * took one result and parked again; from the back of the queue it runs once the batch has run
+ * and takes every result in one go (spawn_join on one worker: 0.75 of the time, docs/perf.md,
+ * session 23). Tokio's current_thread runtime, which has no LIFO slot, does the same. */
 static void task_finish_wake(sl_task_t *t)
 {
+    sl__worker_t *w = t->worker;
     sl_waiter_t *list = NULL;
     sl__lock(&t->lock);
     atomic_store_explicit(&t->done, 1, memory_order_release);
     sl__waitq_claim_all(&t->joiners, 0, &list);
     sl__unlock(&t->lock);
+    w->cur = NULL;
     sl__waiters_wake(list);
     if (t->on_done)
         t->on_done(t, t->on_done_arg);
+    w->cur = t;
 }
 
 static void task_exit(sl_task_t *t, void *value, int status, const char *live)
