@@ -210,6 +210,9 @@ struct sl_task {
     _Atomic int refs;      /* one for running, one for the handle */
     sl_lock_t lock;        /* protects joiners */
     unsigned char mem_off; /* the allocation starts this many bytes before the task */
+    /* No handle can ever join it: spawned detached, or its handle is a JoinSet's, which joins
+     * through on_done. Its end stores `done` without the lock (task_finish_wake). */
+    unsigned char unjoinable;
     /* The index + 1 of the worker whose task cache the memory goes back to (its home, see
      * task_free), 0 for none: read by a remote free without touching the home's lines. */
     uint16_t home_slot;
@@ -521,7 +524,8 @@ void sl__wake_worker(sl__worker_t *w);
  * *slot is set to the task before the task is queued, so that on_done() (which happens after)
  * finds it there without the caller taking a lock after the spawn; if id is not NULL, it
  * receives the task's id, also before the task is queued (afterwards the task may already
- * have ended and been joined elsewhere). */
+ * have ended and been joined elsewhere). A handle given a slot is never joined (a JoinSet's:
+ * it learns of the end through on_done), so the task's end skips the joiners' lock. */
 int sl__spawn(const sl_spawn_opts_t *opts, sl_task_fn fn, void *arg,
               void (*on_done)(sl_task_t *t, void *arg), void *on_done_arg, sl_task_t **slot,
               uint64_t *id, sl_task_t **out);

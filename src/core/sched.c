@@ -776,10 +776,16 @@ static void task_finish_wake(sl_task_t *t)
 {
     sl__worker_t *w = t->worker;
     sl_waiter_t *list = NULL;
-    sl__lock(&t->lock);
-    atomic_store_explicit(&t->done, 1, memory_order_release);
-    sl__waitq_claim_all(&t->joiners, 0, &list);
-    sl__unlock(&t->lock);
+    if (t->unjoinable) {
+        /* Nobody can be among the joiners: no lock (a locked instruction per task of a
+         * JoinSet, spawn_join). */
+        atomic_store_explicit(&t->done, 1, memory_order_release);
+    } else {
+        sl__lock(&t->lock);
+        atomic_store_explicit(&t->done, 1, memory_order_release);
+        sl__waitq_claim_all(&t->joiners, 0, &list);
+        sl__unlock(&t->lock);
+    }
     w->cur = NULL;
     sl__waiters_wake(list);
     if (t->on_done)
@@ -976,6 +982,7 @@ static int spawn_impl(const sl_spawn_opts_t *o, sl_task_fn fn, void *arg,
     }
     t->id = id_take(w);
     atomic_store_explicit(&t->refs, out ? 2 : 1, memory_order_relaxed);
+    t->unjoinable = !out || slot;
 #if SLUICE_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
     __tsan_set_fiber_name(t->tsan_fiber, t->name);
