@@ -11,6 +11,7 @@
 
 #include <sluice.h>
 
+#include "core/rt.h" /* sl__oneshot_lock_is_mine, sl__asym */
 #include "test.h"
 #include "test_rt.h"
 
@@ -681,6 +682,133 @@ SL_TEST(alloc_none_per_oneshot_rpc_round_trip)
 {
     test_run(1, main_rpc, (void *)(intptr_t)1);
     test_run(2, main_rpc, (void *)(intptr_t)2);
+}
+
+/* A value size the block's header cannot record (more than UINT32_MAX bytes) is refused
+ * before anything is allocated, as an allocation that cannot be made. */
+SL_TEST(new_refuses_values_over_4_gib)
+{
+    sl_oneshot_tx_t *tx = NULL;
+    sl_oneshot_rx_t *rx = NULL;
+    ASSERT_ERR(sl_oneshot_new((size_t)UINT32_MAX + 1, &tx, &rx), SL_ENOMEM);
+    ASSERT_ERR(sl_oneshot_new(SIZE_MAX, &tx, &rx), SL_ENOMEM);
+    ASSERT_PTR_EQ(tx, NULL);
+    ASSERT_PTR_EQ(rx, NULL);
+}
+
+/* ==== The block's biased lock ==== */
+
+/* A block that one worker's tasks keep using becomes that thread's: its lock is then taken
+ * with plain stores. Another worker's actor that replies through such a block revokes the bias
+ * (a membarrier), and the reply still arrives; the block is shared from then on, and every
+ * value stays right whichever actor answers. Without membarrier (SLUICE_NO_MEMBARRIER=1,
+ * valgrind) nothing is biased and the same round trips run through the shared lock. */
+static void *main_bias(void *arg)
+{
+    (void)arg;
+    sl_mpsc_tx_t *tx0, *tx1;
+    sl_mpsc_rx_t *rx0, *rx1;
+    ASSERT_OK(sl_mpsc_new(sizeof(req_t), 32, &tx0, &rx0));
+    ASSERT_OK(sl_mpsc_new(sizeof(req_t), 32, &tx1, &rx1));
+    ASSERT_EQ(sl_worker_index(), 0);
+    sl_task_t *a0 = test_spawn_on(0, actor, rx0); /* the main task's worker */
+    sl_task_t *a1 = test_spawn_on(1, actor, rx1);
+    u64 c0 = 0, c1 = 0;
+    rpc_round(tx0, 100, &c0); /* 200 locks of one cached block by this thread */
+    ASSERT_EQ_U(c0, 100);
+    sl_oneshot_tx_t *probe;
+    sl_oneshot_rx_t *prx;
+    ASSERT_OK(sl_oneshot_new(sizeof(u64), &probe, &prx)); /* that block again */
+    ASSERT_EQ(sl__oneshot_lock_is_mine(probe), sl__asym ? 1 : 0);
+    sl_oneshot_tx_drop(probe);
+    sl_oneshot_rx_drop(prx);
+    rpc_round(tx1, 1, &c1); /* the other worker's send revokes */
+    ASSERT_EQ_U(c1, 1);
+    ASSERT_OK(sl_oneshot_new(sizeof(u64), &probe, &prx));
+    ASSERT_EQ(sl__oneshot_lock_is_mine(probe), 0);
+    sl_oneshot_tx_drop(probe);
+    sl_oneshot_rx_drop(prx);
+    for (int i = 0; i < 50; i++) {
+        rpc_round(tx0, 2, &c0);
+        rpc_round(tx1, 2, &c1);
+    }
+    ASSERT_EQ_U(c0, 200);
+    ASSERT_EQ_U(c1, 101);
+    sl_mpsc_tx_drop(tx0);
+    sl_mpsc_tx_drop(tx1);
+    test_join_result(a0);
+    test_join_result(a1);
+    sl_mpsc_rx_drop(rx0);
+    sl_mpsc_rx_drop(rx1);
+    return NULL;
+}
+
+SL_TEST(block_biased_by_one_worker_answered_from_another_2workers)
+{
+    test_run(2, main_bias, NULL);
+}
+
+/* A receiver on the other worker races a send by the thread the block is biased to: it polls
+ * with try_recv (where it may find TX_GONE before the sender's unlock is done, and must not take
+ * the block then: rx_owns), or waits with recv (whose arm revokes the bias while the sender may
+ * be inside). Each round uses a fresh runtime, so that its blocks are new and can be biased. */
+typedef struct bias_race {
+    sl_oneshot_rx_t *rx;
+    int poll;
+    _Atomic int started;
+    u64 got;
+} bias_race_t;
+
+static void *bias_receiver(void *arg)
+{
+    bias_race_t *b = arg;
+    atomic_store(&b->started, 1);
+    int r;
+    if (b->poll) {
+        while ((r = sl_oneshot_try_recv(b->rx, &b->got)) == SL_EEMPTY)
+            sl__cpu_relax();
+    } else {
+        r = sl_oneshot_recv(b->rx, &b->got);
+    }
+    ASSERT_OK(r);
+    sl_oneshot_rx_drop(b->rx); /* the last half: the block goes to this worker's cache */
+    return NULL;
+}
+
+static void *main_bias_race(void *arg)
+{
+    int round = (int)(intptr_t)arg;
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    /* The send locks, the receive finds the block its own (rx_owns): 100 locks by this
+     * thread, and the block is biased to it. */
+    for (int i = 0; i < 100; i++) {
+        ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx, &rx));
+        u64 v = (u64)i;
+        ASSERT_OK(sl_oneshot_send(tx, &v));
+        ASSERT_OK(sl_oneshot_recv(rx, &v));
+        ASSERT_EQ_U(v, (u64)i);
+        sl_oneshot_rx_drop(rx);
+    }
+    ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx, &rx));
+    ASSERT_EQ(sl_worker_index(), 0);
+    ASSERT_EQ(sl__oneshot_lock_is_mine(tx), sl__asym ? 1 : 0);
+    bias_race_t b = {.rx = rx, .poll = round % 2};
+    sl_task_t *t = test_spawn_on(1, bias_receiver, &b);
+    while (!atomic_load(&b.started))
+        sl__cpu_relax();
+    test_spin_ns((round % 4) * 2000); /* either side may come first */
+    u64 v = 1000 + (u64)round;
+    ASSERT_OK(sl_oneshot_send(tx, &v));
+    test_join_result(t);
+    ASSERT_EQ_U(b.got, 1000 + (u64)round);
+    return NULL;
+}
+
+SL_TEST(biased_sender_races_receiver_on_another_worker_2workers)
+{
+    for (int round = 0; round < 60 * test_scale(); round++)
+        test_run(2, main_bias_race, (void *)(intptr_t)round);
 }
 
 /* ==== The per-worker block cache ==== */

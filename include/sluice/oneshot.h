@@ -42,7 +42,8 @@ typedef struct sl_oneshot_rx sl_oneshot_rx_t; /* the receiving half */
  *
  * Never waits; works inside or outside a runtime. Makes exactly one allocation. On success *tx
  * is the owned sender (consume with sl_oneshot_send or sl_oneshot_tx_drop) and *rx the owned
- * receiver (release with sl_oneshot_rx_drop). Returns 0 or SL_ENOMEM.
+ * receiver (release with sl_oneshot_rx_drop). Returns 0 or SL_ENOMEM (also for an elem_size
+ * above UINT32_MAX).
  */
 SL_API int sl_oneshot_new(size_t elem_size, sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx);
 

@@ -1,18 +1,25 @@
 /*
  * One-shot channels (tokio::sync::oneshot).
  *
- * One block holds both halves' state and room for the value. Its state word carries the state
- * bits and a lock bit (LOCKED) that guards the state and the two waiter queues (the receiver's,
- * and the sender's closed() waiters): taking the lock is one atomic read-modify-write that also
- * returns the state, releasing it is one store of the new state. A send that finds the receiver
- * parked copies the value straight into the receiver's buffer and claims its wait, so the value
- * is copied once and the receiver never touches the lock again.
+ * One block holds both halves' state and room for the value. A spinlock (sl_lock_t) guards the
+ * state word and the two waiter queues (the receiver's, and the sender's closed() waiters). A
+ * send that finds the receiver parked copies the value straight into the receiver's buffer and
+ * claims its wait, so the value is copied once and the receiver never touches the lock again.
  *
- * The sender's last touch of the block is the store that releases the lock with TX_GONE set
- * (send and tx_drop both consume it). A receiver that reads TX_GONE with the lock free
- * therefore owns the block alone: it takes a stored value, and finally frees the block, with
- * plain loads and stores. A request/reply round trip so costs two atomic read-modify-writes on
- * the block (the receiver arming, the sender sending) besides the claim of the receiver's wait.
+ * The lock is biased (src/util/lock.h): a block that one thread has locked 64 times in a row
+ * is that thread's, and from then on it takes and releases the lock with plain stores. Blocks
+ * are recycled through a per-worker cache (below) and keep their lock's state, so a request and
+ * its reply made by tasks of one worker (an actor and its clients) cost no locked instruction
+ * once the block has served 32 round trips; on the Intel Xeon of docs/perf.md a round trip's two
+ * lock acquisitions were a quarter of its time. A block used from two threads in turn never
+ * becomes biased (a request to another worker's actor); a biased block that another thread
+ * uses costs that thread a membarrier (a few microseconds) once, and is shared from then on,
+ * in whichever cache it goes to.
+ *
+ * The sender's last touch of the block is its unlock, after the state store that sets TX_GONE
+ * (send and tx_drop both consume it). A receiver that reads TX_GONE and then finds the lock
+ * free (rx_owns) therefore owns the block alone: it takes a stored value, and finally frees
+ * the block, with plain loads and stores.
  *
  * Blocks of the common sizes come from, and go back to, a small cache on the worker that frees
  * them (only its own thread touches it), so that a round trip calls neither malloc nor free.
@@ -30,18 +37,19 @@ enum {
     RX_CLOSED = 8,   /* rx_close() or rx_drop() */
     RX_GONE = 16,    /* the receiver was dropped */
     TERMINATED = 32, /* the receiver got its final result (value or SL_ECLOSED) */
-    LOCKED = 64,     /* the block's lock (os_lock) */
 };
 
 typedef struct oneshot {
     _Atomic unsigned state;
-    int cls; /* size class (index of the worker caches), or -1: allocated at its exact size */
+    unsigned esz; /* the value's size (sl_oneshot_new refuses more than UINT32_MAX) */
     sl_runtime_t *rt;
-    size_t esz;
     sl_waitq_t rxq; /* the receiver */
     sl_waitq_t txq; /* closed() waiters */
+    sl_lock_t lk;   /* kept by a cached block from one use to the next (os_init) */
     _Alignas(16) unsigned char value[];
 } oneshot_t;
+
+_Static_assert(sizeof(oneshot_t) == 64, "a block's header is one cache line");
 
 #define OS(h) ((oneshot_t *)(void *)(h))
 
@@ -59,54 +67,39 @@ static inline void cpy(void *d, const void *s, size_t n)
         memcpy(d, s, n);
 }
 
-/* ---- The lock bit ------------------------------------------------------------------------- */
+/* ---- The lock -------------------------------------------------------------------------------- */
 
-static void __attribute__((noinline)) os_lock_wait(oneshot_t *o)
-{
-    /* As sl__lock: the holder keeps it for a few instructions, but may have been preempted. */
-    int spins = 0;
-    while (atomic_load_explicit(&o->state, memory_order_relaxed) & LOCKED)
-        sl__spin_or_yield(&spins);
-}
-
-/* Takes the lock if it is free: 1, with the state (without LOCKED) in *s. A compare-and-swap
- * from the state read just before, retried only while the lock is free (nobody else changes the
- * word without the lock, so a retry is rare). Sessions 11-14 set the bit with one `lock bts`
- * (atomic_fetch_or looking at that bit alone), three instructions fewer; on the AMD EPYC (Zen 4)
- * that instruction is slow enough that this took 3-4% off oneshot_rpc's round trip, which takes
- * the lock twice (docs/perf.md, session 15). */
+/* Takes the lock if it is free: 1, with the state in *s. */
 static inline int os_trylock(oneshot_t *o, unsigned *s)
 {
-    unsigned cur = atomic_load_explicit(&o->state, memory_order_relaxed);
-    do {
-        if (cur & LOCKED)
-            return 0;
-    } while (!atomic_compare_exchange_weak_explicit(&o->state, &cur, cur | LOCKED,
-                                                    memory_order_acquire, memory_order_relaxed));
-    *s = cur;
+    if (!sl__trylock(&o->lk))
+        return 0;
+    *s = atomic_load_explicit(&o->state, memory_order_relaxed);
     return 1;
 }
 
-/* Takes the lock; returns the state (without LOCKED). */
+/* Takes the lock; returns the state. */
 static inline unsigned os_lock(oneshot_t *o)
 {
-    unsigned s;
-    while (SL__UNLIKELY(!os_trylock(o, &s)))
-        os_lock_wait(o);
-    return s;
+    sl__lock(&o->lk);
+    return atomic_load_explicit(&o->state, memory_order_relaxed);
 }
 
 /* Publishes state s and releases the lock. Nobody else writes the word while it is held. */
 static inline void os_unlock(oneshot_t *o, unsigned s)
 {
-    atomic_store_explicit(&o->state, s & ~(unsigned)LOCKED, memory_order_release);
+    atomic_store_explicit(&o->state, s, memory_order_release);
+    sl__unlock(&o->lk);
 }
 
-/* s, read with acquire: the sender is done with the block and the receiver owns it alone (the
- * sender published TX_GONE in the store that released the lock, and nobody else locks). */
-static inline int rx_owns(unsigned s)
+/* s, read with acquire: the sender is done with the block and the receiver owns it alone. The
+ * sender's state store with TX_GONE comes before its unlock, its last touch: the word released
+ * (a shared lock), or `in` back to 0 (its thread's biased lock). Read after s, both free mean
+ * that unlock is done; nobody else locks (the receiver is the caller). */
+static inline int rx_owns(oneshot_t *o, unsigned s)
 {
-    return (s & (TX_GONE | LOCKED)) == TX_GONE;
+    return (s & TX_GONE) && !__atomic_load_n(&o->lk.word, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&o->lk.in, __ATOMIC_ACQUIRE);
 }
 
 /* Both halves gone: the last one frees. */
@@ -120,9 +113,18 @@ static inline int both_gone(unsigned s)
 /* Called by whichever half goes last, which has exclusive access by then. A block goes to the
  * calling worker's cache, whichever worker allocated it: a cache is only ever touched by its
  * own thread, and the block's memory came from the same runtime's allocator. */
+/* The size class of a value of esz bytes (index of the worker caches), or -1: allocated at its
+ * exact size. */
+static inline int class_of(size_t esz)
+{
+    return esz <= class_size[0] - sizeof(oneshot_t)   ? 0
+           : esz <= class_size[1] - sizeof(oneshot_t) ? 1
+                                                      : -1;
+}
+
 static void os_free(oneshot_t *o)
 {
-    int cls = o->cls;
+    int cls = class_of(o->esz);
     sl__worker_t *w = sl__tls_worker;
     if (cls >= 0 && w && w->rt == o->rt && w->os_cached[cls] < CACHE_MAX) {
         sl__dead_link(o, class_size[cls], w->os_cache[cls]);
@@ -147,13 +149,14 @@ void sl__oneshot_cache_free(sl__worker_t *w)
     }
 }
 
-static inline void os_init(oneshot_t *o, sl_runtime_t *rt, size_t esz, int cls,
-                           sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx)
+/* The lock is left as it is: a new block's was initialised by new_alloc, a cached one's keeps
+ * its state (free, and perhaps biased to this thread). */
+static inline void os_init(oneshot_t *o, sl_runtime_t *rt, size_t esz, sl_oneshot_tx_t **tx,
+                           sl_oneshot_rx_t **rx)
 {
     atomic_store_explicit(&o->state, 0, memory_order_relaxed);
-    o->cls = cls;
     o->rt = rt;
-    o->esz = esz;
+    o->esz = (unsigned)esz;
     o->rxq.head = o->rxq.tail = NULL;
     o->txq.head = o->txq.tail = NULL;
     *tx = (sl_oneshot_tx_t *)(void *)o;
@@ -165,12 +168,13 @@ static inline void os_init(oneshot_t *o, sl_runtime_t *rt, size_t esz, int cls,
 static int __attribute__((noinline))
 new_alloc(sl_runtime_t *rt, size_t esz, int cls, sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx)
 {
-    if (esz > SIZE_MAX / 2)
+    if (esz > UINT32_MAX)
         return SL_ENOMEM;
     oneshot_t *o = sl__alloc(rt, cls >= 0 ? class_size[cls] : sizeof *o + esz);
     if (!o)
         return SL_ENOMEM;
-    os_init(o, rt, esz, cls, tx, rx);
+    sl__lock_init(&o->lk);
+    os_init(o, rt, esz, tx, rx);
     return 0;
 }
 
@@ -179,14 +183,14 @@ int sl_oneshot_new(size_t elem_size, sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx)
     SL__ASSERT(tx && rx, "sl_oneshot_new: NULL out-parameter");
     sl__worker_t *w = sl__tls_worker;
     sl_runtime_t *rt = w ? w->rt : NULL;
-    size_t need = sizeof(oneshot_t) + elem_size;
-    int cls = need < elem_size ? -1 : need <= class_size[0] ? 0 : need <= class_size[1] ? 1 : -1;
+    int cls = class_of(elem_size);
     oneshot_t *o;
     if (cls < 0 || !w || !(o = w->os_cache[cls]))
         return new_alloc(rt, elem_size, cls, tx, rx);
     w->os_cache[cls] = sl__dead_next(o, class_size[cls]);
+    sl__dead_kept(&o->lk, sizeof o->lk);
     w->os_cached[cls]--;
-    os_init(o, rt, elem_size, cls, tx, rx);
+    os_init(o, rt, elem_size, tx, rx);
     return 0;
 }
 
@@ -265,6 +269,13 @@ void sl_oneshot_tx_drop(sl_oneshot_tx_t *tx)
         os_free(o);
 }
 
+int sl__oneshot_lock_is_mine(const sl_oneshot_tx_t *tx)
+{
+    const oneshot_t *o = (const oneshot_t *)(const void *)tx;
+    return __atomic_load_n(&o->lk.state, __ATOMIC_RELAXED) == SL__LOCK_BIASED &&
+           __atomic_load_n(&o->lk.owner, __ATOMIC_RELAXED) == sl__tid;
+}
+
 int sl_oneshot_tx_is_closed(const sl_oneshot_tx_t *tx)
 {
     const oneshot_t *o = (const oneshot_t *)(const void *)tx;
@@ -295,7 +306,7 @@ static int recv_take(oneshot_t *o, unsigned s, void *out)
     if (!(s & (SENT | TX_GONE | RX_CLOSED)))
         return SL_EAGAIN; /* nothing yet (and arm looks again under the lock) */
     int r;
-    if (rx_owns(s)) {
+    if (rx_owns(o, s)) {
         r = take(o, &s, out);
         atomic_store_explicit(&o->state, s, memory_order_relaxed);
     } else {
@@ -478,7 +489,7 @@ void sl_oneshot_rx_drop(sl_oneshot_rx_t *rx)
     oneshot_t *o = OS(rx);
     unsigned s = atomic_load_explicit(&o->state, memory_order_acquire);
     SL__ASSERT(!(s & RX_GONE), "sl_oneshot_rx_drop: receiver dropped twice");
-    if (rx_owns(s)) {
+    if (rx_owns(o, s)) {
         /* The common case (the reply came): nobody else can reach the block any more. */
         SL__ASSERT(!o->rxq.head, "sl_oneshot_rx_drop: a task is still receiving");
         os_free(o);

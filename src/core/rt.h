@@ -937,6 +937,8 @@ static inline int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *
                       arg, arg64, deadline);
 }
 
+/* For the tests: 1 when the block's lock is biased to the calling thread (oneshot.c). */
+int sl__oneshot_lock_is_mine(const sl_oneshot_tx_t *tx);
 /* For the tests: 1 when the channel's lock is biased to the calling thread (mpsc.c). */
 int sl__mpsc_lock_is_mine(const sl_mpsc_rx_t *rx);
 /* For the tests: messages the receiver has reserved and pops without the lock (rx_res;

@@ -75,4 +75,16 @@ static inline void *sl__dead_next(void *b, size_t n)
     return next;
 }
 
+/* After sl__dead_next: the n bytes at p, which the block kept from its last use (their contents
+ * survive; only Valgrind's record of them was reset), are defined again. */
+static inline void sl__dead_kept(void *p, size_t n)
+{
+#if SLUICE_VALGRIND
+    VALGRIND_MAKE_MEM_DEFINED(p, n);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 #endif /* SLUICE_CORO_SAN_H */
