@@ -751,7 +751,10 @@ SL_TEST(block_biased_by_one_worker_answered_from_another_2workers)
 /* A receiver on the other worker races a send by the thread the block is biased to: it polls
  * with try_recv (where it may find TX_GONE before the sender's unlock is done, and must not take
  * the block then: rx_owns), or waits with recv (whose arm revokes the bias while the sender may
- * be inside). Each round uses a fresh runtime, so that its blocks are new and can be biased. */
+ * be inside). Each round uses a fresh runtime, so that its blocks are new and can be biased.
+ * The window between the sender's state store and its unlock is a few instructions, which no
+ * run can be made to hit: with rx_owns reading TX_GONE alone, this passed 3,600 rounds under
+ * ASan. receiver_owns_block_only_after_senders_unlock_2workers, below, holds that window open. */
 typedef struct bias_race {
     sl_oneshot_rx_t *rx;
     int poll;
@@ -809,6 +812,68 @@ SL_TEST(biased_sender_races_receiver_on_another_worker_2workers)
 {
     for (int round = 0; round < 60 * test_scale(); round++)
         test_run(2, main_bias_race, (void *)(intptr_t)round);
+}
+
+/* The receiver owns the block only once the sender's unlock is done, whatever the state says.
+ * Here the thread the block is biased to holds its lock (as a sender does between its state
+ * store with TX_GONE and its unlock) after the value is in: a receiver on the other worker that
+ * polls must wait for the release, and takes the value only after it. Taking the block on
+ * TX_GONE alone (the rule of the lock bit, which was released by that same store) lets the
+ * receiver free the block under the holder: checked to fail here that way, at the assertion on
+ * `released`. */
+typedef struct held {
+    sl_oneshot_rx_t *rx;
+    _Atomic int started, released;
+    int released_seen;
+    u64 got;
+} held_t;
+
+static void *poll_held(void *arg)
+{
+    held_t *h = arg;
+    atomic_store(&h->started, 1);
+    int r;
+    while ((r = sl_oneshot_try_recv(h->rx, &h->got)) == SL_EEMPTY)
+        sl__cpu_relax();
+    ASSERT_OK(r);
+    h->released_seen = atomic_load(&h->released);
+    sl_oneshot_rx_drop(h->rx);
+    return NULL;
+}
+
+static void *main_held(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(sl_worker_index(), 0);
+    sl_oneshot_tx_t *tx;
+    sl_oneshot_rx_t *rx;
+    for (int i = 0; i < 100; i++) { /* biased to this thread where membarrier is there */
+        ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx, &rx));
+        u64 v = (u64)i;
+        ASSERT_OK(sl_oneshot_send(tx, &v));
+        ASSERT_OK(sl_oneshot_recv(rx, &v));
+        sl_oneshot_rx_drop(rx);
+    }
+    ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx, &rx));
+    u64 v = 77;
+    ASSERT_OK(sl_oneshot_send(tx, &v)); /* TX_GONE: the sender is consumed */
+    sl__oneshot_lock_hold(tx);          /* ... but "still inside" */
+    held_t h = {.rx = rx};
+    sl_task_t *t = test_spawn_on(1, poll_held, &h);
+    while (!atomic_load(&h.started))
+        sl__cpu_relax();
+    test_spin_ns(20 * SL_MSEC);
+    atomic_store(&h.released, 1);
+    sl__oneshot_lock_release(tx);
+    test_join_result(t);
+    ASSERT_EQ(h.released_seen, 1);
+    ASSERT_EQ_U(h.got, 77);
+    return NULL;
+}
+
+SL_TEST(receiver_owns_block_only_after_senders_unlock_2workers)
+{
+    test_run(2, main_held, NULL);
 }
 
 /* ==== The per-worker block cache ==== */

@@ -269,6 +269,16 @@ void sl_oneshot_tx_drop(sl_oneshot_tx_t *tx)
         os_free(o);
 }
 
+void sl__oneshot_lock_hold(sl_oneshot_tx_t *tx)
+{
+    sl__lock(&OS(tx)->lk);
+}
+
+void sl__oneshot_lock_release(sl_oneshot_tx_t *tx)
+{
+    sl__unlock(&OS(tx)->lk);
+}
+
 int sl__oneshot_lock_is_mine(const sl_oneshot_tx_t *tx)
 {
     const oneshot_t *o = (const oneshot_t *)(const void *)tx;

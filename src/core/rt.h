@@ -937,6 +937,10 @@ static inline int sl__wait1vp(const struct sl_clause_ops *ops, void *obj, void *
                       arg, arg64, deadline);
 }
 
+/* For the tests: takes and releases the block's lock, as a send or an arm does around its
+ * work (oneshot.c); the block must still be alive (its receiver not dropped). */
+void sl__oneshot_lock_hold(sl_oneshot_tx_t *tx);
+void sl__oneshot_lock_release(sl_oneshot_tx_t *tx);
 /* For the tests: 1 when the block's lock is biased to the calling thread (oneshot.c). */
 int sl__oneshot_lock_is_mine(const sl_oneshot_tx_t *tx);
 /* For the tests: 1 when the channel's lock is biased to the calling thread (mpsc.c). */
