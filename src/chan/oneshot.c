@@ -110,9 +110,6 @@ static inline int both_gone(unsigned s)
 
 /* ---- Blocks and the per-worker cache ------------------------------------------------------ */
 
-/* Called by whichever half goes last, which has exclusive access by then. A block goes to the
- * calling worker's cache, whichever worker allocated it: a cache is only ever touched by its
- * own thread, and the block's memory came from the same runtime's allocator. */
 /* The size class of a value of esz bytes (index of the worker caches), or -1: allocated at its
  * exact size. */
 static inline int class_of(size_t esz)
@@ -122,6 +119,9 @@ static inline int class_of(size_t esz)
                                                       : -1;
 }
 
+/* Called by whichever half goes last, which has exclusive access by then. A block goes to the
+ * calling worker's cache, whichever worker allocated it: a cache is only ever touched by its
+ * own thread, and the block's memory came from the same runtime's allocator. */
 static void os_free(oneshot_t *o)
 {
     int cls = class_of(o->esz);
