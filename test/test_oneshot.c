@@ -748,6 +748,60 @@ SL_TEST(block_biased_by_one_worker_answered_from_another_2workers)
     test_run(2, main_bias, NULL);
 }
 
+/* A receiver on worker 1: polls with try_recv or waits with recv, notes whether the sender had
+ * released the block's lock (`released`, set by the held test) when the value came, drops. */
+typedef struct far_rx {
+    sl_oneshot_rx_t *rx;
+    int poll;
+    _Atomic int started, released;
+    int released_seen;
+    u64 got;
+} far_rx_t;
+
+static void *far_receiver(void *arg)
+{
+    far_rx_t *f = arg;
+    atomic_store(&f->started, 1);
+    int r;
+    if (f->poll) {
+        while ((r = sl_oneshot_try_recv(f->rx, &f->got)) == SL_EEMPTY)
+            sl__cpu_relax();
+    } else {
+        r = sl_oneshot_recv(f->rx, &f->got);
+    }
+    ASSERT_OK(r);
+    f->released_seen = atomic_load(&f->released);
+    sl_oneshot_rx_drop(f->rx); /* the last half: the block goes to this worker's cache */
+    return NULL;
+}
+
+/* On worker 0, in a fresh runtime: 100 blocks used by this thread alone (the send locks, the
+ * receive finds the block its own), then a new oneshot on the cached block, which is now
+ * biased to this thread where membarrier is there. */
+static void new_biased(sl_oneshot_tx_t **tx, sl_oneshot_rx_t **rx)
+{
+    ASSERT_EQ(sl_worker_index(), 0);
+    for (int i = 0; i < 100; i++) {
+        ASSERT_OK(sl_oneshot_new(sizeof(u64), tx, rx));
+        u64 v = (u64)i;
+        ASSERT_OK(sl_oneshot_send(*tx, &v));
+        ASSERT_OK(sl_oneshot_recv(*rx, &v));
+        ASSERT_EQ_U(v, (u64)i);
+        sl_oneshot_rx_drop(*rx);
+    }
+    ASSERT_OK(sl_oneshot_new(sizeof(u64), tx, rx));
+    ASSERT_EQ(sl__oneshot_lock_is_mine(*tx), sl__asym ? 1 : 0);
+}
+
+/* Spawns f's receiver on worker 1 and returns once it runs. */
+static sl_task_t *far_start(far_rx_t *f)
+{
+    sl_task_t *t = test_spawn_on(1, far_receiver, f);
+    while (!atomic_load(&f->started))
+        sl__cpu_relax();
+    return t;
+}
+
 /* A receiver on the other worker races a send by the thread the block is biased to: it polls
  * with try_recv (where it may find TX_GONE before the sender's unlock is done, and must not take
  * the block then: rx_owns), or waits with recv (whose arm revokes the bias while the sender may
@@ -755,56 +809,19 @@ SL_TEST(block_biased_by_one_worker_answered_from_another_2workers)
  * The window between the sender's state store and its unlock is a few instructions, which no
  * run can be made to hit: with rx_owns reading TX_GONE alone, this passed 3,600 rounds under
  * ASan. receiver_owns_block_only_after_senders_unlock_2workers, below, holds that window open. */
-typedef struct bias_race {
-    sl_oneshot_rx_t *rx;
-    int poll;
-    _Atomic int started;
-    u64 got;
-} bias_race_t;
-
-static void *bias_receiver(void *arg)
-{
-    bias_race_t *b = arg;
-    atomic_store(&b->started, 1);
-    int r;
-    if (b->poll) {
-        while ((r = sl_oneshot_try_recv(b->rx, &b->got)) == SL_EEMPTY)
-            sl__cpu_relax();
-    } else {
-        r = sl_oneshot_recv(b->rx, &b->got);
-    }
-    ASSERT_OK(r);
-    sl_oneshot_rx_drop(b->rx); /* the last half: the block goes to this worker's cache */
-    return NULL;
-}
-
 static void *main_bias_race(void *arg)
 {
     int round = (int)(intptr_t)arg;
     sl_oneshot_tx_t *tx;
     sl_oneshot_rx_t *rx;
-    /* The send locks, the receive finds the block its own (rx_owns): 100 locks by this
-     * thread, and the block is biased to it. */
-    for (int i = 0; i < 100; i++) {
-        ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx, &rx));
-        u64 v = (u64)i;
-        ASSERT_OK(sl_oneshot_send(tx, &v));
-        ASSERT_OK(sl_oneshot_recv(rx, &v));
-        ASSERT_EQ_U(v, (u64)i);
-        sl_oneshot_rx_drop(rx);
-    }
-    ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx, &rx));
-    ASSERT_EQ(sl_worker_index(), 0);
-    ASSERT_EQ(sl__oneshot_lock_is_mine(tx), sl__asym ? 1 : 0);
-    bias_race_t b = {.rx = rx, .poll = round % 2};
-    sl_task_t *t = test_spawn_on(1, bias_receiver, &b);
-    while (!atomic_load(&b.started))
-        sl__cpu_relax();
+    new_biased(&tx, &rx);
+    far_rx_t f = {.rx = rx, .poll = round % 2};
+    sl_task_t *t = far_start(&f);
     test_spin_ns((round % 4) * 2000); /* either side may come first */
     u64 v = 1000 + (u64)round;
     ASSERT_OK(sl_oneshot_send(tx, &v));
     test_join_result(t);
-    ASSERT_EQ_U(b.got, 1000 + (u64)round);
+    ASSERT_EQ_U(f.got, 1000 + (u64)round);
     return NULL;
 }
 
@@ -821,53 +838,23 @@ SL_TEST(biased_sender_races_receiver_on_another_worker_2workers)
  * TX_GONE alone (the rule of the lock bit, which was released by that same store) lets the
  * receiver free the block under the holder: checked to fail here that way, at the assertion on
  * `released`. */
-typedef struct held {
-    sl_oneshot_rx_t *rx;
-    _Atomic int started, released;
-    int released_seen;
-    u64 got;
-} held_t;
-
-static void *poll_held(void *arg)
-{
-    held_t *h = arg;
-    atomic_store(&h->started, 1);
-    int r;
-    while ((r = sl_oneshot_try_recv(h->rx, &h->got)) == SL_EEMPTY)
-        sl__cpu_relax();
-    ASSERT_OK(r);
-    h->released_seen = atomic_load(&h->released);
-    sl_oneshot_rx_drop(h->rx);
-    return NULL;
-}
-
 static void *main_held(void *arg)
 {
     (void)arg;
-    ASSERT_EQ(sl_worker_index(), 0);
     sl_oneshot_tx_t *tx;
     sl_oneshot_rx_t *rx;
-    for (int i = 0; i < 100; i++) { /* biased to this thread where membarrier is there */
-        ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx, &rx));
-        u64 v = (u64)i;
-        ASSERT_OK(sl_oneshot_send(tx, &v));
-        ASSERT_OK(sl_oneshot_recv(rx, &v));
-        sl_oneshot_rx_drop(rx);
-    }
-    ASSERT_OK(sl_oneshot_new(sizeof(u64), &tx, &rx));
+    new_biased(&tx, &rx);
     u64 v = 77;
     ASSERT_OK(sl_oneshot_send(tx, &v)); /* TX_GONE: the sender is consumed */
     sl__oneshot_lock_hold(tx);          /* ... but "still inside" */
-    held_t h = {.rx = rx};
-    sl_task_t *t = test_spawn_on(1, poll_held, &h);
-    while (!atomic_load(&h.started))
-        sl__cpu_relax();
+    far_rx_t f = {.rx = rx, .poll = 1};
+    sl_task_t *t = far_start(&f);
     test_spin_ns(20 * SL_MSEC);
-    atomic_store(&h.released, 1);
+    atomic_store(&f.released, 1);
     sl__oneshot_lock_release(tx);
     test_join_result(t);
-    ASSERT_EQ(h.released_seen, 1);
-    ASSERT_EQ_U(h.got, 77);
+    ASSERT_EQ(f.released_seen, 1);
+    ASSERT_EQ_U(f.got, 77);
     return NULL;
 }
 
